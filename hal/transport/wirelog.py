@@ -1,0 +1,97 @@
+"""The wire log: every exchange with a device as an event, kept in memory and optionally appended to a JSONL file.
+
+A recorded log replays through `ReplayLink`, which stands in for a SerialLink in tests: it answers each request with
+the reply recorded for it and fails loudly when the driver sends something the recording did not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from hal.transport.errors import LinkTimeout
+
+
+@dataclass(frozen=True)
+class WireEvent:
+    """One thing on the wire. dir: tx (host -> device), rx (device -> host), call / result / error (OPC UA)."""
+
+    t: float
+    device: str
+    dir: str
+    data: str  # bytes as hex for serial; a JSON-able description for OPC UA calls
+
+    @staticmethod
+    def from_json(line: str) -> "WireEvent":
+        return WireEvent(**json.loads(line))
+
+
+class WireLog:
+    """Thread-safe recorder of WireEvents; keeps the last `keep` in memory, all of them in `path` if given."""
+
+    def __init__(self, path: Path | str | None = None, keep: int = 10_000) -> None:
+        self.path = Path(path) if path else None
+        self.events: deque[WireEvent] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8") if self.path else None
+
+    def record(self, device: str, direction: str, data: bytes | Any) -> None:
+        text = data.hex() if isinstance(data, (bytes, bytearray)) else json.dumps(data, default=str, sort_keys=True)
+        event = WireEvent(time.time(), device, direction, text)
+        with self._lock:
+            self.events.append(event)
+            if self._file:
+                self._file.write(json.dumps(asdict(event)) + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file:
+                self._file.close()
+                self._file = None
+
+    @staticmethod
+    def load(path: Path | str) -> list[WireEvent]:
+        return [WireEvent.from_json(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+
+
+class ReplayMismatch(AssertionError):
+    """The driver sent bytes the recording did not contain at this point."""
+
+
+class ReplayLink:
+    """A SerialLink stand-in that plays back a recorded serial conversation of one device."""
+
+    def __init__(self, events: Iterable[WireEvent], device: str) -> None:
+        self.device = device
+        self._events = [e for e in events if e.device == device and e.dir in ("tx", "rx")]
+        self._i = 0
+        self.is_open = True
+
+    def open(self) -> None:
+        self.is_open = True
+
+    def close(self) -> None:
+        self.is_open = False
+
+    def exchange(self, request: bytes, *, terminator: bytes, extra: int = 0, timeout: float = 1.0) -> bytes:
+        if self._i >= len(self._events) or self._events[self._i].dir != "tx":
+            raise ReplayMismatch(f"{self.device}: unexpected request {request!r} after the end of the recording")
+        expected = bytes.fromhex(self._events[self._i].data)
+        if expected != request:
+            raise ReplayMismatch(f"{self.device}: sent {request!r}, recording has {expected!r}")
+        self._i += 1
+        if self._i < len(self._events) and self._events[self._i].dir == "rx":
+            reply = bytes.fromhex(self._events[self._i].data)
+            self._i += 1
+            return reply
+        raise LinkTimeout("no reply in the recording", device=self.device)
+
+    @property
+    def finished(self) -> bool:
+        return self._i >= len(self._events)
