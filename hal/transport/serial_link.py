@@ -6,6 +6,7 @@ socket://127.0.0.1:7000. Framing is the driver's business: it says which byte en
 
 from __future__ import annotations
 
+import termios
 import threading
 import time
 
@@ -66,7 +67,7 @@ class SerialLink:
         self.log.warning("serial.lost", error=str(exc))
         try:
             self.close()
-        except (serial.SerialException, OSError):
+        except (serial.SerialException, OSError, termios.error):
             self._port = None
         return LinkClosed(f"serial line lost: {exc}", device=self.device, partial=partial)
 
@@ -79,7 +80,7 @@ class SerialLink:
                 self._port.reset_input_buffer()  # a late answer to an earlier request must not pass for this one
                 self._port.write(request)
                 self._port.flush()
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, termios.error) as exc:  # termios.error: pty/USB gone
                 raise self._lost(exc) from exc
             if self.wire_log:
                 self.wire_log.record(self.device, "tx", request)
@@ -102,6 +103,6 @@ class SerialLink:
                 raise LinkTimeout(f"no complete reply within {timeout:.3f} s", device=self.device, partial=bytes(buf))
             try:
                 chunk = self._port.read(max(1, self._port.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, termios.error) as exc:
                 raise self._lost(exc, bytes(buf)) from exc
             buf += chunk

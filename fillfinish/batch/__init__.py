@@ -1,0 +1,1 @@
+"""Batch execution: drives the phases through hal, under the PackML machine, writing the record as it goes."""

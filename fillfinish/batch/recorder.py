@@ -1,0 +1,50 @@
+"""The batch's pen: every entry of one batch goes through here, committed before the caller's next step.
+
+A failed write raises `RecordFailure`; the controller treats it as the most serious fault there is (the batch stops
+in a safe state), never the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from fillfinish.record.store import RecordStore, RecordWriteError
+
+log = structlog.get_logger("fillfinish.record")
+
+
+class RecordFailure(RuntimeError):
+    """The record could not be written: stop the batch in a safe state."""
+
+
+class BatchRecorder:
+    """Appends entries to one batch's chain; `intent`/`outcome` bracket every hardware action."""
+
+    def __init__(self, store: RecordStore, batch_id: str) -> None:
+        self.store = store
+        self.batch_id = batch_id
+        self.count = 0
+        self.failed: str | None = None
+
+    def write(self, kind: str, actor: str = "system", **data: Any) -> int:
+        """Append one entry and return its sequence number; RecordFailure if it was not committed."""
+        if self.failed:
+            raise RecordFailure(f"record already failed: {self.failed}")
+        try:
+            entry = self.store.append(self.batch_id, kind, data, actor)
+        except RecordWriteError as exc:
+            self.failed = str(exc)
+            log.error("record.write_failed", batch=self.batch_id, kind=kind, error=str(exc))
+            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
+        self.count += 1
+        return entry.seq
+
+    def intent(self, action: str, actor: str = "system", **data: Any) -> int:
+        """Before a hardware action: what is about to be done."""
+        return self.write("intent", actor, action=action, **data)
+
+    def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", **data: Any) -> int:
+        """After a hardware action: what happened, linked to its intent."""
+        return self.write("outcome", actor, action=action, intent=intent_seq, ok=ok, **data)

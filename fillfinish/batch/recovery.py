@@ -1,0 +1,77 @@
+"""Crash recovery: after an unclean shutdown, bring an unfinished batch back Held with the truth in its record.
+
+Written from the record alone (no device is touched): the monitoring gap from the last entry to now becomes an
+exception, the vial whose dispense started without a recorded outcome is marked uncertain (rejected), and the
+batch's state becomes Held, so nothing resumes without a person (`fillfinish batch resume` or `abort`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fillfinish.batch.history import BatchHistory
+from fillfinish.record.store import RecordStore
+
+
+class NothingToRecover(Exception):
+    """The batch ended normally; there is nothing to recover."""
+
+
+@dataclass
+class RecoveryReport:
+    batch_id: str
+    state_before: str
+    last_seq: int
+    last_time: str
+    gap_s: float
+    uncertain_vial: int | None
+    uncertain_reason: str
+    vials_done: int
+
+    def lines(self) -> list[str]:
+        out = [f"batch {self.batch_id}: unclean shutdown while {self.state_before}; record intact up to entry "
+               f"{self.last_seq} ({self.last_time})",
+               f"monitoring gap: {self.gap_s:,.0f} s recorded as an exception",
+               f"vials judged before the crash: {self.vials_done}"]
+        if self.uncertain_vial is not None:
+            out.append(f"vial {self.uncertain_vial} is UNCERTAIN ({self.uncertain_reason}); it is rejected")
+        else:
+            out.append("no vial was in flight")
+        out.append("the batch is Held: resume (re-checks every interlock and hold time) or abort")
+        return out
+
+
+def unfinished_batches(store: RecordStore) -> list[str]:
+    """Batches whose record has no disposition (they did not end)."""
+    out = []
+    for header in store.batches():
+        if BatchHistory.from_entries(store.entries(header.batch_id)).disposition is None:
+            out.append(header.batch_id)
+    return out
+
+
+def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system") -> RecoveryReport:
+    """Record the restart and bring `batch_id` to Held; `now` is the shared clock's time."""
+    entries = store.entries(batch_id)
+    history = BatchHistory.from_entries(entries)
+    if history.finished:
+        raise NothingToRecover(f"batch {batch_id} ended ({history.state}) with a disposition; nothing to recover")
+    last = entries[-1]
+    gap = max(0.0, now - last.ts.timestamp())
+    flight = history.in_flight()
+    data: dict[str, Any] = {"unclean_shutdown": True, "state_before": history.state, "last_seq": last.seq,
+                            "last_time": last.ts.isoformat(), "restart_time": now, "gap_s": round(gap, 3),
+                            "uncertain_vial": flight[0] if flight else None}
+    store.append(batch_id, "recovery", data, actor)
+    store.append(batch_id, "exception", {"kind": "monitoring_gap", "from": last.ts.isoformat(), "seconds": round(gap, 3),
+                                         "message": f"no monitoring while the controller was down ({gap:,.0f} s)"},
+                 actor)
+    if flight:
+        store.append(batch_id, "vial", {"vial": flight[0], "status": "uncertain",
+                                        "reason": f"in flight at the crash: {flight[1]}"}, actor)
+    if history.state != "Held":
+        store.append(batch_id, "state", {"from": history.state, "to": "Held", "trigger": "recovery",
+                                         "reason": "unclean shutdown; awaiting a person", "t": now}, actor)
+    return RecoveryReport(batch_id, history.state, last.seq, last.ts.isoformat(), gap,
+                          flight[0] if flight else None, flight[1] if flight else "", len(history.vials))

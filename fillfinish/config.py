@@ -1,0 +1,192 @@
+"""The site config: one TOML file naming the clock, device ports, the PLC endpoint and nodes, the database and site rules.
+
+Layout as in docs/decisions/0001-layout-and-contracts.md. Unknown fields are errors. The PLC node names are checked
+against hal/plc/signals.py by the caller at run time (this module does not import hal/).
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fillfinish.validation import FileProblemsError, RuleViolations, problem, pydantic_problems, read_toml_file
+
+__all__ = [
+    "BalanceConfig",
+    "ClockConfig",
+    "ConfigError",
+    "DatabaseConfig",
+    "DispenserConfig",
+    "PlcConfig",
+    "SiteConfig",
+    "SiteRules",
+    "load_site_config",
+]
+
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+_WHAT = "a TOML site config: [clock], [dispenser], [balance], [plc], [plc.nodes], [database], [site]"
+
+LooseDate = Annotated[datetime.date, Field(strict=False)]  # TOML date or the text "2026-06-01"
+LoosePath = Annotated[Path, Field(strict=False)]  # a path given as text
+BaudRate = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+NodeId = Annotated[str, Field(pattern=r"^(ns=\d+;)?(s=.+|i=\d+|g=[0-9A-Fa-f-]{36}|b=.+)$",
+                                description="an OPC UA node id, e.g. ns=2;s=UV.LampOn or ns=2;i=1001")]
+
+
+class ConfigError(FileProblemsError):
+    """A site config file was rejected; `problems` holds every reason, each "FILE: field: message; allowed: ..."."""
+
+
+class _Section(BaseModel):
+    """Base for every config table: strict types, unknown fields forbidden, immutable."""
+
+    model_config = _STRICT
+
+
+class ClockConfig(_Section):
+    """[clock]: simulated seconds per real second and the instant at which simulated and wall time agree."""
+
+    speed: float = Field(default=1.0, gt=0, le=100_000, description="simulated seconds per real second")
+    epoch: float | None = Field(default=None, ge=0, description="Unix time at which simulated time equals wall "
+                                                                 "time; required when speed != 1")
+
+    @model_validator(mode="after")
+    def _epoch(self) -> Self:
+        """A sped-up clock needs the shared epoch, or controller and simulator would disagree on the time."""
+        if self.speed != 1.0 and self.epoch is None:
+            raise RuleViolations([("epoch", f"missing although speed = {self.speed:g}",
+                                   "a Unix time in seconds shared by controller and simulator")])
+        return self
+
+
+class DispenserConfig(_Section):
+    """[dispenser]: the syringe pump's serial port, address, protocol, model, syringe and resolution."""
+
+    port: str = Field(min_length=1, description="device path or pyserial URL, e.g. /dev/ttyUSB0 or "
+                                                "socket://127.0.0.1:7001")
+    address: str = Field(pattern=r"^[1-9:;<=>?]$", description="pump address: one of 1..9 or : ; < = > ?")
+    baudrate: BaudRate = Field(default=9600, description="serial baud rate")
+    protocol: Literal["dt", "oem"] = Field(description="pump protocol: dt (data terminal) or oem (with checksum)")
+    model: Literal["xcalibur", "xlp6000"] = Field(description="pump model: xcalibur (3,000 / 24,000 steps) or "
+                                                              "xlp6000 (6,000 / 48,000 steps)")
+    syringe_ul: float = Field(gt=0, le=50_000, description="syringe volume, microlitres")
+    resolution: Literal["N0", "N1"] = Field(default="N0", description="plunger resolution mode")
+
+
+class BalanceConfig(_Section):
+    """[balance]: the check-weigh balance's serial port (MT-SICS)."""
+
+    port: str = Field(min_length=1, description="device path or pyserial URL")
+    baudrate: BaudRate = Field(default=9600, description="serial baud rate")
+
+
+class PlcConfig(_Section):
+    """[plc]: the OPC UA endpoint, its security and the node id of every signal."""
+
+    endpoint: str = Field(pattern=r"^opc\.tcp://\S+$", description="OPC UA endpoint URL starting with opc.tcp://")
+    security: Literal["None", "Basic256Sha256_SignAndEncrypt"] = Field(default="None",
+                                                                        description="OPC UA security policy")
+    certificate: LoosePath | None = Field(default=None, description="client certificate file (with security)")
+    private_key: LoosePath | None = Field(default=None, description="client private key file (with security)")
+    server_certificate: LoosePath | None = Field(default=None, description="server certificate file (optional)")
+    username: str | None = Field(default=None, min_length=1, description="OPC UA user name (with password)")
+    password: str | None = Field(default=None, min_length=1, description="OPC UA password (with username)")
+    nodes: dict[str, NodeId] = Field(min_length=1, description='signal name = "node id" (e.g. "ns=2;s=UV.LampOn"); '
+                                                                "names from hal/plc/signals.py")
+
+    @model_validator(mode="after")
+    def _security(self) -> Self:
+        """Signed-and-encrypted security needs a certificate and key; a user name goes with a password."""
+        bad: list[tuple[str, str, str]] = []
+        if self.security != "None":
+            for name in ("certificate", "private_key"):
+                if getattr(self, name) is None:
+                    bad.append((name, f"missing although security = '{self.security}'", "a path to a PEM or DER file"))
+        if (self.username is None) != (self.password is None):
+            missing = "password" if self.password is None else "username"
+            bad.append((missing, "missing: username and password go together", "both username and password, "
+                                                                                "or neither"))
+        if bad:
+            raise RuleViolations(bad)
+        return self
+
+
+class DatabaseConfig(_Section):
+    """[database]: the SQLAlchemy URL of the batch record database."""
+
+    url: str = Field(pattern=r"^(sqlite|postgresql)(\+\w+)?://", description="SQLAlchemy URL, sqlite:///file.db or "
+                                                                             "postgresql+psycopg://...")
+
+
+class SiteRules(_Section):
+    """[site]: rules of this line: media fill validity, balance check validity, UV lamp life."""
+
+    aps_last_success: LooseDate = Field(description="date of the last successful media fill (APS) on this line")
+    aps_validity_days: int = Field(ge=1, le=3660, description="days an APS stays valid (company: 365; Annex 1 9.38 "
+                                                              "suggests about 183)")
+    balance_check_valid_until: LooseDate = Field(description="last day the balance calibration/check is valid")
+    lamp_warn_hours: float = Field(gt=0, le=100_000, description="UV lamp hours at which to warn")
+    lamp_max_hours: float = Field(gt=0, le=100_000, description="UV lamp hours at which the lamp is locked out")
+
+    @model_validator(mode="after")
+    def _lamp(self) -> Self:
+        """The warning comes before the lock-out."""
+        if self.lamp_warn_hours >= self.lamp_max_hours:
+            raise RuleViolations([("lamp_warn_hours", f"{self.lamp_warn_hours:g} h is not below lamp_max_hours = "
+                                                      f"{self.lamp_max_hours:g} h", "lamp_warn_hours < lamp_max_hours")])
+        return self
+
+    def aps_valid_until(self) -> datetime.date:
+        """Last day on which production may start on the strength of the last successful APS."""
+        return self.aps_last_success + datetime.timedelta(days=self.aps_validity_days)
+
+
+class SiteConfig(_Section):
+    """The whole site config file."""
+
+    clock: ClockConfig = Field(default_factory=ClockConfig)
+    dispenser: DispenserConfig
+    balance: BalanceConfig
+    plc: PlcConfig
+    database: DatabaseConfig
+    site: SiteRules
+
+
+def load_site_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site config; relative key/certificate paths are resolved against the file's folder.
+
+    Raises ConfigError listing every problem (missing file, TOML syntax, wrong types, ranges, missing key files).
+    """
+    p = Path(path)
+    try:
+        read = read_toml_file(p, _WHAT)
+    except FileProblemsError as exc:
+        raise ConfigError(p, exc.problems) from None
+    try:
+        config = SiteConfig.model_validate(read.document)
+    except ValidationError as exc:
+        raise ConfigError(p, pydantic_problems(p, exc, SiteConfig)) from None
+    return _resolve_files(p, config)
+
+
+def _resolve_files(path: Path, config: SiteConfig) -> SiteConfig:
+    """Make the PLC's key/certificate paths absolute (relative to the config file) and check that they exist."""
+    updates: dict[str, Path] = {}
+    problems: list[str] = []
+    for name in ("certificate", "private_key", "server_certificate"):
+        value: Path | None = getattr(config.plc, name)
+        if value is None:
+            continue
+        full = value if value.is_absolute() else (path.parent / value)
+        if not full.is_file():
+            problems.append(problem(path, f"plc.{name}", f"file not found: {full}",
+                                    "a path to an existing file, absolute or relative to the config file"))
+        updates[name] = full
+    if problems:
+        raise ConfigError(path, problems)
+    if not updates:
+        return config
+    return config.model_copy(update={"plc": config.plc.model_copy(update=updates)})

@@ -1,0 +1,1 @@
+"""The operator console (Textual) and its OPC UA client of the controller server."""

@@ -1,0 +1,159 @@
+"""Mermaid state diagrams generated from the machine's own transition tables, so the documentation cannot drift.
+
+`python -m fillfinish.machine.diagram > docs/state-diagram.md` writes the committed doc; a test compares the file
+with `mermaid()`. A small generator over our tables (rather than transitions' GraphMachine, whose mermaid output
+marks the model's current state) keeps the output deterministic and lets rows with many sources (Stop, Abort)
+become one readable "from" node instead of a dozen arrows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from fillfinish.machine.packml import (
+    POWER_UP_STATES,
+    STATE_COMPLETE,
+    TRANSITIONS,
+    WAIT_STATES,
+    State,
+    after_state_complete,
+    valid_commands_in,
+)
+from fillfinish.machine.phases import FINISHED, GUARDS, NOT_STARTED, PHASE_TRANSITIONS, SEQUENCE_STATES, Facts
+
+_GROUP_OVER = 3
+"""A row with more source states than this is drawn from one "from" node."""
+
+
+def _group_label(sources: Iterable[State]) -> str:
+    """'any state but A, B' when that is shorter than listing the sources."""
+    chosen = set(sources)
+    others = [s.name for s in State if s not in chosen]
+    listed = [s.name for s in State if s in chosen]
+    if len(others) < len(listed):
+        return "any state but " + ", ".join(others)
+    return ", ".join(listed)
+
+
+def packml_mermaid() -> str:
+    """The PackML state model as a mermaid stateDiagram-v2, drawn from packml.TRANSITIONS."""
+    lines = ["stateDiagram-v2"]
+    lines += [f"    state \"{s.name} ({s.value})\" as {s.name}" for s in State]
+    for initial in sorted(POWER_UP_STATES):
+        lines.append(f"    [*] --> {initial.name}")
+    edges: dict[tuple[str, str], list[str]] = {}
+    groups: list[str] = []
+    for trigger, sources, dest in TRANSITIONS:
+        label = "SC" if trigger == STATE_COMPLETE else trigger
+        if len(sources) > _GROUP_OVER:
+            group = f"{trigger}From"
+            lines.append(f"    state \"{_group_label(sources)}\" as {group}")
+            groups.append(group)
+            edges.setdefault((group, dest.name), []).append(label)
+            continue
+        for source in sources:
+            edges.setdefault((source.name, dest.name), []).append(label)
+    lines += [f"    {a} --> {b} : {' / '.join(labels)}" for (a, b), labels in edges.items()]
+    lines.append("    classDef wait fill:#dbeafe,stroke:#1e3a8a")
+    lines.append("    classDef acting fill:#fef3c7,stroke:#92400e")
+    lines.append("    classDef group fill:#f3f4f6,stroke:#6b7280,stroke-dasharray:4 4")
+    lines.append("    class " + ",".join(s.name for s in State if s in WAIT_STATES) + " wait")
+    lines.append("    class " + ",".join(s.name for s in State if s not in WAIT_STATES) + " acting")
+    if groups:
+        lines.append("    class " + ",".join(groups) + " group")
+    return "\n".join(lines) + "\n"
+
+
+def phase_mermaid() -> str:
+    """The batch phase sequence as a mermaid stateDiagram-v2, drawn from phases.PHASE_TRANSITIONS."""
+    lines = ["stateDiagram-v2"]
+    for trigger, sources, dest, guards in PHASE_TRANSITIONS:
+        label = trigger + (" (guarded)" if guards else "")
+        for source in sources:
+            a = "[*]" if source == NOT_STARTED else source
+            b = "[*]" if dest == FINISHED else dest
+            lines.append(f"    {a} --> {b} : {label}")
+    return "\n".join(lines) + "\n"
+
+
+def _state_table() -> list[str]:
+    """Markdown rows: number, state, kind, how the state is left."""
+    rows = ["| No. | State | Kind | Left by |", "|---:|---|---|---|"]
+    for s in sorted(State, key=lambda x: x.value):
+        ways = [f"{c.name} ({c.value})" for c in valid_commands_in(s)]
+        nxt = after_state_complete(s)
+        if nxt is not None:
+            ways.insert(0, f"SC -> {nxt.name}")
+        kind = "wait" if s in WAIT_STATES else "acting"
+        rows.append(f"| {s.value} | {s.name} | {kind} | {', '.join(ways)} |")
+    return rows
+
+
+def _phase_table() -> list[str]:
+    """Markdown rows: trigger, from, to, guards with the refusal text each guard gives."""
+    sample = Facts(
+        now=10_000.0, uv_end_to_fill_start_s=1_800.0, tips_sterilised_to_use_s=3_600.0,
+        uv_end_time=7_540.0, tips_done_time=5_000.0,
+    )
+    rows = ["| Trigger | From | To | Guards |", "|---|---|---|---|"]
+    for trigger, sources, dest, guards in PHASE_TRANSITIONS:
+        rows.append(f"| {trigger} | {', '.join(sources)} | {dest} | {', '.join(guards) or '-'} |")
+    rows += ["", "| Guard | Refused with (example) |", "|---|---|"]
+    for name, check in GUARDS.items():
+        rows.append(f"| {name} | {check(sample) or '-'} |")
+    return rows
+
+
+def mermaid() -> str:
+    """The whole docs/state-diagram.md: intro, the two mermaid diagrams and the state and guard tables."""
+    parts = [
+        "# State diagrams",
+        "",
+        "Generated by `python -m fillfinish.machine.diagram > docs/state-diagram.md` from the transition tables",
+        "`fillfinish/machine/packml.py:TRANSITIONS` and `fillfinish/machine/phases.py:PHASE_TRANSITIONS`, which the",
+        "running state machines are built from. Do not edit by hand: `tests/machine/test_state_diagram.py` fails",
+        "when this file and the tables differ.",
+        "",
+        "## PackML machine states (ANSI/ISA-TR88.00.02, OPC 30050)",
+        "",
+        "Wait states (blue) wait for a command; acting states (yellow) do their work and end by *state complete*",
+        "(SC). A command not valid in the current state is refused with the list of commands that are valid there,",
+        "and the state does not change. The machine powers up in Stopped, or in Aborted after an unclean shutdown.",
+        "Hold is valid from Execute and, as the optional extension of the 2015 state model (OPC 30050 v1.01,",
+        "transition SuspendedToHolding), from Suspended: an interlock that trips while the line waits for vials",
+        "still holds the machine. In the other acting states a monitor's hold request is not applied",
+        "(`request_hold` returns False) and the monitor asks again at the next safe point.",
+        "",
+        "```mermaid",
+        packml_mermaid().rstrip("\n"),
+        "```",
+        "",
+        *_state_table(),
+        "",
+        "## Batch phase sequence (inside Execute)",
+        "",
+        "Each phase is entered only from the one before it, and only when its guards hold for the facts the",
+        "controller supplies; a refusal names every guard that failed. Prime and fill share the fill guards",
+        "(UV dose, tips, both Annex 1 8.18 hold times, lamp off, door closed, environment ok). After a hold-time",
+        "expiry, `repeat` makes the UV cycle or the tip sterilisation current again (only before fill starts), and",
+        "every later phase is done again.",
+        "",
+        "```mermaid",
+        phase_mermaid().rstrip("\n"),
+        "```",
+        "",
+        f"States: {', '.join(SEQUENCE_STATES)}.",
+        "",
+        *_phase_table(),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    """Print docs/state-diagram.md to stdout."""
+    sys.stdout.write(mermaid())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""The batch phase sequence inside Execute, enforced as guarded transitions (21 CFR 11.10(f) operational checks).
+
+line_checks -> uv_cycle -> tip_sterilisation -> prime -> fill -> post_fill -> (finish; the machine goes Completing).
+`PHASE_TRANSITIONS` is the single explicit table: `PhaseSequence` builds a `transitions.Machine` from it (the guards
+become its conditions) and `fillfinish.machine.diagram` draws it. Guards read a `Facts` snapshot the controller
+supplies, so this module does no I/O and no clock reading of its own.
+
+Choices:
+- Prime and fill have the same guards (UV dose, tips, both hold times, lamp off, door closed, environment ok):
+  prime already puts product into the fluid path, and the Annex 1 8.18 hold times are judged "as if fill started now".
+- `repeat(uv_cycle | tip_sterilisation)` is allowed only before fill starts (from uv_cycle, tip_sterilisation or
+  prime); it makes that phase current again, so every later phase must be done again.
+- The Annex 1 8.18 limit "start to end of filling" is a running timer during fill, not a sequence guard: the
+  controller turns it into a Hold/deviation.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from transitions import EventData, Machine
+
+from fillfinish.machine.packml import MachineError
+
+log = structlog.get_logger(__name__)
+
+
+class Phase(enum.StrEnum):
+    """The batch phases, in their enforced order."""
+
+    line_checks = "line_checks"
+    uv_cycle = "uv_cycle"
+    tip_sterilisation = "tip_sterilisation"
+    prime = "prime"
+    fill = "fill"
+    post_fill = "post_fill"
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
+"""The phases in sequence order."""
+
+NOT_STARTED = "not_started"
+"""Sequence state before line_checks (machine-table name, not a Phase)."""
+
+FINISHED = "finished"
+"""Sequence state after post_fill (machine-table name, not a Phase)."""
+
+REPEATABLE: frozenset[Phase] = frozenset({Phase.uv_cycle, Phase.tip_sterilisation})
+"""Phases that may be repeated after a hold-time expiry."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """What the controller knows when it asks to change phase; times are simulated Unix seconds (Clock.now())."""
+
+    now: float
+    uv_end_to_fill_start_s: float
+    tips_sterilised_to_use_s: float
+    line_checks_ok: bool = False
+    uv_dose_reached: bool = False
+    uv_end_time: float | None = None
+    tips_done: bool = False
+    tips_done_time: float | None = None
+    lamp_confirmed_off: bool = False
+    door_closed: bool = False
+    environment_ok: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("uv_end_to_fill_start_s", "tips_sterilised_to_use_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"Facts.{name} must be a number of seconds > 0, got {value!r}")
+        for name in ("now", "uv_end_time", "tips_done_time"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(f"Facts.{name} must be a finite Unix time in seconds, got {value!r}")
+
+
+def _secs(value: float) -> str:
+    """2460 -> '2,460'; 1800.4 -> '1,800.4'."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _hold_time(what: str, start: str, since: float | None, now: float, limit: float) -> str | None:
+    """Reason why the hold time `what` from `since` (named `start`) to `now` is not met, or None if it is."""
+    if since is None:
+        return f"{start} is not known, so the hold time {what} cannot be checked (Annex 1 8.18)"
+    elapsed = now - since
+    if elapsed < 0:
+        return f"{start} is {_secs(-elapsed)} s after now (clock or record error)"
+    if elapsed > limit:
+        return f"{what} is {_secs(elapsed)} s, limit {_secs(limit)} s (Annex 1 8.18)"
+    return None
+
+
+Guard = Callable[[Facts], "str | None"]
+
+GUARDS: dict[str, Guard] = {
+    "line_checks_ok": lambda f: None if f.line_checks_ok else "line checks have not passed",
+    "uv_dose_reached": lambda f: None if f.uv_dose_reached else "UV cycle has not reached its target dose",
+    "tips_done": lambda f: None if f.tips_done else "dispensing-tip sterilisation is not done",
+    "uv_hold_time": lambda f: _hold_time(
+        "UV cycle end to fill start", "UV cycle end time", f.uv_end_time, f.now, f.uv_end_to_fill_start_s
+    ),
+    "tips_hold_time": lambda f: _hold_time(
+        "sterilised tips to use", "tip sterilisation time", f.tips_done_time, f.now, f.tips_sterilised_to_use_s
+    ),
+    "lamp_confirmed_off": lambda f: None if f.lamp_confirmed_off else "UV lamp is not confirmed off",
+    "door_closed": lambda f: None if f.door_closed else "door is not closed",
+    "environment_ok": lambda f: None if f.environment_ok else "environment is not within limits",
+}
+"""Guard name -> check returning the refusal reason, or None when the guard holds."""
+
+FILL_GUARDS: tuple[str, ...] = (
+    "uv_dose_reached", "tips_done", "uv_hold_time", "tips_hold_time", "lamp_confirmed_off", "door_closed",
+    "environment_ok",
+)
+"""Guards for prime and fill."""
+
+PhaseRow = tuple[str, tuple[str, ...], str, tuple[str, ...]]
+
+PHASE_TRANSITIONS: list[PhaseRow] = [
+    (Phase.line_checks.value, (NOT_STARTED,), Phase.line_checks.value, ()),
+    (Phase.uv_cycle.value, (Phase.line_checks.value,), Phase.uv_cycle.value, ("line_checks_ok",)),
+    (Phase.tip_sterilisation.value, (Phase.uv_cycle.value,), Phase.tip_sterilisation.value, ("uv_dose_reached",)),
+    (Phase.prime.value, (Phase.tip_sterilisation.value,), Phase.prime.value, FILL_GUARDS),
+    (Phase.fill.value, (Phase.prime.value,), Phase.fill.value, FILL_GUARDS),
+    (Phase.post_fill.value, (Phase.fill.value,), Phase.post_fill.value, ()),
+    ("finish", (Phase.post_fill.value,), FINISHED, ()),
+    (
+        "repeat_uv_cycle",
+        (Phase.uv_cycle.value, Phase.tip_sterilisation.value, Phase.prime.value),
+        Phase.uv_cycle.value,
+        (),
+    ),
+    (
+        "repeat_tip_sterilisation",
+        (Phase.tip_sterilisation.value, Phase.prime.value),
+        Phase.tip_sterilisation.value,
+        (),
+    ),
+]
+"""The whole sequence: (trigger, source states, destination, guard names). States are Phase values plus
+NOT_STARTED and FINISHED."""
+
+SEQUENCE_STATES: tuple[str, ...] = (NOT_STARTED, *(p.value for p in PHASES), FINISHED)
+"""Every state of the sequence machine, in order."""
+
+
+class SequenceRefused(MachineError):
+    """A phase change that the sequence or its guards do not allow; `reasons` names every failed check."""
+
+    def __init__(self, phase: Phase | str, reasons: list[str]) -> None:
+        self.phase = phase
+        self.reasons = list(reasons)
+        super().__init__(f"cannot enter {phase}: " + "; ".join(self.reasons))
+
+
+@dataclass(frozen=True)
+class PhaseChange:
+    """One phase change, handed to `on_change` before it takes effect (the controller records it)."""
+
+    source: Phase | None
+    dest: Phase | None
+    trigger: str
+    actor: str
+    reason: str = ""
+
+
+def _phase_or_none(name: str) -> Phase | None:
+    """Sequence state name -> Phase, None for NOT_STARTED / FINISHED."""
+    return Phase(name) if name in Phase.__members__ else None
+
+
+class _Model:
+    """The object `transitions` binds the sequence triggers to; private so callers go through the checks."""
+
+    state: str
+
+
+class PhaseSequence:
+    """The enforced batch phase sequence; `advance` refuses a skip or a failed guard with SequenceRefused."""
+
+    def __init__(self, on_change: Callable[[PhaseChange], None] | None = None) -> None:
+        self._on_change = on_change
+        self._lock = threading.RLock()
+        self._reasons: list[str] = []
+        self._model = _Model()
+        self._machine = Machine(
+            model=self._model,
+            states=list(SEQUENCE_STATES),
+            transitions=[
+                {"trigger": trigger, "source": list(sources), "dest": dest, "conditions": [self._condition(guards)]}
+                for trigger, sources, dest, guards in PHASE_TRANSITIONS
+            ],
+            initial=NOT_STARTED,
+            auto_transitions=False,
+            send_event=True,
+            before_state_change=[self._before_change],
+        )
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    @property
+    def current(self) -> Phase | None:
+        """The phase in progress; None before line_checks and after finish()."""
+        with self._lock:
+            return _phase_or_none(self._model.state)
+
+    @property
+    def completed(self) -> list[Phase]:
+        """Phases done, in order (always the prefix of PHASES before `current`)."""
+        with self._lock:
+            state = self._model.state
+            if state == FINISHED:
+                return list(PHASES)
+            if state == NOT_STARTED:
+                return []
+            return list(PHASES[: PHASES.index(Phase(state))])
+
+    @property
+    def finished(self) -> bool:
+        """True once post_fill has been finished."""
+        with self._lock:
+            return self._model.state == FINISHED
+
+    @property
+    def next_phase(self) -> Phase | None:
+        """The only phase `advance` accepts now; None when there is none (finish() after post_fill)."""
+        with self._lock:
+            for trigger, sources, dest, _guards in PHASE_TRANSITIONS:
+                if trigger in Phase.__members__ and self._model.state in sources:
+                    return Phase(dest)
+            return None
+
+    def blockers(self, to: Phase | str, facts: Facts) -> list[str]:
+        """Every reason `advance(to, facts)` would be refused now; empty when it would succeed."""
+        phase = _parse_phase(to)
+        with self._lock:
+            row = self._row(phase.value)
+            if row is None:
+                return [self._order_reason(phase)]
+            return _failed(row[3], facts)
+
+    # -- changes -------------------------------------------------------------------------------------------------
+    def advance(self, to: Phase | str, facts: Facts, *, actor: str = "system", reason: str = "") -> None:
+        """Enter phase `to` (completing the current one); raise SequenceRefused naming every failed guard."""
+        phase = _parse_phase(to)
+        with self._lock:
+            if self._row(phase.value) is None:
+                raise SequenceRefused(phase, [self._order_reason(phase)])
+            self._fire(phase.value, phase, facts=facts, actor=actor, reason=reason)
+
+    def finish(self, *, actor: str = "system", reason: str = "") -> None:
+        """Complete post_fill: the sequence is done and the machine may go Completing."""
+        with self._lock:
+            if self._row("finish") is None:
+                raise SequenceRefused(FINISHED, [f"finish needs post_fill in progress; now {self._where()}"])
+            self._fire("finish", FINISHED, facts=None, actor=actor, reason=reason)
+
+    def repeat(self, phase: Phase | str, *, actor: str = "system", reason: str = "") -> None:
+        """Make UV cycle or tip sterilisation current again (hold-time expiry); later phases must be redone."""
+        target = _parse_phase(phase)
+        with self._lock:
+            if target not in REPEATABLE:
+                raise SequenceRefused(
+                    target, [f"only {', '.join(sorted(REPEATABLE))} can be repeated, not {target}"]
+                )
+            trigger = f"repeat_{target.value}"
+            if self._row(trigger) is None:
+                raise SequenceRefused(
+                    target,
+                    [f"{target} can be repeated only after it started and before fill starts; now {self._where()}"],
+                )
+            self._fire(trigger, target, facts=None, actor=actor, reason=reason)
+
+    def restore(self, current: Phase | str | None, completed: list[Phase] | list[str]) -> None:
+        """Rebuild from the record after a restart (no on_change call); raise ValueError if the two disagree."""
+        done = [_parse_phase(p) for p in completed]
+        if current is None:
+            if done not in ([], list(PHASES)):
+                raise ValueError(
+                    f"restore: with no current phase, completed must be empty or all phases, got {_names(done)}"
+                )
+            state = NOT_STARTED if not done else FINISHED
+        else:
+            phase = _parse_phase(current)
+            expected = list(PHASES[: PHASES.index(phase)])
+            if done != expected:
+                raise ValueError(
+                    f"restore: current phase {phase} needs completed = {_names(expected)}, got {_names(done)}"
+                )
+            state = phase.value
+        with self._lock:
+            self._machine.set_state(state, model=self._model)
+            log.debug("phases.restored", state=state)
+
+    # -- internals -----------------------------------------------------------------------------------------------
+    def _row(self, trigger: str) -> PhaseRow | None:
+        """The table row for `trigger` from the current state, or None if there is none."""
+        for row in PHASE_TRANSITIONS:
+            if row[0] == trigger and self._model.state in row[1]:
+                return row
+        return None
+
+    def _where(self) -> str:
+        """Human name of the current sequence state."""
+        state = self._model.state
+        return {NOT_STARTED: "not started", FINISHED: "finished"}.get(state, f"in {state}")
+
+    def _order_reason(self, phase: Phase) -> str:
+        """Why `phase` is out of order now."""
+        nxt = self.next_phase
+        allowed = f"the next phase is {nxt}" if nxt is not None else "post_fill is the last phase (finish ends it)"
+        if self._model.state == FINISHED:
+            return f"{phase} cannot be entered: the sequence is finished"
+        if self._model.state == NOT_STARTED:
+            return f"{phase} cannot come first: {allowed}"
+        here = Phase(self._model.state)
+        if PHASES.index(phase) > PHASES.index(here):
+            skipped = PHASES[PHASES.index(here) + 1 : PHASES.index(phase)]
+            return f"{phase} cannot follow {here}: {allowed} (would skip {_names(list(skipped))})"
+        hint = "; use repeat" if phase in REPEATABLE and self._row(f"repeat_{phase.value}") is not None else ""
+        return f"{phase} cannot follow {here}: {allowed} (the sequence does not go back{hint})"
+
+    def _fire(self, trigger: str, dest: Phase | str, *, facts: Facts | None, actor: str, reason: str) -> None:
+        """Run one trigger through `transitions` (lock held); raise SequenceRefused if a condition failed."""
+        if not isinstance(actor, str) or not actor.strip():
+            raise ValueError("actor must be a non-empty user id or component name (who did it is recorded)")
+        self._reasons = []
+        done = getattr(self._model, trigger)(facts=facts, actor=actor, reason=reason)
+        if not done:
+            raise SequenceRefused(dest, list(self._reasons))
+        log.debug("phases.changed", trigger=trigger, state=self._model.state, actor=actor)
+
+    def _condition(self, guards: tuple[str, ...]) -> Callable[[EventData], bool]:
+        """A transitions condition evaluating `guards` against the event's Facts, keeping every failure reason."""
+
+        def check(event: EventData) -> bool:
+            """True when every guard holds; the failure reasons are kept for SequenceRefused."""
+            if not guards:
+                return True
+            facts = event.kwargs.get("facts")
+            if not isinstance(facts, Facts):
+                self._reasons = ["no Facts supplied to check the guards"]
+                return False
+            self._reasons = _failed(guards, facts)
+            return not self._reasons
+
+        return check
+
+    def _before_change(self, event: EventData) -> None:
+        """transitions' before_state_change hook: hand the PhaseChange to on_change before the phase moves."""
+        if self._on_change is None:
+            return
+        kwargs: dict[str, Any] = event.kwargs
+        assert event.transition is not None and event.transition.dest is not None
+        self._on_change(
+            PhaseChange(
+                source=_phase_or_none(event.transition.source),
+                dest=_phase_or_none(event.transition.dest),
+                trigger=event.event.name if event.event is not None else "",
+                actor=kwargs["actor"],
+                reason=kwargs.get("reason", ""),
+            )
+        )
+
+
+def _failed(guards: tuple[str, ...], facts: Facts) -> list[str]:
+    """Reasons of every guard in `guards` that does not hold for `facts`."""
+    return [r for r in (GUARDS[g](facts) for g in guards) if r is not None]
+
+
+def _parse_phase(value: Phase | str) -> Phase:
+    """Phase or its name -> Phase; a clear ValueError naming the allowed phases otherwise."""
+    try:
+        return Phase(value)
+    except ValueError:
+        raise ValueError(f"unknown phase {value!r}; phases are {_names(list(PHASES))}") from None
+
+
+def _names(phases: list[Phase]) -> str:
+    """'[a, b]' for messages."""
+    return "[" + ", ".join(p.value for p in phases) + "]"

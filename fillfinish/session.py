@@ -1,0 +1,51 @@
+"""Glue for one controller session: site config -> clock, record, line -> BatchController; shared by run and demo."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fillfinish.batch.controller import BatchController, ProgressFn
+from fillfinish.clock import Clock
+from fillfinish.config import SiteConfig
+from fillfinish.line import Line
+from fillfinish.recipes.loader import LoadedRecipe
+from fillfinish.record.store import RecordStore
+from hal.transport.wirelog import WireLog
+
+
+@asynccontextmanager
+async def controller_session(
+    config: SiteConfig,
+    recipe: LoadedRecipe,
+    *,
+    database_url: str | None = None,
+    progress: ProgressFn | None = None,
+    wire_log_path: Path | None = None,
+    serve_port: int | None = None,
+) -> AsyncIterator[BatchController]:
+    """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
+    clock = Clock(config.clock.speed, config.clock.epoch)
+    store = RecordStore(database_url or config.database.url, now=clock.now)
+    wire_log = WireLog(wire_log_path) if wire_log_path else None
+    line = Line(config, wire_log=wire_log)
+    server = None
+    try:
+        await line.open()
+        controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
+        if serve_port is not None:
+            from fillfinish.server import ControllerServer
+
+            server = ControllerServer(controller, port=serve_port)
+            await server.start()
+            controller.endpoint = server.endpoint  # type: ignore[attr-defined]
+        yield controller
+    finally:
+        if server is not None:
+            await server.stop()
+        await line.close()
+        await asyncio.to_thread(store.close)
+        if wire_log:
+            wire_log.close()

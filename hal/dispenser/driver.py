@@ -1,0 +1,362 @@
+"""CavroPump: the driver of a Tecan Cavro XCalibur / XLP 6000 syringe pump over one serial link (DT or OEM).
+
+Every exchange goes through the link (so the wire log holds it). Moves are sent with R, then Q is polled until the
+pump is ready or a deadline passes: deadline = (expected move time x safety) / clock_speed + reply timeout, in real
+seconds. `clock_speed` is the simulated-clock speed of an emulator (1.0 for a real pump): the emulator moves that many
+times faster than the wall clock. A dispense is never resent: a timeout, garbled answer or link loss after D was sent
+raises DispenseOutcomeUnknown. The driver keeps no copy of the plunger position: it asks the pump (`?`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import structlog
+
+from hal.dispenser.base import Dispenser
+from hal.dispenser.errors import (
+    DispenseOutcomeUnknown,
+    DispenseTerminated,
+    ProtocolError,
+    PumpError,
+    PumpLinkLost,
+    PumpTimeout,
+    PumpUsageError,
+    VolumeOutOfRange,
+    error_for_code,
+)
+from hal.dispenser.protocol import (
+    DT_TERMINATOR,
+    MICROSTEPS,
+    OEM_EXTRA,
+    OEM_TERMINATOR,
+    RESOLUTIONS,
+    PumpStatus,
+    Reply,
+    build_dt_command,
+    build_oem_block,
+    next_sequence,
+    parse_dt_reply,
+    parse_oem_reply,
+    steps_per_stroke,
+    steps_to_volume,
+    validate_address,
+    volume_to_steps,
+)
+from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
+from hal.transport.serial_link import SerialLink
+from hal.transport.wirelog import WireLog
+
+PROTOCOLS = ("dt", "oem")
+VALVE_COMMANDS = {"input": "I", "output": "O", "bypass": "B"}
+VALVE_REPORTS = {"i": "input", "o": "output", "b": "bypass", "e": "extra"}
+RAMP_MARGIN_S = 0.25  # device seconds added to steps / top speed for acceleration and deceleration ramps
+
+
+def _positive(name: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise PumpUsageError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _int_in(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise PumpUsageError(f"{name} must be an integer {low}..{high}, got {value!r}")
+    return value
+
+
+class CavroPump(Dispenser):
+    """One Cavro XCalibur / XLP 6000 pump at `address` on `link` (a SerialLink, or a ReplayLink in tests)."""
+
+    def __init__(
+        self,
+        link: Any,
+        *,
+        address: str = "1",
+        syringe_ul: float,
+        model: str = "xcalibur",
+        resolution: str = "N0",
+        protocol: str = "dt",
+        poll_interval_s: float = 0.005,
+        reply_timeout_s: float = 0.1,
+        retries: int = 2,
+        speed_pulses_s: int = 1400,
+        clock_speed: float = 1.0,
+        move_safety: float = 2.0,
+        init_timeout_s: float = 20.0,
+        valve_timeout_s: float = 2.0,
+    ) -> None:
+        self.link = link
+        self.address = validate_address(address)
+        self.syringe_ul = _positive("syringe_ul", syringe_ul)
+        steps_per_stroke(model, resolution)  # validates both
+        self.model = model
+        self.resolution = resolution
+        if protocol not in PROTOCOLS:
+            raise PumpUsageError(f"pump protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        self.protocol = protocol
+        self.poll_interval_s = _positive("poll_interval_s", poll_interval_s)
+        self.reply_timeout_s = _positive("reply_timeout_s", reply_timeout_s)
+        self.retries = _int_in("retries", retries, 0, 10)
+        self.top_speed = _int_in("speed_pulses_s", speed_pulses_s, 5, 6000)
+        self.clock_speed = _positive("clock_speed", clock_speed)
+        self.move_safety = _positive("move_safety", move_safety)
+        self.init_timeout_s = _positive("init_timeout_s", init_timeout_s)
+        self.valve_timeout_s = _positive("valve_timeout_s", valve_timeout_s)
+        self._seq = 0  # last OEM sequence number sent (1..7 cycling)
+        self._cmd_lock = threading.Lock()  # one command (with its resends) at a time; the link locks per exchange
+        self._terminated = threading.Event()
+        self.log = structlog.get_logger("hal.dispenser").bind(device=getattr(link, "device", "pump"), address=address)
+
+    @classmethod
+    def open(
+        cls,
+        port: str,
+        *,
+        baudrate: int = 9600,
+        device: str = "pump",
+        wire_log: WireLog | None = None,
+        **kw: Any,
+    ) -> "CavroPump":
+        """A pump on serial port `port` (device path or pyserial URL); kw go to the constructor."""
+        return cls(SerialLink(port, device=device, baudrate=baudrate, wire_log=wire_log), **kw)
+
+    # -- geometry --------------------------------------------------------------------------------------------------
+    @property
+    def steps_per_stroke(self) -> int:
+        """Steps of a full stroke at the current resolution."""
+        return steps_per_stroke(self.model, self.resolution)
+
+    @property
+    def ul_per_step(self) -> float:
+        """Volume of one plunger step at the current resolution."""
+        return steps_to_volume(1, self.syringe_ul, self.steps_per_stroke)
+
+    def steps_for(self, volume_ul: float) -> int:
+        """Steps for `volume_ul`; VolumeOutOfRange (nothing sent) if it does not fit the stroke."""
+        return volume_to_steps(volume_ul, self.syringe_ul, self.steps_per_stroke)
+
+    def move_seconds(self, steps: int) -> float:
+        """Expected device seconds of a plunger move of `steps`: steps / top speed plus ramps."""
+        return abs(steps) / MICROSTEPS[self.resolution] / self.top_speed + RAMP_MARGIN_S
+
+    # -- one command -----------------------------------------------------------------------------------------------
+    def command(self, text: str, *, retry: bool = False, check: bool = True) -> Reply:
+        """Send one command string, return the parsed answer; raises the typed error for error bits if `check`.
+
+        `retry`: the command may be resent after a lost or garbled answer (only for commands that move nothing).
+        In OEM mode every command is resent with the repeat bit, which the pump answers without executing again.
+        """
+        oem = self.protocol == "oem"
+        attempts = 1 + self.retries if (retry or oem) else 1
+        with self._cmd_lock:
+            if oem:
+                self._seq = next_sequence(self._seq)
+            failure: PumpError | None = None
+            for attempt in range(attempts):
+                if oem:
+                    request = build_oem_block(self.address, self._seq, text, repeat=attempt > 0)
+                else:
+                    request = build_dt_command(self.address, text)
+                try:
+                    if oem:
+                        raw = self.link.exchange(
+                            request, terminator=OEM_TERMINATOR, extra=OEM_EXTRA, timeout=self.reply_timeout_s
+                        )
+                        reply = parse_oem_reply(raw)
+                    else:
+                        raw = self.link.exchange(request, terminator=DT_TERMINATOR, timeout=self.reply_timeout_s)
+                        reply = parse_dt_reply(raw)
+                    break
+                except LinkTimeout:
+                    failure = PumpTimeout(f"no answer to {text!r} within {self.reply_timeout_s} s (attempt {attempt + 1})")
+                except ProtocolError as exc:
+                    failure = exc
+                except LinkClosed as exc:
+                    self.log.error("pump.link_lost", command=text, error=str(exc))
+                    raise PumpLinkLost(f"serial line lost during {text!r}: {exc}") from exc
+                except LinkError as exc:
+                    raise PumpLinkLost(f"serial link failed during {text!r}: {exc}") from exc
+                self.log.warning("pump.no_valid_answer", command=text, attempt=attempt + 1, of=attempts, error=str(failure))
+            else:
+                assert failure is not None
+                raise failure
+        self.log.debug("pump.answer", command=text, ready=reply.status.ready, error=reply.status.error_code, data=reply.data)
+        if check and reply.status.error_code:
+            self.log.warning("pump.error", command=text, code=reply.status.error_code)
+            raise error_for_code(reply.status.error_code, f"answer to {text!r}")
+        return reply
+
+    def _report(self, text: str) -> str:
+        return self.command(text, retry=True).data
+
+    def _report_int(self, text: str) -> int:
+        data = self._report(text)
+        try:
+            return int(data)
+        except ValueError:
+            raise ProtocolError(f"answer to {text!r} is not an integer: {data!r}") from None
+
+    def wait_ready(self, device_seconds: float, what: str) -> PumpStatus:
+        """Poll Q until ready; PumpTimeout past (device_seconds x safety) / clock_speed + reply timeout (real s)."""
+        deadline = time.monotonic() + device_seconds * self.move_safety / self.clock_speed + self.reply_timeout_s
+        while True:
+            status = self.command("Q", retry=True).status
+            if status.ready:
+                return status
+            if time.monotonic() > deadline:
+                raise PumpTimeout(f"{what}: pump still busy past its deadline ({device_seconds:.2f} s device time)")
+            time.sleep(self.poll_interval_s)
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+    def initialise(self, force: int = 0, ccw: bool = False, in_port: int = 0, out_port: int = 0) -> None:
+        """Z (valve homes clockwise) or Y (counter-clockwise), wait ready, then set resolution and top speed."""
+        _int_in("force", force, 0, 2)
+        _int_in("in_port", in_port, 0, 12)
+        _int_in("out_port", out_port, 0, 12)
+        text = f"{'Y' if ccw else 'Z'}{force}" + (f",{in_port},{out_port}" if in_port or out_port else "")
+        self.log.info("pump.initialise", command=text)
+        self.command(text + "R")
+        self.wait_ready(self.init_timeout_s / self.move_safety, "initialisation")
+        self.command(f"{self.resolution}V{self.top_speed}R", retry=True)
+        self.wait_ready(self.valve_timeout_s, "settings")
+
+    def set_resolution(self, resolution: str) -> None:
+        """N0 (full steps of the stroke) or N1 (8x microsteps); volumes convert with the new stroke."""
+        if resolution not in RESOLUTIONS:
+            raise PumpUsageError(f"pump resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        self.command(f"{resolution}R", retry=True)
+        self.wait_ready(self.valve_timeout_s, "resolution")
+        self.resolution = resolution
+
+    def set_speed(self, top: int, start: int | None = None, cutoff: int | None = None) -> None:
+        """Top speed 5..6000 pulses/s, optional start 50..1000 and cutoff 50..2700 (each <= top)."""
+        _int_in("top speed", top, 5, 6000)
+        text = f"V{top}"
+        if start is not None:
+            text += f"v{_int_in('start speed', start, 50, min(1000, top))}"
+        if cutoff is not None:
+            text += f"c{_int_in('cutoff speed', cutoff, 50, min(2700, top))}"
+        self.command(text + "R", retry=True)
+        self.wait_ready(self.valve_timeout_s, "speed")
+        self.top_speed = top
+
+    # -- moves -----------------------------------------------------------------------------------------------------
+    def valve(self, port: str | int) -> None:
+        """Turn the valve to "input", "output", "bypass" or distribution port n (I<n>)."""
+        if isinstance(port, str) and port in VALVE_COMMANDS:
+            text = VALVE_COMMANDS[port]
+        elif isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 12:
+            text = f"I{port}"
+        else:
+            raise PumpUsageError(f"valve port must be input, output, bypass or 1..12, got {port!r}")
+        self.command(text + "R")
+        self.wait_ready(self.valve_timeout_s, f"valve to {port}")
+
+    def move_absolute(self, steps: int) -> None:
+        """Move the plunger to absolute position `steps` (0 = top of the stroke)."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= self.steps_per_stroke:
+            raise VolumeOutOfRange(f"plunger position must be 0..{self.steps_per_stroke}, got {steps!r}")
+        start = self.position_steps()
+        self.command(f"A{steps}R")
+        self.wait_ready(self.move_seconds(steps - start), "absolute move")
+
+    def aspirate(self, volume_ul: float) -> float:
+        """Draw `volume_ul` (P, relative pick-up) through the current valve port; returns the volume moved."""
+        steps = self.steps_for(volume_ul)
+        position = self.position_steps()
+        if position + steps > self.steps_per_stroke:
+            free = steps_to_volume(self.steps_per_stroke - position, self.syringe_ul, self.steps_per_stroke)
+            raise VolumeOutOfRange(f"cannot aspirate {volume_ul} uL: only {free:.3f} uL of the stroke is free")
+        self.log.info("pump.aspirate", volume_ul=volume_ul, steps=steps)
+        self.command(f"P{steps}R")
+        self.wait_ready(self.move_seconds(steps), "aspirate")
+        return steps * self.ul_per_step
+
+    def dispense(self, volume_ul: float) -> float:
+        """Push `volume_ul` out (D, relative dispense); returns the volume delivered (from plunger positions).
+
+        Never resent. DispenseOutcomeUnknown on timeout, garbled answer or link loss after D went out;
+        DispenseTerminated(delivered_ul) if terminate() (or anything else) stopped it short.
+        """
+        steps = self.steps_for(volume_ul)
+        before = self.position_steps()
+        if steps > before:
+            held = before * self.ul_per_step
+            raise VolumeOutOfRange(f"cannot dispense {volume_ul} uL: the syringe holds {held:.3f} uL")
+        self._terminated.clear()
+        self.log.info("pump.dispense", volume_ul=volume_ul, steps=steps, position=before)
+        try:
+            self.command(f"D{steps}R")
+            self.wait_ready(self.move_seconds(steps), "dispense")
+            after = self.position_steps()
+        except (PumpTimeout, ProtocolError, PumpLinkLost) as exc:
+            self.log.error("pump.dispense_outcome_unknown", volume_ul=volume_ul, error=str(exc))
+            raise DispenseOutcomeUnknown(f"dispense of {volume_ul} uL: outcome unknown ({exc})") from exc
+        delivered = (before - after) * self.ul_per_step
+        if self._terminated.is_set() or after != before - steps:
+            self.log.warning("pump.dispense_terminated", requested_ul=volume_ul, delivered_ul=delivered)
+            raise DispenseTerminated(
+                f"dispense of {volume_ul} uL stopped after {delivered:.3f} uL",
+                delivered_ul=delivered,
+                requested_ul=volume_ul,
+            )
+        return delivered
+
+    def terminate(self) -> None:
+        """T: stop a running plunger move at once (safe to call from another thread during a dispense)."""
+        self._terminated.set()
+        self.log.warning("pump.terminate")
+        self.command("T", retry=True)
+
+    # -- reports ---------------------------------------------------------------------------------------------------
+    def query(self, raise_errors: bool = True) -> PumpStatus:
+        """Q: ready/busy and error code; raises the typed error for error bits unless raise_errors is False."""
+        return self.command("Q", retry=True, check=raise_errors).status
+
+    def status(self) -> PumpStatus:
+        """Q without raising on the error code."""
+        return self.query(raise_errors=False)
+
+    def position_steps(self) -> int:
+        """?: absolute plunger position in steps of the current resolution."""
+        return self._report_int("?")
+
+    def volume_in_syringe_ul(self) -> float:
+        """The syringe's contents from the plunger position."""
+        return self.position_steps() * self.ul_per_step
+
+    def valve_position(self) -> str | int:
+        """?6: "input", "output", "bypass", "extra" or a distribution port number."""
+        data = self._report("?6")
+        if data in VALVE_REPORTS:
+            return VALVE_REPORTS[data]
+        if data.isdigit():
+            return int(data)
+        raise ProtocolError(f"answer to '?6' is not a valve position: {data!r}")
+
+    def speeds(self) -> dict[str, int]:
+        """?1 ?2 ?3: start, top and cutoff speeds in pulses/s."""
+        return {"start": self._report_int("?1"), "top": self._report_int("?2"), "cutoff": self._report_int("?3")}
+
+    def firmware(self) -> str:
+        """&: the firmware version string."""
+        return self._report("&")
+
+    def counters(self) -> dict[str, int]:
+        """?15 ?16 ?17: initialisation, plunger move and valve move counters."""
+        return {"init": self._report_int("?15"), "plunger": self._report_int("?16"), "valve": self._report_int("?17")}
+
+    def identity(self) -> str:
+        """Model, firmware, address and syringe, for the record."""
+        return f"Cavro {self.model} firmware {self.firmware()!r} address {self.address} syringe {self.syringe_ul:g} uL"
+
+    def close(self) -> None:
+        """Close the serial link."""
+        self.link.close()
+
+
+__all__ = ["CavroPump"]

@@ -1,0 +1,348 @@
+"""The machine PLC's OPC UA server (asyncua), mirroring the simulated world into a documented address space.
+
+Address space (namespace urn:fillfinish:plc:machine, index 2; DEFAULT_NODES lists every node id):
+  Objects/UV          LampCommand (Boolean, writable), LampOn, LampFault, LampId (String), LampHours (Double h),
+                      SwitchCount (Int32), IrradianceRef, IrradianceTip (Double mW/cm2)
+  Objects/HEPA        DifferentialPressure (Double Pa), Downflow (Double m/s), FanRunning, Fault (Boolean)
+  Objects/Particles   Count0_5um, Count5um (Double particles/m3), SampleFlow (Double L/min), SampleSeq (Int32)
+  Objects/Door        Closed, Locked (Boolean), LockCommand (Boolean, writable)
+  Objects/Positioner  Move(Int32 position) -> Boolean accepted, Target, Current (Int32), InPosition, Fault (Boolean)
+Only the two command variables are writable. A background task (every `tick_s` real seconds) writes the values that
+changed, with the simulated time as source timestamp; client writes reach the world through the server's PostWrite
+callback. Fault plc.server_stop closes the listener and every client connection while active, then listens again on
+the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from asyncua import Server, ua
+from asyncua.common.callback import CallbackType, ServerItemCallback
+from asyncua.crypto import cert_gen
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.binary_server_asyncio import BinaryServer
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from sim.world import World
+
+NAMESPACE_URI = "urn:fillfinish:plc:machine"
+APPLICATION_URI = "urn:fillfinish:sim:plc"
+ENDPOINT_PATH = "/fillfinish/plc"
+SecurityMode = Literal["None", "Basic256Sha256_SignAndEncrypt"]
+
+# signal name -> (folder, browse name, variant type, initial value, writable)
+_VARIABLES: dict[str, tuple[str, str, ua.VariantType, Any, bool]] = {
+    "lamp_command": ("UV", "LampCommand", ua.VariantType.Boolean, False, True),
+    "lamp_on": ("UV", "LampOn", ua.VariantType.Boolean, False, False),
+    "lamp_fault": ("UV", "LampFault", ua.VariantType.Boolean, False, False),
+    "lamp_id": ("UV", "LampId", ua.VariantType.String, "", False),
+    "lamp_hours": ("UV", "LampHours", ua.VariantType.Double, 0.0, False),
+    "lamp_switch_count": ("UV", "SwitchCount", ua.VariantType.Int32, 0, False),
+    "uv_ref_mw_cm2": ("UV", "IrradianceRef", ua.VariantType.Double, 0.0, False),
+    "uv_tip_mw_cm2": ("UV", "IrradianceTip", ua.VariantType.Double, 0.0, False),
+    "hepa_dp_pa": ("HEPA", "DifferentialPressure", ua.VariantType.Double, 0.0, False),
+    "downflow_m_s": ("HEPA", "Downflow", ua.VariantType.Double, 0.0, False),
+    "hepa_fan_running": ("HEPA", "FanRunning", ua.VariantType.Boolean, False, False),
+    "hepa_fault": ("HEPA", "Fault", ua.VariantType.Boolean, False, False),
+    "particles_0_5um_per_m3": ("Particles", "Count0_5um", ua.VariantType.Double, 0.0, False),
+    "particles_5um_per_m3": ("Particles", "Count5um", ua.VariantType.Double, 0.0, False),
+    "particle_flow_l_min": ("Particles", "SampleFlow", ua.VariantType.Double, 0.0, False),
+    "particle_sample_seq": ("Particles", "SampleSeq", ua.VariantType.Int32, 0, False),
+    "door_closed": ("Door", "Closed", ua.VariantType.Boolean, True, False),
+    "door_locked": ("Door", "Locked", ua.VariantType.Boolean, True, False),
+    "door_lock_command": ("Door", "LockCommand", ua.VariantType.Boolean, True, True),
+    "positioner_target": ("Positioner", "Target", ua.VariantType.Int32, 0, False),
+    "positioner_current": ("Positioner", "Current", ua.VariantType.Int32, 0, False),
+    "positioner_in_position": ("Positioner", "InPosition", ua.VariantType.Boolean, False, False),
+    "positioner_fault": ("Positioner", "Fault", ua.VariantType.Boolean, False, False),
+}
+_FOLDERS = ("UV", "HEPA", "Particles", "Door", "Positioner")
+
+DEFAULT_NODES: dict[str, str] = {
+    **{name: f"ns=2;s={folder}.{browse}" for name, (folder, browse, *_rest) in _VARIABLES.items()},
+    "positioner_object": "ns=2;s=Positioner",
+    "positioner_move": "ns=2;s=Positioner.Move",
+}
+
+_log = logging.getLogger("sim.plc")
+
+
+class _PasswordUsers:
+    """asyncua user manager: only the configured user names with their passwords get a session."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = dict(users)
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None) -> User | None:
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+async def make_server_certificate(certificate: Path, private_key: Path) -> None:
+    """Create a self-signed server certificate (DER) and key (PEM) for the simulator when they are missing."""
+    certificate.parent.mkdir(parents=True, exist_ok=True)
+    private_key.parent.mkdir(parents=True, exist_ok=True)
+    await cert_gen.setup_self_signed_certificate(
+        private_key, certificate, APPLICATION_URI, socket.gethostname(), [ExtendedKeyUsageOID.SERVER_AUTH],
+        {"organizationName": "fillfinish simulator"},
+    )
+
+
+class PlcServer:
+    """The simulated PLC: an asyncua server whose variables follow `world`, and whose commands act on it."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        security: SecurityMode = "None",
+        certificate: Path | None = None,
+        private_key: Path | None = None,
+        users: dict[str, str] | None = None,
+        tick_s: float = 0.02,
+        analog_period_s: float = 1.0,
+    ) -> None:
+        if security not in ("None", "Basic256Sha256_SignAndEncrypt"):
+            raise ValueError(f"PLC security {security!r}; allowed: 'None', 'Basic256Sha256_SignAndEncrypt'")
+        if security != "None" and (certificate is None or private_key is None):
+            raise ValueError("PLC security Basic256Sha256_SignAndEncrypt needs certificate and private_key paths")
+        self.world = world
+        self.host = host
+        self.port = port
+        self.security = security
+        self.certificate = Path(certificate) if certificate else None
+        self.private_key = Path(private_key) if private_key else None
+        self.users = users
+        self.tick_s = tick_s
+        self.analog_period_s = analog_period_s  # simulated seconds between samples of the noisy analog values
+        self._server: Server | None = None
+        self._nodes: dict[str, ua.NodeId] = {}
+        self._by_nodeid: dict[ua.NodeId, str] = {}
+        self._last: dict[str, Any] = {}
+        self._last_analog = -float("inf")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = False
+        self.restarts = 0
+
+    # -- properties --------------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        """opc.tcp://HOST:PORT/fillfinish/plc (the real port once started)."""
+        return f"opc.tcp://{self.host}:{self.port}{ENDPOINT_PATH}"
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        """Signal name -> node id string, for the site config's [plc.nodes]."""
+        return dict(DEFAULT_NODES)
+
+    @property
+    def listening(self) -> bool:
+        """False while the plc.server_stop fault holds the server down."""
+        return self._listening
+
+    # -- start / stop ------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Build the address space and listen (takes about 2 s: asyncua loads the standard address space)."""
+        if self.port == 0:
+            self.port = _free_port(self.host)
+        server = Server(user_manager=_PasswordUsers(self.users) if self.users is not None else None)
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name("fillfinish simulated PLC")
+        await server.set_application_uri(APPLICATION_URI)
+        if self.security == "None":
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            assert self.certificate is not None and self.private_key is not None
+            if not self.certificate.is_file() or not self.private_key.is_file():
+                await make_server_certificate(self.certificate, self.private_key)
+            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            await server.load_certificate(str(self.certificate))
+            await server.load_private_key(str(self.private_key))
+        if self.users is not None:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        idx = await server.register_namespace(NAMESPACE_URI)
+        if idx != 2:
+            raise RuntimeError(f"expected namespace index 2 for {NAMESPACE_URI}, got {idx}")
+        await self._build(server, idx)
+        server.subscribe_server_callback(CallbackType.PostWrite, self._post_write)
+        self._server = server
+        await self._mirror_once(force=True)
+        await server.start()
+        self._listening = True
+        self._tasks = [
+            asyncio.create_task(self._mirror_loop(), name="sim-plc-mirror"),
+            asyncio.create_task(self._fault_loop(), name="sim-plc-faults"),
+        ]
+        _log.info("PLC server listening on %s", self.endpoint)
+
+    async def stop(self) -> None:
+        """Stop the background tasks and the server."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._server is not None:
+            await self._server.stop()
+            await self._close_sessions()
+            self._server = None
+        self._listening = False
+
+    async def _build(self, server: Server, idx: int) -> None:
+        objects = server.nodes.objects
+        folders = {}
+        for name in _FOLDERS:
+            folders[name] = await objects.add_object(ua.NodeId(name, idx), ua.QualifiedName(name, idx))
+        for signal, (folder, browse, vtype, initial, writable) in _VARIABLES.items():
+            nodeid = ua.NodeId(f"{folder}.{browse}", idx)
+            var = await folders[folder].add_variable(nodeid, ua.QualifiedName(browse, idx), ua.Variant(initial, vtype))
+            if writable:
+                await var.set_writable()
+            self._nodes[signal] = nodeid
+            self._by_nodeid[nodeid] = signal
+        await folders["Positioner"].add_method(
+            ua.NodeId("Positioner.Move", idx), ua.QualifiedName("Move", idx), self._move,
+            [ua.VariantType.Int32], [ua.VariantType.Boolean],
+        )
+
+    # -- world -> variables ------------------------------------------------------------------------------------
+    def _world_values(self, force: bool) -> dict[str, Any]:
+        w = self.world
+        current, in_position = w.positioner_state()
+        values: dict[str, Any] = {
+            "lamp_on": w.lamp_on(),
+            "lamp_fault": w.lamp_fault(),
+            "lamp_id": w.s.lamp_id,
+            "lamp_hours": round(w.lamp_hours(), 5),
+            "lamp_switch_count": w.lamp.switch_count,
+            "uv_ref_mw_cm2": round(w.irradiance_ref(), 5),
+            "uv_tip_mw_cm2": round(w.irradiance_tip(), 5),
+            "hepa_fan_running": w.hepa_fan_running(),
+            "hepa_fault": w.hepa_fault(),
+            "door_closed": w.door_closed(),
+            "door_locked": w.door_locked(),
+            "positioner_target": w.positioner.target,
+            "positioner_current": current,
+            "positioner_in_position": in_position,
+            "positioner_fault": w.positioner_fault(),
+        }
+        now = w.now()
+        fan_changed = self._last.get("hepa_fan_running") != values["hepa_fan_running"]
+        if force or fan_changed or now - self._last_analog >= self.analog_period_s:
+            self._last_analog = now
+            values["hepa_dp_pa"] = round(w.hepa_dp_pa(), 2)
+            values["downflow_m_s"] = round(w.downflow_m_s(), 4)
+        sample = w.latest_particle_sample()
+        if sample is not None:
+            values["particles_0_5um_per_m3"] = float(sample.per_m3_0_5um)
+            values["particles_5um_per_m3"] = float(sample.per_m3_5um)
+            values["particle_flow_l_min"] = float(sample.flow_l_min)
+            values["particle_sample_seq"] = sample.seq
+        elif force:
+            values["particle_flow_l_min"] = float(w.s.sample_flow_l_min)
+        return values
+
+    async def _mirror_once(self, force: bool = False) -> None:
+        assert self._server is not None
+        stamp = datetime.fromtimestamp(self.world.now(), tz=timezone.utc)
+        for signal, value in self._world_values(force).items():
+            if not force and self._last.get(signal) == value:
+                continue
+            self._last[signal] = value
+            vtype = _VARIABLES[signal][2]
+            dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp, ServerTimestamp=stamp)
+            await self._server.write_attribute_value(self._nodes[signal], dv)
+
+    async def _mirror_loop(self) -> None:
+        while True:
+            try:
+                await self._mirror_once()
+            except Exception:
+                _log.exception("PLC mirror failed")
+            await asyncio.sleep(self.tick_s)
+
+    # -- client commands -> world ------------------------------------------------------------------------------
+    async def _post_write(self, event: ServerItemCallback, _dispatcher: Any) -> None:
+        if not event.is_external:
+            return
+        for write, status in zip(event.request_params.NodesToWrite, event.response_params):
+            if write.AttributeId != ua.AttributeIds.Value or not status.is_good():
+                continue
+            signal = self._by_nodeid.get(write.NodeId)
+            value = write.Value.Value.Value if write.Value and write.Value.Value else None
+            if signal not in ("lamp_command", "door_lock_command") or not isinstance(value, bool):
+                continue
+            self.world.faults.notify_command("plc")
+            if signal == "lamp_command":
+                self.world.set_lamp(value)
+            else:
+                self.world.set_door_lock(value)
+            _log.info("PLC command %s = %s", signal, value)
+            await self._mirror_once()
+
+    async def _move(self, parent: ua.NodeId, position: ua.Variant) -> list[ua.Variant]:
+        """Method Move(Int32 position) -> Boolean accepted."""
+        self.world.faults.notify_command("plc")
+        accepted = self.world.move_positioner(int(position.Value))
+        _log.info("PLC Move(%s) -> %s", position.Value, accepted)
+        await self._mirror_once()
+        return [ua.Variant(accepted, ua.VariantType.Boolean)]
+
+    # -- fault plc.server_stop ---------------------------------------------------------------------------------
+    async def _fault_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                down = self.world.faults.active("plc.server_stop")
+                if down and self._listening:
+                    await self._stop_listening()
+                elif not down and not self._listening:
+                    await self._start_listening()
+            except Exception:
+                _log.exception("PLC fault supervisor failed")
+
+    async def _stop_listening(self) -> None:
+        """Close the listener and every client connection (what a crashed PLC runtime looks like on the wire)."""
+        assert self._server is not None and self._server.bserver is not None
+        await self._server.bserver.stop()
+        await self._close_sessions()
+        self._listening = False
+        _log.warning("PLC server stopped (fault plc.server_stop)")
+
+    async def _close_sessions(self) -> None:
+        """Forget every client session, as a restarted PLC runtime would (clients must open new ones)."""
+        assert self._server is not None
+        sessions = getattr(self._server.iserver, "_external_sessions", {})
+        for session in list(sessions.values()):
+            try:
+                await session.close_session(True)
+            except Exception:
+                _log.debug("closing a dropped session failed", exc_info=True)
+
+    async def _start_listening(self) -> None:
+        """Listen again on the same port, retrying until the port can be bound."""
+        assert self._server is not None and self._server.bserver is not None
+        old = self._server.bserver
+        fresh = BinaryServer(self._server.iserver, self.host, self.port, self._server.limits)
+        fresh.set_policies(old._policies)
+        await fresh.start()
+        self._server.bserver = fresh
+        self._listening = True
+        self.restarts += 1
+        _log.warning("PLC server listening again on %s", self.endpoint)
+
+
+def _free_port(host: str) -> int:
+    """A TCP port the OS reports free now (so the endpoint URL is known before asyncua binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,138 @@
+"""The whole simulator: one world, the pump and balance emulators on ptys, the PLC's OPC UA server on loopback.
+
+`Simulator.start()` brings everything up (the OPC UA server in its own asyncio loop thread) and `site_config_toml()`
+writes the site config that points a controller at it. Used by `fillfinish sim`, `fillfinish demo` and test fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Coroutine
+
+from sim.balance import BalanceEmulator
+from sim.clock import SimClock
+from sim.dispenser import PumpEmulator
+from sim.plc import PlcServer
+from sim.world import World, WorldSettings
+
+
+class Simulator:
+    """Starts and stops every emulator on one World and SimClock."""
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        *,
+        settings: WorldSettings | None = None,
+        syringe_ul: float = 1000.0,
+        pump_model: str = "xcalibur",
+        pump_address: str = "1",
+        plc_port: int = 0,
+        faults_file: Path | None = None,
+    ) -> None:
+        self.clock = SimClock(speed=speed)
+        self.world = World(self.clock, settings)
+        self.syringe_ul = syringe_ul
+        self.pump_model = pump_model
+        self.pump_address = pump_address
+        self.pump = PumpEmulator(self.world, address=pump_address, syringe_ul=syringe_ul, model=pump_model)
+        self.balance = BalanceEmulator(self.world)
+        self.plc = PlcServer(self.world, port=plc_port)
+        self._faults_file = faults_file
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.pump_path = ""
+        self.balance_path = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+    def start(self) -> "Simulator":
+        if self._faults_file is not None:
+            self.world.faults.load(self._faults_file)
+        self.pump_path = self.pump.start()
+        self.balance_path = self.balance.start()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sim-plc", daemon=True)
+        self._thread.start()
+        self.run(self.plc.start(), timeout=30)
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        """Run a coroutine in the simulator's loop (the PLC server lives there) and wait for it."""
+        assert self._loop is not None, "simulator not started"
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            try:
+                self.run(self.plc.stop(), timeout=10)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                if self._thread:
+                    self._thread.join(timeout=5)
+                self._loop.close()
+                self._loop = None
+        self.pump.stop()
+        self.balance.stop()
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the site config that points at this simulator --------------------------------------------------------------
+    def site_config_toml(self, database_url: str) -> str:
+        """A site config (TOML) for a controller on this machine, pointing at this simulator."""
+        nodes = "\n".join(f"{name} = {_q(node)}" for name, node in sorted(self.plc.nodes.items()))
+        aps = time.strftime("%Y-%m-%d", time.gmtime(self.clock.now() - 90 * 86400))
+        cal = time.strftime("%Y-%m-%d", time.gmtime(self.clock.now() + 60 * 86400))
+        return f"""# Site config written by the fillfinish simulator; it points at the simulator's ptys and OPC UA endpoint.
+[clock]
+speed = {self.clock.speed!r}
+epoch = {self.clock.epoch!r}
+
+[dispenser]
+port = {_q(self.pump_path)}
+address = {_q(self.pump_address)}
+baudrate = 9600
+protocol = "dt"
+model = {_q(self.pump_model)}
+syringe_ul = {float(self.syringe_ul)!r}
+resolution = "N0"
+
+[balance]
+port = {_q(self.balance_path)}
+baudrate = 9600
+
+[plc]
+endpoint = {_q(self.plc.endpoint)}
+security = "None"
+
+[plc.nodes]
+{nodes}
+
+[database]
+url = {_q(database_url)}
+
+[site]
+aps_last_success = {_q(aps)}
+aps_validity_days = 365
+balance_check_valid_until = {_q(cal)}
+lamp_warn_hours = 7000.0
+lamp_max_hours = 8500.0
+"""
+
+    def write_site_config(self, path: Path, database_url: str) -> Path:
+        path = Path(path)
+        path.write_text(self.site_config_toml(database_url), encoding="utf-8")
+        return path
+
+
+def _q(text: str) -> str:
+    """A TOML basic string."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'

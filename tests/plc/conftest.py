@@ -1,0 +1,137 @@
+"""Fixtures for the PLC tests: the simulated PLC server in its own thread and event loop (started once per module,
+as a separate process would be), a fast SimClock, and a driver per test that must leave no task behind."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from hal.plc import PlcDriver
+from hal.transport.wirelog import WireLog
+from sim.clock import SimClock
+from sim.plc import PlcServer
+from sim.world import World
+
+SPEED = 100.0  # simulated seconds per real second
+
+
+class PlcServerThread:
+    """A PlcServer running in a background thread with its own asyncio loop (the tests talk to it over loopback)."""
+
+    def __init__(self, world: World, **kwargs: Any) -> None:
+        self.world = world
+        self.kwargs = kwargs
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sim-plc", daemon=True)
+        self.server: PlcServer | None = None
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> PlcServer:
+        self.thread.start()
+
+        async def build() -> PlcServer:
+            server = PlcServer(self.world, **self.kwargs)
+            await server.start()
+            return server
+
+        self.server = self.run(build())
+        return self.server
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self.server is not None:
+                await self.server.stop()
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:  # asyncua's own leftovers in the simulator's private loop
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        try:
+            self.run(shutdown())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def fresh_world(speed: float = SPEED) -> World:
+    """A new world on a fast clock."""
+    return World(SimClock(speed=speed))
+
+
+@pytest.fixture(scope="module")
+def sim_world() -> World:
+    return fresh_world()
+
+
+@pytest.fixture(scope="module")
+def sim_plc(sim_world: World) -> Iterator[PlcServer]:
+    """The simulated PLC, no security, shared by the tests of one module."""
+    runner = PlcServerThread(sim_world)
+    server = runner.start()
+    try:
+        yield server
+    finally:
+        runner.stop()
+
+
+def other_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks of the running loop other than the caller's."""
+    return [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+
+
+async def assert_no_tasks_left() -> None:
+    """Fail if anything the driver started is still alive after close()."""
+    await asyncio.sleep(0)
+    left = other_tasks()
+    assert not left, f"tasks left running after close(): {left}"
+
+
+@pytest.fixture
+def wire_log() -> WireLog:
+    return WireLog()
+
+
+@pytest_asyncio.fixture
+async def plc(sim_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
+    """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
+    sim_world.faults.clear()
+    sim_world.set_lamp(False)
+    sim_world.set_door_lock(True)
+    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=2.0, clock_speed=SPEED)
+    await driver.connect()
+    try:
+        yield driver
+    finally:
+        await driver.close()
+        sim_world.faults.clear()
+        await assert_no_tasks_left()
+
+
+async def wait_for(predicate: Any, timeout: float = 2.0, step: float = 0.005) -> None:
+    """Wait (real seconds) until predicate() is true; AssertionError on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+
+
+@pytest.fixture
+def until() -> Any:
+    """The wait helper as a fixture (test modules cannot import conftest)."""
+    return wait_for
+
+
+@pytest.fixture
+def no_tasks_left() -> Any:
+    """The leaked-task check as a fixture."""
+    return assert_no_tasks_left
