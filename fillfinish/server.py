@@ -136,6 +136,7 @@ class ControllerServer:
         self._last: dict[str, Any] = {}
         self._heartbeat = 0
         self._ns = 0
+        self._publish_lock = asyncio.Lock()  # the update task and the method handlers both publish
 
     @property
     def endpoint(self) -> str:
@@ -190,6 +191,7 @@ class ControllerServer:
     # ----------------------------------------------------------------- address space
 
     def _nid(self, name: str) -> ua.NodeId:
+        """A string node id in our namespace (stable names an MES can configure)."""
         return ua.NodeId(name, self._ns)
 
     async def _build(self, server: Server) -> None:
@@ -237,10 +239,18 @@ class ControllerServer:
         """Refresh the tags from view.status() every update_interval_s until cancelled."""
         while True:
             await asyncio.sleep(self.update_interval_s)
-            await self._publish()
+            try:
+                await self._publish()
+            except Exception:  # keep serving; the Heartbeat tag stops and the HMI shows "not updating"
+                log.exception("controller_tag_update_failed")
 
     async def _publish(self) -> None:
         """Write every changed tag from one snapshot; a failing view is shown in StatusError, never kills the task."""
+        async with self._publish_lock:  # a slower, older snapshot must not overwrite a newer one
+            await self._publish_snapshot()
+
+    async def _publish_snapshot(self) -> None:
+        """One snapshot -> tags (call with the publish lock held)."""
         self._heartbeat = (self._heartbeat + 1) % 2_000_000_000
         values: dict[str, Any] = {"Heartbeat": self._heartbeat}
         environment: dict[str, float] = {}
@@ -258,6 +268,7 @@ class ControllerServer:
             await self._write_env(key, value)
 
     async def _write(self, name: str, value: Any) -> None:
+        """Write one Status tag if its value changed (server-side write: clients cannot)."""
         server = self._server
         if server is None or self._last.get(name, object()) == value:
             return
@@ -268,6 +279,7 @@ class ControllerServer:
         self._last[name] = value
 
     async def _write_env(self, key: str, value: float) -> None:
+        """Write one EnvironmentValues variable, creating it the first time the key appears."""
         server = self._server
         if server is None or self._env_object is None:
             return

@@ -224,6 +224,7 @@ class PumpEmulator:
 
     @property
     def ul_per_step(self) -> float:
+        """Volume of one plunger step at the current resolution."""
         return self.syringe_ul / self.stroke
 
     @property

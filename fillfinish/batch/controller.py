@@ -254,7 +254,7 @@ class BatchController:
         self.planned, self.operator, self.tip_lot = vials, operator, tip_lot
         self.batch_id = self.store.create_batch(
             product=self.r.recipe.product_name, product_code=self.r.recipe.product_code,
-            recipe_name=self.r.recipe.name, recipe_version=self.r.recipe.version, recipe_hash=self.loaded.sha256,
+            recipe_name=self.r.recipe.name, recipe_version=str(self.r.recipe.version), recipe_hash=self.loaded.sha256,
             recipe_snapshot=self.loaded.text, lot=lot, planned_vials=vials, operator=operator,
             mode=self.r.recipe.mode, site_config=self.site.model_dump(mode="json", exclude={"plc": {"password"}}),
         )

@@ -6,16 +6,18 @@ exactly what an MES sees; the controller decides, records and explains every com
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Static
 
 from fillfinish.hmi.client import (
@@ -32,6 +34,21 @@ STALE_AFTER_S = 3.0
 """A controller whose Heartbeat tag has not changed for this long is shown as not updating."""
 
 RECONNECT_EVERY_S = 2.0
+
+_P = ParamSpec("_P")
+
+
+def _until_closed(func: Callable[_P, Awaitable[None]]) -> Callable[_P, Awaitable[None]]:
+    """An awaited OPC UA call may finish after the operator quit: drop its screen update instead of failing."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            await func(*args, **kwargs)
+        except NoMatches:
+            pass
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -120,13 +137,13 @@ class OperatorConsole(App[None]):
     #counts { padding: 0 2; }
     #uv { height: 1; padding: 0 1; }
     #tables { height: 1fr; }
-    #environment { width: 1fr; }
-    #alarms { width: 2fr; }
+    #environment { width: 62; }
+    #alarms { width: 1fr; }
     #reason { margin: 0 1; }
     #buttons { height: 3; }
     #buttons Button { min-width: 10; margin: 0 1 0 0; }
     #buttons Button.-invalid { opacity: 50%; }
-    #last-command { height: 1; padding: 0 1; }
+    #last-command { height: auto; max-height: 3; padding: 0 1; }
     #last-command.error { color: $error; text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -203,7 +220,7 @@ class OperatorConsole(App[None]):
         env = self.query_one("#environment", DataTable)
         env.add_columns("environment", "value", "limit", "")
         alarms = self.query_one("#alarms", DataTable)
-        alarms.add_columns("id", "severity", "source", "message", "time", "ack")
+        alarms.add_columns("id", "ack", "severity", "source", "message", "time (UTC)")
         self.set_interval(self.refresh_s, self.refresh_status)
         self.call_after_refresh(self.refresh_status)
 
@@ -213,6 +230,7 @@ class OperatorConsole(App[None]):
 
     # ----------------------------------------------------------------- refresh
 
+    @_until_closed
     async def refresh_status(self) -> None:
         """Read the tags once (connecting first if needed) and update the screen; never raises."""
         if self._busy:
@@ -325,11 +343,11 @@ class OperatorConsole(App[None]):
         rows = [
             (
                 int(a.get("alarm_id", 0)),
+                f"by {a.get('acknowledged_by')}" if a.get("acknowledged") else "UNACK",
                 str(a.get("severity", "")),
                 str(a.get("source", "")),
                 str(a.get("message", "")),
-                str(a.get("time", ""))[:19],
-                f"by {a.get('acknowledged_by')}" if a.get("acknowledged") else "UNACK",
+                str(a.get("time", ""))[:19].replace("T", " "),
             )
             for a in alarms
         ]
@@ -340,7 +358,7 @@ class OperatorConsole(App[None]):
         selected = self.selected_alarm_id()
         table.clear()
         for row in rows:
-            style = "" if row[5] != "UNACK" else ("bold red" if row[1] in ("interlock", "fault", "action") else "bold")
+            style = "" if row[1] != "UNACK" else ("bold red" if row[2] in ("interlock", "fault", "action") else "bold")
             table.add_row(*(Text(str(c), style=style) for c in row), key=str(row[0]))
         if selected is not None and any(r[0] == selected for r in rows):
             table.move_cursor(row=table.get_row_index(str(selected)))
@@ -382,6 +400,7 @@ class OperatorConsole(App[None]):
         """Move focus off the reason field so the command keys work again."""
         self.query_one("#buttons Button", Button).focus()
 
+    @_until_closed
     async def send_command(self, name: str) -> None:
         """Send one command as the operator with the typed reason; show the outcome (refusals with their reason)."""
         reason_input = self.query_one("#reason", Input)
@@ -403,6 +422,7 @@ class OperatorConsole(App[None]):
         self.notify(f"{name} accepted: now {new_state}", title=name, markup=False)
         await self.refresh_status()
 
+    @_until_closed
     async def acknowledge(self, alarm_id: int) -> None:
         """Acknowledge one alarm as the operator; show the outcome."""
         try:

@@ -33,7 +33,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help=f"Database URL or SQLite file path [env {DB_ENV}; default {DEFAULT_DB_URL}].",
+        help=f"Database URL or SQLite file path (env {DB_ENV}; default {DEFAULT_DB_URL}).",
         show_default=False,
     ),
 ]

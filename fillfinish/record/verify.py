@@ -161,6 +161,7 @@ def check_batch(batch_id: str, header: Any, entries: Sequence[Any], ledger: Sequ
     checked = len(entries)
 
     def bad(problem: Problem) -> BatchResult:
+        """The failed result of this batch."""
         return BatchResult(batch_id, False, checked, problem)
 
     logged = {row.seq: row.record_hash for row in ledger}
@@ -219,6 +220,7 @@ def check_ledger(rows: Sequence[Any], anchor: tuple[int, str] | None = None) -> 
     head = (rows[-1].global_seq, rows[-1].hash) if rows else None
 
     def bad(problem: Problem) -> LedgerResult:
+        """The failed result of the ledger."""
         return LedgerResult(False, len(rows), head, problem)
 
     prev = GENESIS_LEDGER_HASH

@@ -37,6 +37,7 @@ class PumpStatus:
 
     @property
     def busy(self) -> bool:
+        """True while the pump executes a command string."""
         return not self.ready
 
 

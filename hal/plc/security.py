@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asyncua import Client, ua
-from asyncua.crypto import cert_gen, security_policies
+from asyncua.crypto import cert_gen, security_policies, uacrypto
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hal.plc.errors import PlcConfigError
+from hal.transport.opcua_link import LinkRefused
 
 POLICIES = {"Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256}
 MODES = {"Sign": ua.MessageSecurityMode.Sign, "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt}
@@ -83,6 +84,8 @@ class PlcSecurity:
     async def apply(self, client: Client) -> None:
         """Configure `client`: application URI, security policy with our certificate/key, user identity."""
         client.application_uri = self.application_uri
+        if self.server_certificate is not None:
+            await self._check_pinned(client)
         await client.set_security(
             POLICIES[self.policy],
             certificate=str(self.certificate),
@@ -93,6 +96,24 @@ class PlcSecurity:
         if self.username is not None and self.password is not None:
             client.set_user(self.username)
             client.set_password(self.password)
+
+    async def _check_pinned(self, client: Client) -> None:
+        """Refuse at once (instead of a silent timeout) when the server presents another certificate than the pinned one."""
+        pinned = uacrypto.der_from_x509(await uacrypto.load_certificate(str(self.server_certificate)))
+        endpoints = await client.connect_and_get_server_endpoints()
+        offered = [
+            ep for ep in endpoints
+            if ep.SecurityPolicyUri == POLICIES[self.policy].URI and ep.SecurityMode == MODES[self.mode]
+        ]
+        if not offered:
+            raise LinkRefused(f"the server offers no {self.policy} {self.mode} endpoint", device="plc")
+        presented = offered[0].ServerCertificate or b""
+        if not presented.startswith(pinned):
+            raise LinkRefused(
+                f"the server's certificate is not the pinned one ({self.server_certificate}); "
+                "replace server_certificate only after checking the PLC's new certificate",
+                device="plc",
+            )
 
     def __repr__(self) -> str:  # never show the password in logs
         return (

@@ -304,7 +304,7 @@ class OpcUaLink:
             return LinkStatusError(f"{where}: {name}", device=self.device, status=name, node_id=node_id)
         if isinstance(exc, (ConnectionError, OSError)):
             return LinkClosed(f"{where}: {exc!r}", device=self.device)
-        if isinstance(exc, ua.UaError) and "certificate" in str(exc).lower():
+        if isinstance(exc, ua.UaError) and ("certificate" in str(exc).lower() or "No matching endpoints" in str(exc)):
             return LinkRefused(f"{where}: {exc}", device=self.device)
         return LinkError(f"{where}: {exc!r}", device=self.device)
 

@@ -135,3 +135,21 @@ def until() -> Any:
 def no_tasks_left() -> Any:
     """The leaked-task check as a fixture."""
     return assert_no_tasks_left
+
+
+@pytest.fixture(scope="session")
+def clock_speed() -> float:
+    """The simulated clock speed of these tests."""
+    return SPEED
+
+
+@pytest.fixture(scope="session")
+def plc_server_thread() -> type[PlcServerThread]:
+    """The server-in-a-thread runner, for modules that need their own server (test modules cannot import conftest)."""
+    return PlcServerThread
+
+
+@pytest.fixture(scope="session")
+def new_world() -> Any:
+    """Factory of fresh worlds on the fast clock."""
+    return fresh_world

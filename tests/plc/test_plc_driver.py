@@ -13,7 +13,7 @@ from hal.transport.wirelog import WireLog
 from sim.plc import PlcServer
 from sim.world import World
 
-from conftest import SPEED  # noqa: E402  (tests/plc has no package; conftest is on sys.path)
+SPEED = 100.0  # as tests/plc/conftest.py (modules do not import conftest)
 
 
 def recorder(driver: PlcDriver) -> list[tuple[str, Any, float | None]]:

@@ -16,7 +16,7 @@ from sim.faults import FaultSpec
 from sim.plc import PlcServer
 from sim.world import World
 
-from conftest import SPEED  # noqa: E402
+SPEED = 100.0  # as tests/plc/conftest.py (modules do not import conftest)
 
 
 class LinkEvents:

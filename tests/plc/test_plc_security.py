@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from hal.plc import PlcAuthRefused, PlcConfigError, PlcDriver, PlcError, PlcSecurity
+from hal.plc import PlcAuthRefused, PlcConfigError, PlcDriver, PlcSecurity
 from hal.plc.security import make_self_signed
 from hal.transport.wirelog import WireLog
 from sim.plc import PlcServer, make_server_certificate
 
-from conftest import SPEED, PlcServerThread, fresh_world  # noqa: E402
+SPEED = 100.0  # as tests/plc/conftest.py (modules do not import conftest)
 
 USERS = {"operator": "s3cret-Pa55"}
 
@@ -41,9 +41,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def secure_plc(certs: dict[str, Path]) -> Iterator[PlcServer]:
-    runner = PlcServerThread(
-        fresh_world(),
+def secure_plc(certs: dict[str, Path], plc_server_thread: Any, new_world: Any) -> Iterator[PlcServer]:
+    runner = plc_server_thread(
+        new_world(),
         security="Basic256Sha256_SignAndEncrypt",
         certificate=certs["server_cert"],
         private_key=certs["server_key"],
@@ -112,7 +112,7 @@ async def test_anonymous_and_unsecured_clients_refused(
     anonymous = security(certs, username=None, password=None)
     with pytest.raises(PlcAuthRefused):
         await PlcDriver(secure_plc.endpoint, secure_plc.nodes, security=anonymous).connect()
-    with pytest.raises(PlcError):  # no security at all: the server offers no None endpoint
+    with pytest.raises(PlcAuthRefused, match="No matching endpoints"):  # the server offers no None endpoint
         await PlcDriver(secure_plc.endpoint, secure_plc.nodes, timeout_s=1.0).connect()
     await no_tasks_left()
 
@@ -121,7 +121,7 @@ async def test_pinned_certificate_mismatch_refused(
     secure_plc: PlcServer, certs: dict[str, Path], no_tasks_left: Any
 ) -> None:
     wrong_pin = security(certs, server_certificate=certs["other_cert"])
-    with pytest.raises(PlcError):
+    with pytest.raises(PlcAuthRefused, match="not the pinned one"):
         await PlcDriver(secure_plc.endpoint, secure_plc.nodes, security=wrong_pin, timeout_s=1.0).connect()
     await no_tasks_left()
 

@@ -17,6 +17,12 @@ from sim.world import World
 SPEED = 200.0  # simulated seconds per real second: a full 3,000-step stroke at 1,400 pulses/s takes ~11 ms
 
 
+@pytest.fixture(scope="session")
+def clock_speed() -> float:
+    """The simulated clock's speed in these tests (drivers get it as clock_speed)."""
+    return SPEED
+
+
 @pytest.fixture(scope="module")
 def world() -> World:
     """One simulated world per test module, on a fast clock."""
@@ -38,6 +44,7 @@ def make_emulator(world: World) -> Iterator[Callable[..., PumpEmulator]]:
     made: list[PumpEmulator] = []
 
     def make(**kw: Any) -> PumpEmulator:
+        """Start an emulator on the module's world (kw as PumpEmulator)."""
         kw.setdefault("syringe_ul", 1000.0)
         emu = PumpEmulator(world, **kw)
         emu.start()
@@ -55,6 +62,7 @@ def make_pump() -> Iterator[Callable[..., CavroPump]]:
     opened: list[CavroPump] = []
 
     def make(path: str, **kw: Any) -> CavroPump:
+        """Open a driver on `path` (kw as CavroPump.open; clock_speed and syringe_ul defaulted)."""
         kw.setdefault("syringe_ul", 1000.0)
         kw.setdefault("clock_speed", SPEED)
         pump = CavroPump.open(path, wire_log=kw.pop("wire_log", None) or WireLog(), **kw)
@@ -89,6 +97,7 @@ def place_vial(world: World) -> Callable[[int], None]:
     """place_vial(n): send the positioner to n and wait (in simulated time) until it is in position."""
 
     def place(position: int) -> None:
+        """Move the positioner and wait for it."""
         assert world.move_positioner(position)
         world.clock.sleep(world.s.positioner_move_s)
         deadline = time.monotonic() + 2.0
@@ -104,6 +113,7 @@ def tx_events() -> Callable[[CavroPump], list[bytes]]:
     """tx_events(pump): every request the driver put on the wire so far."""
 
     def events(drv: CavroPump) -> list[bytes]:
+        """The requests in drv's wire log."""
         return [bytes.fromhex(e.data) for e in drv.link.wire_log.events if e.dir == "tx"]
 
     return events

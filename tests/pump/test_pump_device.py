@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -28,12 +30,10 @@ from hal.dispenser import (
 )
 from sim.faults import FaultSpec
 
-from conftest import SPEED  # noqa: E402  (tests/pump/conftest.py)
 
-
-def run_in_thread(fn, *args):
+def run_in_thread(fn: Callable[..., Any], *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
     """Run fn(*args) in a thread; returns (thread, box) where box gets 'result' or 'error'."""
-    box: dict = {}
+    box: dict[str, Any] = {}
 
     def target() -> None:
         try:
@@ -46,7 +46,8 @@ def run_in_thread(fn, *args):
     return thread, box
 
 
-def wait_until(predicate, timeout: float = 2.0) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Poll predicate (real time, bounded) until it holds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition never came true"
@@ -352,20 +353,20 @@ def test_oem_mode_moves_and_sequence_numbers(make_emulator, make_pump, world, pl
 
 
 def test_oem_lost_answer_is_resent_with_the_repeat_bit_and_not_executed_twice(
-    make_emulator, make_pump, world, tx_events
+    make_emulator, make_pump, world, tx_events, clock_speed
 ) -> None:
     emu = make_emulator(address="2")
-    drv = make_pump(emu.path, address="2", protocol="oem")
+    drv = make_pump(emu.path, address="2", protocol="oem", retries=5)
     drv.initialise()
-    # the answer to the next command is lost (silent for 40 ms real); the resend 100 ms later gets through
-    world.faults.schedule(FaultSpec(name="pump.silent", on_next_command=True, duration_s=0.04 * SPEED))
+    # the answer to the next command is lost (silent for 30 ms real); a resend 100 ms later gets through
+    world.faults.schedule(FaultSpec(name="pump.silent", on_next_command=True, duration_s=0.03 * clock_speed))
     drv.command("P300R")
     drv.wait_ready(1.0, "aspirate")
-    assert drv.position_steps() == 300  # executed once
+    assert drv.position_steps() == 300  # executed once, however often it was sent
     p_blocks = [tx for tx in tx_events(drv) if tx[3:4] == b"P"]
-    assert len(p_blocks) == 2
-    assert p_blocks[0][2] & 0x08 == 0 and p_blocks[1][2] & 0x08 == 0x08
-    assert p_blocks[0][2] & 0x07 == p_blocks[1][2] & 0x07
+    assert len(p_blocks) >= 2  # 2 normally; more only on a heavily loaded machine
+    assert p_blocks[0][2] & 0x08 == 0 and all(b[2] & 0x08 for b in p_blocks[1:])
+    assert len({b[2] & 0x07 for b in p_blocks}) == 1 and len(set(p_blocks[1:])) == 1
 
 
 def test_oem_garbled_answer_is_resent_and_not_executed_twice(make_emulator, make_pump, world, place_vial) -> None:

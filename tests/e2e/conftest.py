@@ -1,0 +1,72 @@
+"""End-to-end fixtures: one simulator per session (every byte over real ptys and loopback OPC UA), a fresh record
+database and site config per test, and helpers to wait on the controller without real-time sleeps of simulated
+durations."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import pytest
+
+from fillfinish.batch.controller import BatchController, TipLot
+from fillfinish.config import SiteConfig, load_site_config
+from fillfinish.recipes.loader import LoadedRecipe, load_recipe
+from fillfinish.session import controller_session
+from sim.runner import Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+SPEED = 400.0
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    sim = Simulator(SPEED).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_world(simulator: Simulator) -> Iterator[None]:
+    simulator.world.faults.clear()
+    yield
+    simulator.world.faults.clear()
+    simulator.world.set_lamp(False)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'record.db'}"
+
+
+@pytest.fixture
+def site_path(simulator: Simulator, tmp_path: Path, db_url: str) -> Path:
+    return simulator.write_site_config(tmp_path / "site.toml", db_url)
+
+
+@pytest.fixture
+def site(site_path: Path) -> SiteConfig:
+    return load_site_config(site_path)
+
+
+@pytest.fixture
+def fgf2() -> LoadedRecipe:
+    return load_recipe(REPO / "recipes" / "fgf2.toml")
+
+
+@pytest.fixture
+def tip_lot() -> TipLot:
+    return TipLot("TL-TEST-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
+
+
+@pytest.fixture
+async def controller(site: SiteConfig, fgf2: LoadedRecipe) -> AsyncIterator[BatchController]:
+    async with controller_session(site, fgf2) as c:
+        yield c
+
+
