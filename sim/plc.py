@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +80,10 @@ class _PasswordUsers:
     def __init__(self, users: dict[str, str]) -> None:
         self.users = dict(users)
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None) -> User | None:
+    def get_user(
+        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
+    ) -> User | None:
+        """The session's user when name and password match, else None (asyncua answers BadUserAccessDenied)."""
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User, name=username)
         return None
@@ -313,9 +317,12 @@ class PlcServer:
     async def _stop_listening(self) -> None:
         """Close the listener and every client connection (what a crashed PLC runtime looks like on the wire)."""
         assert self._server is not None and self._server.bserver is not None
+        self._listening = False
+        listener = getattr(self._server.bserver, "_server", None)
+        if listener is not None:  # stop accepting first: BinaryServer.stop() closes its listener last
+            listener.close()
         await self._server.bserver.stop()
         await self._close_sessions()
-        self._listening = False
         _log.warning("PLC server stopped (fault plc.server_stop)")
 
     async def _close_sessions(self) -> None:
@@ -341,8 +348,28 @@ class PlcServer:
         _log.warning("PLC server listening again on %s", self.endpoint)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The OS's range of ports for outgoing connections and bind(0) (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def _free_port(host: str) -> int:
-    """A TCP port the OS reports free now (so the endpoint URL is known before asyncua binds it)."""
+    """A free TCP port below the ephemeral range, so no outgoing connection or bind(0) elsewhere on the machine can
+    take it while plc.server_stop holds the server down (it must come back on the same port)."""
+    low, _high = _ephemeral_range()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(min(20000, low - 1000), low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -16,7 +16,7 @@ from sim.clock import SimClock
 from sim.faults import FaultBook
 
 # Grade A particle concentrations at rest (particles/m3), well under the 3,520 / 29 limits.
-AT_REST_PER_M3 = {"0.5um": 60.0, "5um": 0.1}  # a single 5 um count in 1 ft3 is 35/m3 > 29
+AT_REST_PER_M3 = {"0.5um": 60.0, "5um": 0.005}  # a single 5 um count in 1 ft3 is 35/m3 > 29: rare at rest
 BURST_FACTOR = 400.0
 
 
@@ -221,11 +221,13 @@ class World:
 
     # -- vial positioner -----------------------------------------------------------------------------------------
     def move_positioner(self, target: int) -> bool:
-        """Command a move to vial position `target` (1..positions); False if out of range."""
+        """Command a move to vial position `target` (1..positions; 0 = home, the tip over the waste tray); False if
+        out of range."""
         self.faults.notify_command("positioner")
-        if not 1 <= target <= self.s.positions:
+        if not 0 <= target <= self.s.positions:
             return False
-        self.faults.notify_vial(target)
+        if target:
+            self.faults.notify_vial(target)
         with self._lock:
             now = self.now()
             self.positioner.target = target
@@ -244,12 +246,12 @@ class World:
                 return self.positioner.current, False
             if self.now() >= self.positioner.arrive_at:
                 self.positioner.current = self.positioner.target
-                return self.positioner.current, self.positioner.target != 0
+                return self.positioner.current, True
             return self.positioner.current, False
 
     # -- liquid, vials and the balance under the fill position ---------------------------------------------------
     def dispense(self, volume_ul: float) -> DispenseEvent:
-        """Liquid left the tip: into the vial in position, or spilled when none is."""
+        """Liquid left the tip: into the vial in position, or spilled (waste tray at home, or no vial in position)."""
         position, in_position = self.positioner_state()
         with self._lock:
             target = position if in_position and position > 0 else None

@@ -382,6 +382,7 @@ class BatchController:
                 continue
             if state == State.Unholding:
                 self._hold_cause = None
+                self._consecutive_rejects = 0
                 self.machine.state_complete(State.Unholding, reason="interlocks re-checked by the unhold")
                 continue
             if state in (State.Stopping, State.Aborting):
@@ -401,9 +402,21 @@ class BatchController:
             self._write("exception", message=f"lamp off failed while {why}: {exc}")
         self._write("safe_state", action="lamp_off, no dispense running", reason=why)
 
+    async def _go_home(self, why: str) -> None:
+        """Positioner to home (0): the tip over the waste tray, where priming and initialising may expel liquid."""
+        seq = self._write("intent", action="position", vial=0, reason=why)
+        await self.line.plc.move_positioner(0, timeout_s=30.0)
+        self._write("outcome", action="position", intent=seq, ok=True, vial=0)
+
     async def _resetting(self) -> None:
-        """Resetting: initialise the pump, identify every device."""
+        """Resetting: tip over the waste tray, initialise the pump, identify every device."""
         pump, balance = self.line.pump, self.line.balance
+        try:
+            await self._go_home("initialise the pump over the waste tray")
+        except PlcError as exc:
+            self.machine.command(Command.Stop, actor="system", reason=f"vial positioner cannot go home: {exc}")
+            await self._safe_point()
+            return
         seq = self._write("intent", action="initialise_pump")
         try:
             ident = await self.line.pump_call(pump.identity)
@@ -464,7 +477,7 @@ class BatchController:
             tips_sterilised_to_use_s=h.tips_sterilised_to_use_s, line_checks_ok=self._line_checks_ok,
             uv_dose_reached=self._uv_end is not None, uv_end_time=self._uv_end,
             tips_done=self._tips_done is not None, tips_done_time=self._tips_done,
-            lamp_confirmed_off=self._lamp_off_confirmed and not latest(self.line.plc, "lamp_on"),
+            lamp_confirmed_off=self._lamp_off_confirmed,  # set only by a read of the lamp feedback after "off"
             door_closed=bool(latest(self.line.plc, "door_closed")),
             environment_ok=self.monitor.environment_ok() if self.monitor else False,
         )
@@ -518,8 +531,11 @@ class BatchController:
                 if current in (Phase.uv_cycle, Phase.tip_sterilisation):
                     self.phases.repeat(current, reason=f"repeat after: {exc}")
             except DeviceFault as exc:
+                self._write("exception", message=str(exc), phase=current.value if current else None)
                 await self._hold_for(str(exc))
             except (PlcError, PumpError, BalanceError) as exc:
+                if isinstance(exc, PumpError):
+                    self._pump_needs_init = True
                 self._write("exception", message=f"{type(exc).__name__}: {exc}",
                             phase=current.value if current else None)
                 await self._hold_for(f"device fault: {exc}")
@@ -597,6 +613,7 @@ class BatchController:
         """Purge the line to waste (no vial in position), then go to fill."""
         pump, f = self.line.pump, self.r.fill
         if f.prime_volume_ul > 0:
+            await self._go_home("prime to the waste tray")
             seq = self._write("intent", action="prime", volume_ul=f.prime_volume_ul)
             await self._refill(f.prime_volume_ul)
             await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
@@ -625,11 +642,11 @@ class BatchController:
         return plan.plan == "every" or n in (1, self.planned) or n % int(plan.every_nth or 1) == 0
 
     async def _fill(self) -> None:
-        if self._pump_needs_init:  # a restarted controller does not know where the plunger stopped
-            self._pump_needs_init = False
-            await self._reinit_pump()
         for n in range(self.history.next_vial(), self.planned + 1):
             await self._safe_point()
+            if self._pump_needs_init:  # after a terminate, a pump fault or a restart
+                await self._reinit_pump()
+                self._pump_needs_init = False
             assert self._fill_start is not None
             elapsed = self.clock.now() - self._fill_start
             if elapsed > self.r.hold_times.fill_duration_max_s:
@@ -664,23 +681,34 @@ class BatchController:
         try:
             delivered = await self.line.pump_call(pump.dispense, f.fill_volume_ul)
         except DispenseTerminated as exc:
+            self._dispensing = False
             self._write("outcome", action="dispense", intent=seq, ok=False, vial=n, delivered_ul=exc.delivered_ul,
                         error=str(exc))
             self._judge(n, "rejected", f"dispense interrupted: {self._hold_cause or exc}",
                         delivered_ul=exc.delivered_ul)
-            await self._reinit_pump()
+            self._pump_needs_init = True
             return
         except DispenseOutcomeUnknown as exc:
             self._write("outcome", action="dispense", intent=seq, ok=False, vial=n, unknown=True, error=str(exc))
             self._judge(n, "uncertain", f"dispense outcome unknown: {exc}")
+            self._pump_needs_init = True
             raise DeviceFault(f"pump: dispense outcome unknown at vial {n}: {exc}") from exc
+        except PumpError as exc:  # the pump stopped with an error mid-move: the vial got an unknown part
+            self._write("outcome", action="dispense", intent=seq, ok=False, vial=n, error=f"{type(exc).__name__}: {exc}")
+            self._judge(n, "rejected", f"dispense failed: {type(exc).__name__}: {exc}")
+            self._pump_needs_init = True
+            raise DeviceFault(f"pump fault at vial {n}: {type(exc).__name__}: {exc}") from exc
         finally:
             self._dispensing = False
         self._write("outcome", action="dispense", intent=seq, ok=True, vial=n, delivered_ul=delivered)
         if not weigh:
             self._judge(n, "accepted", "not weighed (sampling plan)", weighed=False)
             return
-        reading = await self.line.balance_call(balance.weigh_stable, 10.0)
+        try:
+            reading = await self.line.balance_call(balance.weigh_stable, 10.0)
+        except (BalanceError, PlcError) as exc:  # dispensed but not checked: rejected, never dispensed again
+            self._judge(n, "rejected", f"check-weigh failed: {type(exc).__name__}: {exc}", weighed=False)
+            raise DeviceFault(f"balance fault at vial {n}: {type(exc).__name__}: {exc}") from exc
         expected_g = f.fill_volume_ul / 1000.0 * f.density_g_ml
         tol_g = (expected_g * f.tolerance_percent / 100.0) if f.tolerance_percent else \
             float(f.tolerance_ul or 0) / 1000.0 * f.density_g_ml
@@ -693,14 +721,28 @@ class BatchController:
             raise DeviceFault(f"{self._consecutive_rejects} consecutive vials out of tolerance")
 
     async def _reinit_pump(self) -> None:
-        """After a terminate the pump must be re-initialised before it moves again."""
+        """After a terminate or a fault the pump is re-initialised; initialising pushes the syringe's contents out of
+        the output port, so they are first returned to the reservoir through the input port (never into a vial)."""
+        pump = self.line.pump
+        seq = self._write("intent", action="return_to_reservoir", reason="before re-initialisation")
+        left: float | None = None
         try:
-            seq = self._write("intent", action="initialise_pump", reason="after terminate")
-            await self.line.pump_call(self.line.pump.initialise, 0 if self.line.config.dispenser.syringe_ul > 500 else 1)
-            await self.line.pump_call(self.line.pump.valve, "output")
+            await self.line.pump_call(pump.valve, "input")
+            await self.line.pump_call(pump.move_absolute, 0)
+            left = await self.line.pump_call(pump.volume_in_syringe_ul)
+            self._write("outcome", action="return_to_reservoir", intent=seq, ok=left == 0, left_ul=left)
+        except PumpError as exc:  # e.g. plunger overload: nothing moves until the pump is initialised
+            self._write("outcome", action="return_to_reservoir", intent=seq, ok=False, error=str(exc))
+        if left != 0:  # what is left goes out of the output port: over the waste tray, never into a vial
+            await self._go_home("re-initialise the pump over the waste tray")
+        seq = self._write("intent", action="initialise_pump", reason="after terminate or fault")
+        try:
+            await self.line.pump_call(pump.initialise, 0 if self.line.config.dispenser.syringe_ul > 500 else 1)
+            await self.line.pump_call(pump.valve, "output")
             self._write("outcome", action="initialise_pump", intent=seq, ok=True)
         except PumpError as exc:
-            self._write("exception", message=f"pump re-initialisation failed: {exc}")
+            self._write("outcome", action="initialise_pump", intent=seq, ok=False, error=str(exc))
+            raise DeviceFault(f"pump re-initialisation failed: {exc}") from exc
 
     # --------------------------------------------------------------------------------------------- Completing
     async def _completing(self) -> None:

@@ -25,8 +25,8 @@ class Signal(NamedTuple):
 
 SIGNALS: dict[str, Signal] = {
     "lamp_command": Signal(bool, "", "write"),
-    "lamp_on": Signal(bool, "", "read"),
-    "lamp_fault": Signal(bool, "", "read"),
+    "lamp_on": Signal(bool, "", "subscribed"),  # interlocks watch lamp state and faults as they happen
+    "lamp_fault": Signal(bool, "", "subscribed"),
     "lamp_id": Signal(str, "", "read"),
     "lamp_hours": Signal(float, "h", "read"),
     "lamp_switch_count": Signal(int, "", "read"),

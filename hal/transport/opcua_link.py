@@ -61,7 +61,9 @@ class LinkStatusError(LinkError):
 class ClientSecurity(Protocol):
     """What the link needs from a security setting: configure an asyncua Client before it connects."""
 
-    async def apply(self, client: Client) -> None: ...
+    async def apply(self, client: Client) -> None:
+        """Set the client's security policy, certificates and user identity (called before each connect)."""
+        ...
 
 
 @dataclass

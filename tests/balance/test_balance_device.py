@@ -117,9 +117,10 @@ def test_preset_tare(balance: MtSicsBalance, world: World) -> None:
         balance.preset_tare(-1.0)
 
 
-def test_empty_pan_never_settles_zero_busy(balance: MtSicsBalance) -> None:
-    with pytest.raises(BalanceBusy):  # Z I: nothing in position, the load never counts as stable
-        balance.zero()
+def test_empty_pan_at_home_zeroes(balance: MtSicsBalance, world: World) -> None:
+    world.move_positioner(0)  # home: no vial on the pan, the empty pan settles and zeroes
+    balance.zero()
+    assert abs(balance.weigh_stable(10.0).value) < 0.001
 
 
 def test_fault_unstable(balance: MtSicsBalance, world: World, emulator: BalanceEmulator) -> None:

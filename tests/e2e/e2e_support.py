@@ -7,13 +7,17 @@ import time
 from typing import Any, Callable
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll `predicate` (real seconds); the simulator runs fast, so this is short."""
+async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition",
+                   task: "asyncio.Task[Any] | None" = None) -> Any:
+    """Poll `predicate` (real seconds); the simulator runs fast, so this is short. If `task` (the batch) ends
+    first, its result or exception is the failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if task is not None and task.done():
+            raise AssertionError(f"the batch ended before {what}: {task.result()!r}")
         await asyncio.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
 

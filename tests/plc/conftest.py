@@ -100,11 +100,29 @@ def wire_log() -> WireLog:
 
 
 @pytest_asyncio.fixture
-async def plc(sim_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
-    """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
+async def ready_plc(sim_plc: PlcServer, sim_world: World) -> PlcServer:
+    """The shared server with no fault left, lamp off, door locked, and listening (a previous test may have
+    stopped it with plc.server_stop: it listens again on the next fault-supervisor tick)."""
     sim_world.faults.clear()
     sim_world.set_lamp(False)
     sim_world.set_door_lock(True)
+    await wait_for(lambda: sim_plc.listening, timeout=5.0)
+    for _ in range(100):  # and really accepting connections
+        try:
+            _reader, writer = await asyncio.open_connection(sim_plc.host, sim_plc.port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        break
+    return sim_plc
+
+
+@pytest_asyncio.fixture
+async def plc(ready_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
+    """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
+    sim_plc = ready_plc
     driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=2.0, clock_speed=SPEED)
     await driver.connect()
     try:

@@ -148,7 +148,8 @@ async def test_client_side_checks(plc: PlcDriver) -> None:
         await plc.read("lamp_colour")
 
 
-async def test_server_refuses_write_to_read_only_node(sim_plc: PlcServer, no_tasks_left: Any) -> None:
+async def test_server_refuses_write_to_read_only_node(ready_plc: PlcServer, no_tasks_left: Any) -> None:
+    sim_plc = ready_plc
     nodes = dict(sim_plc.nodes, lamp_command=sim_plc.nodes["lamp_on"])  # a config mistake the server catches
     async with PlcDriver(sim_plc.endpoint, nodes, clock_speed=SPEED) as driver:
         with pytest.raises(PlcWriteRefused, match="lamp_command"):
@@ -166,8 +167,9 @@ async def test_server_refuses_write_to_read_only_node(sim_plc: PlcServer, no_tas
     ],
 )
 async def test_bad_node_id_names_the_signal(
-    sim_plc: PlcServer, signal: str, node_id: str, why: str, no_tasks_left: Any
+    ready_plc: PlcServer, signal: str, node_id: str, why: str, no_tasks_left: Any
 ) -> None:
+    sim_plc = ready_plc
     driver = PlcDriver(sim_plc.endpoint, dict(sim_plc.nodes, **{signal: node_id}))
     with pytest.raises(PlcBadNode, match=why) as info:
         await driver.connect()

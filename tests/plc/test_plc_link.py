@@ -69,8 +69,9 @@ async def test_stop_on_next_plc_command(plc: PlcDriver, sim_world: World, until:
 
 
 async def test_close_while_reconnecting_leaves_nothing_running(
-    sim_plc: PlcServer, sim_world: World, until: Any, no_tasks_left: Any
+    ready_plc: PlcServer, sim_world: World, until: Any, no_tasks_left: Any
 ) -> None:
+    sim_plc = ready_plc
     driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, clock_speed=SPEED, reconnect_backoff=(0.05, 0.1))
     await driver.connect()
     link = LinkEvents(driver)

@@ -396,3 +396,14 @@ def test_oem_silent_pump_times_out_after_the_retries(make_emulator, make_pump, w
         world.faults.clear("pump.silent")
     q_blocks = [tx for tx in tx_events(drv)[-3:]]
     assert [b[2] & 0x08 for b in q_blocks] == [0, 8, 8]
+
+
+def test_xlp6000_model_and_its_stroke(make_emulator, make_pump) -> None:
+    emu = make_emulator(address="8", model="xlp6000", syringe_ul=2500.0)
+    drv = make_pump(emu.path, address="8", model="xlp6000", syringe_ul=2500.0, resolution="N1")
+    drv.initialise()
+    assert drv.steps_per_stroke == 48000
+    drv.aspirate(500.0)
+    assert drv.position_steps() == 9600
+    assert emu.contents_ul == pytest.approx(500.0)
+    assert "XLP6000" in drv.firmware()

@@ -1,0 +1,153 @@
+"""Interlocks and simulator faults during a batch: the right state, alarm, record entries and disposition.
+
+Each fault is injected in the simulator's world; the controller sees it only through the devices' bytes and the
+PLC's OPC UA nodes. Nothing resumes without a person: the tests issue Unhold as the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fillfinish.batch.controller import BatchController, TipLot
+from fillfinish.batch.disposition import NOT_SUITABLE
+from fillfinish.config import SiteConfig
+from fillfinish.machine.packml import CommandRefused, State
+from fillfinish.recipes.loader import load_recipe
+from fillfinish.record.verify import verify
+from fillfinish.session import controller_session
+from sim.faults import FaultSpec
+from sim.runner import Simulator
+
+from e2e_support import kinds, wait_for
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def recipe_variant(tmp_path: Path, **changes: str) -> Any:
+    """FGF-2 with some lines replaced ("key = value" by key), written to a temp file and loaded."""
+    lines = (REPO / "recipes" / "fgf2.toml").read_text().splitlines()
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        out.append(f"{key} = {changes[key]}" if key in changes and "=" in line else line)
+    path = tmp_path / "variant.toml"
+    path.write_text("\n".join(out) + "\n")
+    return load_recipe(path)
+
+
+async def held(controller: BatchController, task: "asyncio.Task[Any] | None" = None) -> None:
+    await wait_for(lambda: controller.machine.state == State.Held, what="machine Held", task=task)
+
+
+async def unhold_when_clear(controller: BatchController, simulator: Simulator) -> None:
+    """The supervisor removes the cause, waits for the air to recover (a door opening leaves a particle burst that
+    the next samples show), and unholds."""
+    simulator.world.faults.clear()
+    await asyncio.sleep(simulator.clock.real_seconds(240.0))
+    await wait_for(lambda: controller.monitor is not None and controller.monitor.environment_ok()
+                   and controller.line.plc.connected, what="interlocks clear")
+    await controller.command("Unhold", "sup.bob", "cause removed, line inspected")
+
+
+async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
+        site: SiteConfig, simulator: Simulator, tmp_path: Path, tip_lot: TipLot) -> None:
+    slow = recipe_variant(tmp_path, fill_volume_ul="900.0", dispense_speed_ul_s="5.0", vial_count_min="1",
+                          prime_volume_ul="0.0")
+    async with controller_session(site, slow) as c:
+        task = asyncio.create_task(c.run_new(lot="L-DOOR", vials=3, operator="op.anna", tip_lot=tip_lot))
+        await wait_for(lambda: c._dispensing and c.batch_id and
+                       kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
+                       task=task)
+        before = simulator.world.vials.get(2, 0.0)
+        simulator.world.faults.inject("door.open")
+        await held(c, task)
+        entries = c.store.entries(c.batch_id)
+        vial2 = kinds(entries, "vial", vial=2)
+        assert vial2 and vial2[0].data["status"] == "rejected" and "interrupted" in vial2[0].data["reason"]
+        outcome2 = kinds(entries, "outcome", action="dispense", vial=2)[0]
+        assert outcome2.data["ok"] is False and outcome2.data["delivered_ul"] < 900.0
+        assert simulator.world.vials.get(2, 0.0) - before == pytest.approx(outcome2.data["delivered_ul"], abs=1.0)
+        assert kinds(entries, "alarm", source="door") and kinds(entries, "deviation", source="door")
+        # nothing resumes by itself, and not while the door is open
+        await asyncio.sleep(0.3)
+        assert c.machine.state == State.Held
+        with pytest.raises(CommandRefused, match="door"):
+            await c.command("Unhold", "sup.bob", "try")
+        await unhold_when_clear(c, simulator)
+        outcome = await asyncio.wait_for(task, 120)
+    assert outcome.state == "Complete"
+    assert (outcome.accepted, outcome.rejected) == (2, 1)
+    assert outcome.disposition.verdict == NOT_SUITABLE
+    assert any("door" in r["reason"] for r in outcome.disposition.reasons)
+
+
+async def test_door_open_during_uv_cycle_switches_lamp_off_and_repeats_cycle(
+        controller: BatchController, simulator: Simulator, tip_lot: TipLot) -> None:
+    task = asyncio.create_task(controller.run_new(lot="L-UV", vials=10, operator="op.anna", tip_lot=tip_lot))
+    await wait_for(lambda: simulator.world.lamp_on() and controller.phases.current
+                   and controller.phases.current.value == "uv_cycle", what="lamp on in UV cycle")
+    simulator.world.faults.inject("door.open")
+    await wait_for(lambda: not simulator.world.lamp.commanded, timeout=5, what="lamp off at once")
+    await held(controller, task)
+    await unhold_when_clear(controller, simulator)
+    outcome = await asyncio.wait_for(task, 120)
+    entries = controller.store.entries(outcome.batch_id)
+    assert len(kinds(entries, "uv_start", step="uv_cycle")) == 2, "the interrupted UV cycle was repeated"
+    assert kinds(entries, "safe_state", action="lamp_off")
+    assert outcome.state == "Complete" and outcome.disposition.verdict == NOT_SUITABLE
+    assert verify(controller.store, outcome.batch_id).ok
+
+
+FAULTS = [
+    ("hepa.fan_failure", "alarm", "hepa_fan"),
+    ("hepa.pressure_drop", "alarm", "hepa_dp"),
+    ("hepa.airflow_out_of_range", "alarm", "downflow"),
+    ("particles.burst", "alarm", "particles_0_5um"),
+    ("uv.lamp_failure", "alarm", "lamp"),
+    ("positioner.jam", "exception", None),
+    ("pump.plunger_overload", "exception", None),
+    ("balance.unstable", "exception", None),
+    ("plc.server_stop", "alarm", "plc_link"),
+]
+
+
+@pytest.mark.parametrize(("fault", "kind", "source"), FAULTS, ids=[f[0] for f in FAULTS])
+async def test_fault_during_fill_holds_records_and_disqualifies(
+        controller: BatchController, simulator: Simulator, tip_lot: TipLot, fault: str, kind: str,
+        source: str | None) -> None:
+    duration = 250.0 if fault == "plc.server_stop" else None
+    simulator.world.faults.schedule(FaultSpec(name=fault, at_vial=4, duration_s=duration))
+    task = asyncio.create_task(controller.run_new(lot=f"L-{fault}", vials=10, operator="op.anna", tip_lot=tip_lot))
+    await held(controller, task)
+    entries = controller.store.entries(controller.batch_id)
+    found = kinds(entries, kind, source=source) if source else kinds(entries, kind)
+    assert found, f"no {kind} entry for {fault}"
+    assert not simulator.world.lamp_on()
+    await wait_for(lambda: controller.line.plc.connected, timeout=30, what="PLC link back")
+    await unhold_when_clear(controller, simulator)
+    outcome = await asyncio.wait_for(task, 120)
+    assert outcome.state == "Complete"
+    assert outcome.disposition.verdict == NOT_SUITABLE
+    rec = outcome.disposition.reconciliation
+    assert rec["unaccounted"] == 0 and rec["planned"] == 10
+    assert verify(controller.store, outcome.batch_id).ok
+    # every vial dispensed into is in the record, and nothing was dispensed twice into one vial
+    vials = [e.data["vial"] for e in kinds(controller.store.entries(outcome.batch_id), "vial")]
+    assert sorted(vials) == list(range(1, 11))
+
+
+async def test_abort_while_held_ends_in_aborted_with_disposition(
+        controller: BatchController, simulator: Simulator, tip_lot: TipLot) -> None:
+    simulator.world.faults.schedule(FaultSpec(name="hepa.fan_failure", at_vial=2))
+    task = asyncio.create_task(controller.run_new(lot="L-ABORT", vials=10, operator="op.anna", tip_lot=tip_lot))
+    await held(controller, task)
+    await controller.command("Abort", "sup.bob", "fan failure; batch abandoned")
+    outcome = await asyncio.wait_for(task, 60)
+    assert outcome.state == "Aborted"
+    assert outcome.disposition.verdict == NOT_SUITABLE
+    assert any("not reconciled" in r["reason"] for r in outcome.disposition.reasons)
