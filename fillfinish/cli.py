@@ -41,6 +41,9 @@ def _configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level),
                         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    # asyncua's own notices (revised session timeouts, no security on the simulator) are not the operator's business
+    logging.basicConfig(level=logging.ERROR if not verbose else logging.INFO, stream=sys.stderr)
+    logging.getLogger("asyncua").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def _db_url(value: str | None) -> str:
@@ -252,7 +255,11 @@ def sim(
     plc_port: Annotated[int, typer.Option(help="OPC UA port (0: any free port)")] = 0,
 ) -> None:
     """Run the whole simulator standalone until Ctrl-C; print its endpoints and write the site config."""
+    import time
+
     from sim.runner import Simulator
+
+    _configure_logging(False)
 
     try:
         simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
@@ -275,9 +282,6 @@ def sim(
     signal.signal(signal.SIGTERM, _stop)
     try:
         while not stop:
-            signal.sigtimedwait([], 0.2) if hasattr(signal, "sigtimedwait") else None
-            import time
-
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

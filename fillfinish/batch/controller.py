@@ -756,6 +756,7 @@ class BatchController:
             await self.clock.asleep(min(5.0, max(0.0, end - self.clock.now())))
             if self.machine.state in (State.Stopping, State.Aborting):
                 await self._safe_point()
+        self.progress("post-fill monitoring", window, window)
         self._write("post_fill_monitoring", event="end")
         self.phases.finish()
         self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))

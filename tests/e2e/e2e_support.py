@@ -22,6 +22,6 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: st
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def kinds(entries: list[Any], kind: str, **match: Any) -> list[Any]:
+def kinds(entries: list[Any], kind: str, /, **match: Any) -> list[Any]:
     """Entries of `kind` whose data contain every `match` item."""
     return [e for e in entries if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())]

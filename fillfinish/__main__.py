@@ -1,0 +1,5 @@
+"""`python -m fillfinish` = the `fillfinish` command."""
+
+from fillfinish.cli import main
+
+main()

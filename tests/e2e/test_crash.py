@@ -1,0 +1,172 @@
+"""Kill the controller process (SIGKILL) mid-fill, restart: the record is intact, every vial the pump dispensed into
+is in it, the vial in flight is uncertain, the monitoring gap is an exception, and the batch comes back Held until a
+person resumes (or aborts) it. The controller runs as a real `fillfinish run` process against the test's simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fillfinish.record.store import RecordStore
+from fillfinish.record.verify import verify
+from sim.runner import Simulator
+
+from e2e_support import kinds
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+FILLFINISH = [sys.executable, "-m", "fillfinish"]
+
+
+def slow_recipe(tmp_path: Path) -> Path:
+    """FGF-2 with a slow 900 uL dispense, so the kill lands while a dispense is under way."""
+    text = (REPO / "recipes" / "fgf2.toml").read_text()
+    for old, new in (("fill_volume_ul = 100.0", "fill_volume_ul = 900.0"), ("dispense_speed_ul_s = 80.0",
+                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1")):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "fgf2-slow.toml"
+    path.write_text(text)
+    return path
+
+
+def fillfinish(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def wait_entries(db: str, predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            store = RecordStore(db, create=False)
+        except Exception:  # the database is not there yet
+            time.sleep(0.02)
+            continue
+        try:
+            for header in store.batches():
+                entries = store.entries(header.batch_id)
+                if predicate(entries):
+                    return header.batch_id, entries
+        finally:
+            store.close()
+        time.sleep(0.005)
+    raise AssertionError("the controller did not get there in time")
+
+
+def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    recipe = slow_recipe(tmp_path)
+    expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    run_args = ["run", "--config", str(site), "--recipe", str(recipe), "--lot", "L-CRASH", "--vials", "6",
+                "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
+                "--no-progress"]
+    proc = subprocess.Popen([*FILLFINISH, *run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        def in_flight(entries):  # type: ignore[no-untyped-def]
+            intents = kinds(entries, "intent", action="dispense", vial=3)
+            return intents and not kinds(entries, "outcome", action="dispense", vial=3)
+
+        batch_id, _ = wait_entries(db, in_flight)
+        proc.send_signal(signal.SIGKILL)  # power cut: no clean-up of any kind
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    store = RecordStore(db, create=False)
+    try:
+        assert verify(store).ok, "the record is intact after the kill"
+    finally:
+        store.close()
+
+    # a new batch is refused while this one has not ended
+    refused = fillfinish(*run_args)
+    assert refused.returncode == 1 and "did not end" in refused.stderr
+
+    recovered = fillfinish("batch", "recover", "--config", str(site))
+    assert recovered.returncode == 0, recovered.stderr
+    assert "vial 3 is UNCERTAIN" in recovered.stdout
+    store = RecordStore(db, create=False)
+    try:
+        entries = store.entries(batch_id)
+        assert kinds(entries, "recovery")[0].data["uncertain_vial"] == 3
+        assert kinds(entries, "exception", kind="monitoring_gap")
+        assert kinds(entries, "vial", vial=3)[0].data["status"] == "uncertain"
+        assert kinds(entries, "state")[-1].data["to"] == "Held", "back Held, awaiting a person"
+        assert verify(store, batch_id).ok
+    finally:
+        store.close()
+    assert not simulator.world.lamp_on()
+
+    resumed = fillfinish("batch", "resume", batch_id, "--config", str(site), "--operator", "sup.bob",
+                         "--reason", "line inspected after power cut", "--no-progress")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "not suitable for cell therapy grade" in resumed.stdout
+
+    store = RecordStore(db, create=False)
+    try:
+        entries = store.entries(batch_id)
+        assert verify(store, batch_id).ok
+        status = {e.data["vial"]: e.data["status"] for e in kinds(entries, "vial")}
+        assert status == {1: "accepted", 2: "accepted", 3: "uncertain", 4: "accepted", 5: "accepted",
+                          6: "accepted"}
+        # every vial the pump dispensed into is in the record, with its dispense intent written before
+        dispensed_into = {e.position for e in simulator.world.dispensed if e.position}
+        recorded = {e.data["vial"] for e in kinds(entries, "intent", action="dispense")}
+        batch_positions = set(range(1, 7))
+        assert dispensed_into & batch_positions <= recorded
+        assert kinds(entries, "disposition")[-1].data["suitable"] is False
+        assert [e.data["to"] for e in kinds(entries, "state")][-4:] == ["Unholding", "Execute", "Completing",
+                                                                         "Complete"]
+        assert kinds(entries, "operator", command="Unhold")[0].actor == "sup.bob"
+    finally:
+        store.close()
+
+
+def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: Simulator, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    proc = subprocess.Popen(
+        [*FILLFINISH, "run", "--config", str(site), "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L-UV",
+         "--vials", "10", "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
+         "--no-progress"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        batch_id, _ = wait_entries(db, lambda entries: kinds(entries, "outcome", action="lamp_on"))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    assert simulator.world.lamp.commanded, "the PLC keeps the lamp on: the controller died"
+
+    recovered = fillfinish("batch", "recover", "--config", str(site), batch_id)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "no vial was in flight" in recovered.stdout
+    assert not simulator.world.lamp.commanded, "recovery makes the line safe: lamp off"
+
+    aborted = fillfinish("batch", "abort", batch_id, "--config", str(site), "--operator", "sup.bob",
+                         "--reason", "UV cycle cut by a power failure")
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    store = RecordStore(db, create=False)
+    try:
+        entries = store.entries(batch_id)
+        assert verify(store, batch_id).ok
+        assert kinds(entries, "safe_state", action="recovery")[0].data["lamp_off"] is True
+        assert kinds(entries, "state")[-1].data["to"] == "Aborted"
+        assert kinds(entries, "disposition")[-1].data["suitable"] is False
+    finally:
+        store.close()
