@@ -259,6 +259,7 @@ class BatchController:
             mode=self.r.recipe.mode, site_config=self.site.model_dump(mode="json", exclude={"plc": {"password"}}),
         )
         self.rec = BatchRecorder(self.store, self.batch_id)
+        structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None, t=self.clock.now(),
                     signature={"meaning": "performed", "name": operator})
@@ -269,6 +270,7 @@ class BatchController:
         header = self.store.batch(batch_id)
         self.batch_id, self.planned, self.operator = batch_id, header.planned_vials, operator
         self.rec = BatchRecorder(self.store, batch_id)
+        structlog.contextvars.bind_contextvars(batch=batch_id)
         self.history = BatchHistory.from_entries(self.store.entries(batch_id))
         if self.history.state != "Held" or self.history.finished:
             state = State[self.history.state] if self.history.state in State.__members__ else State.Stopped

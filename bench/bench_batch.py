@@ -1,0 +1,192 @@
+"""One whole FGF-2 batch on the full simulator: controller vials/s and record entries/s beside raw SQLite commits/s.
+
+The Simulator (pump and balance on ptys, PLC over loopback OPC UA) runs at a high clock speed so that simulated
+waits (UV dose, moves, the post-fill window) take little real time; the fill rate then shows what our software
+path costs. Fill phase only: real time (perf_counter) from the progress callback of the first vial to that of the
+last; record entries written in the same window (BatchRecorder.count). The record is SQLite (WAL,
+synchronous=FULL) in a temporary folder; the raw baseline is plain sqlite3 with the same settings on the same disk,
+one small row per commit, measured before and after the batch. RecordStore.append alone (no controller) is measured
+too, to split the record's own cost from the controller's.
+Speed choice: see bench/README.md (real overheads are multiplied by the speed into simulated time, and the recipe's
+fill_duration_max_s = 14,400 simulated s must hold).
+Run: .venv/bin/python -m bench.bench_batch [--vials 1000] [--speed 1000]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import REPO, Figure, Stats, base_parser, fmt, positive_float, positive_int, print_figures
+from bench.common import print_table, quiet_logging, write_figures
+from fillfinish.batch.controller import BatchController, BatchOutcome, TipLot
+from fillfinish.config import load_site_config
+from fillfinish.recipes.loader import load_recipe
+from fillfinish.record.store import RecordStore
+from fillfinish.session import controller_session
+from sim.runner import Simulator
+
+RECIPE = REPO / "recipes" / "fgf2.toml"
+
+
+def raw_sqlite_commits_per_s(folder: Path, n: int) -> float:
+    """Commits per second of plain sqlite3 (WAL, synchronous=FULL), one small row per transaction."""
+    path = folder / f"raw-{time.monotonic_ns()}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, data TEXT NOT NULL)")
+        t0 = time.perf_counter()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (ts, data) VALUES (?, ?)", (f"{time.time():.6f}", f'{{"vial": {i}}}'))
+            conn.execute("COMMIT")
+        return n / (time.perf_counter() - t0)
+    finally:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def store_appends_per_s(folder: Path, n: int) -> float:
+    """Entries per second of RecordStore.append alone (hash chain, ledger, one commit each), no controller."""
+    store = RecordStore(f"sqlite:///{folder / 'store-only.db'}")
+    try:
+        batch = store.create_batch(
+            product="bench", product_code="BENCH", recipe_name="bench", recipe_version="1", recipe_hash="0" * 64,
+            recipe_snapshot="bench", lot="L-BENCH", planned_vials=n, operator="bench", mode="production",
+            site_config={"bench": True},
+        )
+        t0 = time.perf_counter()
+        for i in range(n):
+            store.append(batch, "vial", {"vial": i, "status": "accepted", "reason": ""}, "system")
+        return n / (time.perf_counter() - t0)
+    finally:
+        store.close()
+
+
+@dataclass
+class FillTrace:
+    """What the progress callback saw of the fill: real time and record count after each vial."""
+
+    controller: BatchController | None = None
+    times: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    batch_start: float = 0.0
+
+    def progress(self, what: str, done: float, total: float) -> None:
+        if what == "fill" and self.controller is not None and self.controller.rec is not None:
+            self.times.append(time.perf_counter())
+            self.counts.append(self.controller.rec.count)
+
+
+@dataclass
+class BatchResult:
+    """A finished bench batch."""
+
+    outcome: BatchOutcome
+    trace: FillTrace
+    total_real_s: float
+    entries_total: int
+    fill_sim_s: float
+    fill_limit_s: float
+
+
+async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
+    """Run one FGF-2 batch of `vials` on a fresh simulator at `speed`; SQLite record in `folder`."""
+    recipe = load_recipe(RECIPE)
+    tip_lot = TipLot("TL-BENCH-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
+    sim = Simulator(speed).start()
+    try:
+        site = load_site_config(sim.write_site_config(folder / "site.toml", f"sqlite:///{folder / 'record.db'}"))
+        trace = FillTrace()
+        async with controller_session(site, recipe, progress=trace.progress) as controller:
+            trace.controller = controller
+            t0 = time.perf_counter()
+            outcome = await controller.run_new(lot="L-BENCH", vials=vials, operator="op.bench", tip_lot=tip_lot)
+            total = time.perf_counter() - t0
+            entries = controller.store.entries(outcome.batch_id)
+        vial_ts = [e.ts for e in entries if e.kind == "vial"]
+        fill_sim = (vial_ts[-1] - vial_ts[0]).total_seconds() if len(vial_ts) > 1 else 0.0
+        return BatchResult(outcome, trace, total, len(entries), fill_sim,
+                           recipe.recipe.hold_times.fill_duration_max_s)
+    finally:
+        sim.stop()
+
+
+def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None) -> list[Figure]:
+    """Raw SQLite, RecordStore alone, the batch, raw SQLite again; print the detail, return the figures."""
+    with tempfile.TemporaryDirectory(prefix="ff-bench-", dir=folder) as tmp:
+        work = Path(tmp)
+        raw_before = raw_sqlite_commits_per_s(work, raw_n)
+        store_rate = store_appends_per_s(work, store_n)
+        result = asyncio.run(run_batch(work, vials, speed))
+        raw_after = raw_sqlite_commits_per_s(work, raw_n)
+    raw = (raw_before + raw_after) / 2
+    o, tr = result.outcome, result.trace
+    if o.state != "Complete" or o.accepted != vials:
+        print(f"the bench batch did not complete cleanly: state {o.state}, accepted {o.accepted}/{vials}, "
+              f"rejected {o.rejected}, uncertain {o.uncertain}; {o.message}", file=sys.stderr)
+    if len(tr.times) < 2:
+        print("fewer than two vials filled: no fill rate to report", file=sys.stderr)
+        sys.exit(1)
+    fill_real = tr.times[-1] - tr.times[0]
+    vials_s = (len(tr.times) - 1) / fill_real
+    entries = tr.counts[-1] - tr.counts[0]
+    entries_s = entries / fill_real
+    per_vial = Stats.of([b - a for a, b in zip(tr.times, tr.times[1:])])
+    print(f"\nFGF-2 batch, {vials} vials, simulator clock speed {speed:g}, SQLite record in {tempfile.gettempdir()}")
+    print_table(("measure", "value"), [
+        ["outcome", f"{o.state}, accepted {o.accepted}, rejected {o.rejected}, uncertain {o.uncertain}"],
+        ["whole batch, real", fmt(result.total_real_s, "s")],
+        ["fill phase, real (vial 1 to vial N)", fmt(fill_real, "s")],
+        ["fill phase, simulated (first to last vial entry)",
+         f"{result.fill_sim_s:,.0f} s (recipe limit {result.fill_limit_s:,.0f} s)"],
+        ["effective speed in the fill (simulated / real)", f"{result.fill_sim_s / fill_real:,.0f}"],
+        ["real time per vial: median / p99 / max",
+         f"{fmt(per_vial.median, 's')} / {fmt(per_vial.p99, 's')} / {fmt(per_vial.max, 's')}"],
+        ["controller vials/s (fill phase, real)", f"{vials_s:,.1f}"],
+        ["record entries in the fill phase", f"{entries:,} ({entries / (len(tr.times) - 1):.2f} per vial)"],
+        ["record entries in the whole batch", f"{result.entries_total:,}"],
+        ["record entries/s during the fill (real)", f"{entries_s:,.1f}"],
+        ["RecordStore.append alone, entries/s", f"{store_rate:,.1f} (n={store_n})"],
+        ["raw sqlite3 commits/s before / after the batch", f"{raw_before:,.1f} / {raw_after:,.1f} (n={raw_n} each)"],
+    ])
+    return [
+        Figure("record entries/s in the batch fill", entries_s, raw, "/s", "higher"),
+        Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),
+        Figure("controller vials/s (raw: commits/s / entries per vial)", vials_s,
+               raw / (entries / (len(tr.times) - 1)), "/s", "higher"),
+    ]
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--vials", type=positive_int, default=1000, help="vials in the batch (default 1000; the "
+                        "recipe allows 10..2000)")
+    parser.add_argument("--speed", type=positive_float, default=1000.0, help="simulator clock speed (default 1000)")
+    parser.add_argument("--raw-n", type=positive_int, default=2000, help="raw sqlite3 commits per measurement")
+    parser.add_argument("--store-n", type=positive_int, default=1000, help="RecordStore.append calls alone")
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary databases (default: the "
+                        "system temp folder)")
+    args = parser.parse_args()
+    if args.dir is not None and not args.dir.is_dir():
+        parser.error(f"--dir: {args.dir} is not a folder")
+    quiet_logging()
+    figures = run(args.vials, args.speed, args.raw_n, args.store_n, args.dir)
+    print()
+    print_figures(figures)
+    if args.json:
+        write_figures(args.json, figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The commands as a person runs them: `fillfinish demo`, `fillfinish sim` (Ctrl-C), `fillfinish record verify`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fillfinish.config import load_site_config
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+FF = [sys.executable, "-m", "fillfinish"]
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def test_demo_runs_a_whole_batch_and_the_record_verifies(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    demo = subprocess.run([*FF, "demo", "--vials", "10", "--speed", "500", "--db", db], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env=ENV)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Complete" in demo.stdout and "suitable for cell therapy grade" in demo.stdout
+    assert "Traceback" not in demo.stderr
+    verify = subprocess.run([*FF, "record", "verify", "--db", db], capture_output=True, text=True, timeout=60,
+                            env=ENV)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.toml"
+    proc = subprocess.Popen([*FF, "sim", "--speed", "10", "--config-out", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while not cfg.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        config = load_site_config(cfg)
+        assert config.plc.endpoint.startswith("opc.tcp://127.0.0.1:")
+        assert Path(config.dispenser.port).exists() and config.clock.speed == 10.0
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "simulator stopped" in out and "Traceback" not in err
+
+
+def test_run_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "site.toml"
+    bad.write_text("[clock]\nspeed = -1\n")
+    res = subprocess.run([*FF, "run", "--config", str(bad), "--recipe", str(REPO / "recipes" / "fgf2.toml"),
+                          "--lot", "L", "--vials", "10", "--operator", "op"], capture_output=True, text=True,
+                         timeout=60, env=ENV)
+    assert res.returncode == 1
+    assert "site.toml" in res.stderr and "speed" in res.stderr and "Traceback" not in res.stderr
+    usage = subprocess.run([*FF, "run", "--vials", "ten"], capture_output=True, text=True, timeout=60, env=ENV)
+    assert usage.returncode == 2
