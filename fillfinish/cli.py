@@ -361,6 +361,33 @@ def batch_recover(
             out.print(line)
 
 
+async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, operator: str, reason: str,
+                      serve: int | None = None, progress: bool = False) -> tuple[Any, str]:
+    """Open a controller on the recipe snapshot of a Held batch (hash-checked) and resume or abort it."""
+    from fillfinish.progress import BatchProgress
+    from fillfinish.recipes.loader import RecipeError, loaded_from_text
+    from fillfinish.record.store import RecordStore
+    from fillfinish.session import controller_session
+
+    cfg = _load_config(config)
+    db_url = db or os.environ.get("FILLFINISH_DB") or cfg.database.url
+    store = RecordStore(db_url, create=False)
+    try:
+        header = store.batch(batch_id)
+    finally:
+        store.close()
+    try:
+        loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
+    except RecipeError as exc:
+        raise UserError("\n".join(exc.problems)) from exc
+    with BatchProgress(enabled=progress) as bar:
+        async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
+                                      serve_port=serve) as controller:
+            if action == "resume":
+                return await controller.resume(batch_id, operator, reason), db_url
+            return await controller.abort_held(batch_id, operator, reason), db_url
+
+
 @batch_app.command("resume")
 def batch_resume(
     batch_id: Annotated[str, typer.Argument(help="the Held batch")],
@@ -373,28 +400,7 @@ def batch_resume(
 ) -> None:
     """Resume a Held batch: Unhold re-checks every interlock and hold time first."""
     _configure_logging(False)
-
-    async def main() -> Any:
-        from fillfinish.progress import BatchProgress
-        from fillfinish.record.store import RecordStore
-        from fillfinish.session import controller_session
-
-        cfg = _load_config(config)
-        db_url = db or os.environ.get("FILLFINISH_DB") or cfg.database.url
-        store = RecordStore(db_url, create=False)
-        try:
-            header = store.batch(batch_id)
-        finally:
-            store.close()
-        from fillfinish.recipes.loader import loaded_from_text
-
-        loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
-        with BatchProgress(enabled=progress) as bar:
-            async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
-                                          serve_port=serve) as controller:
-                return await controller.resume(batch_id, operator, reason), db_url
-
-    outcome, db_url = _run(main())
+    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress))
     _summary(outcome, db_url)
     raise typer.Exit(0 if outcome.state == "Complete" else 1)
 
@@ -409,24 +415,7 @@ def batch_abort(
 ) -> None:
     """Abort a Held batch: safe state, Aborted, disposition not suitable."""
     _configure_logging(False)
-
-    async def main() -> Any:
-        from fillfinish.recipes.loader import loaded_from_text
-        from fillfinish.record.store import RecordStore
-        from fillfinish.session import controller_session
-
-        cfg = _load_config(config)
-        db_url = db or os.environ.get("FILLFINISH_DB") or cfg.database.url
-        store = RecordStore(db_url, create=False)
-        try:
-            header = store.batch(batch_id)
-        finally:
-            store.close()
-        loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
-        async with controller_session(cfg, loaded, database_url=db_url) as controller:
-            return await controller.abort_held(batch_id, operator, reason), db_url
-
-    outcome, db_url = _run(main())
+    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason))
     _summary(outcome, db_url)
 
 

@@ -1,0 +1,37 @@
+"""A failed write to the record stops the batch in a safe state: nothing more is done to the hardware, the lamp is
+off, no dispense runs, and what was recorded before the failure still verifies."""
+
+from __future__ import annotations
+
+import pytest
+
+from fillfinish.batch.controller import BatchController, TipLot
+from fillfinish.record.store import RecordWriteError
+from fillfinish.record.verify import verify
+from sim.runner import Simulator
+
+pytestmark = pytest.mark.slow
+
+
+async def test_record_write_failure_stops_safely(controller: BatchController, simulator: Simulator,
+                                                 tip_lot: TipLot, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_append = controller.store.append
+    state = {"dispenses": 0}
+
+    def failing_append(batch_id, kind, data, actor):  # type: ignore[no-untyped-def]
+        if kind == "intent" and data.get("action") == "dispense":
+            state["dispenses"] += 1
+            if state["dispenses"] == 3:  # the disk is gone just before the third vial's dispense
+                raise RecordWriteError("disk I/O error (simulated)")
+        return real_append(batch_id, kind, data, actor)
+
+    monkeypatch.setattr(controller.store, "append", failing_append)
+    dispensed_before = len(simulator.world.dispensed)
+    outcome = await controller.run_new(lot="L-DISK", vials=10, operator="op.anna", tip_lot=tip_lot)
+
+    assert "safe state" in outcome.message and "disk I/O error" in outcome.message
+    assert outcome.disposition is None
+    assert not simulator.world.lamp.commanded
+    vials_hit = {e.position for e in simulator.world.dispensed[dispensed_before:] if e.position}
+    assert vials_hit == {1, 2}, "no dispense without its intent in the record"
+    assert verify(controller.store, outcome.batch_id).ok
