@@ -128,20 +128,19 @@ class BatchController:
         """Record every PackML transition before it takes effect (a failed write prevents it)."""
         if self.rec is not None:
             self._write("state", t.actor, **{"from": t.source.name, "to": t.dest.name, "trigger": t.trigger,
-                                             "reason": t.reason, "t": self.clock.now()})
+                                             "reason": t.reason})
         self._wake.set()
 
     def _on_phase(self, change: PhaseChange) -> None:
         if self.rec is None:
             return
-        now = self.clock.now()
         if change.source is not None and change.trigger in {p.value for p in Phase} | {"finish"}:
-            self._write("phase", change.actor, phase=change.source.value, event="done", t=now)
+            self._write("phase", change.actor, phase=change.source.value, event="done")
         if change.trigger.startswith("repeat_"):
             self._write("phase", change.actor, phase=change.dest.value if change.dest else "", event="repeat",
-                        reason=change.reason, t=now)
+                        reason=change.reason)
         if change.dest is not None and not change.trigger.startswith("repeat_"):
-            self._write("phase", change.actor, phase=change.dest.value, event="start", t=now)
+            self._write("phase", change.actor, phase=change.dest.value, event="start")
 
     # ---------------------------------------------------------------------------------------------- ControllerView
     def status(self) -> StatusView:
@@ -261,7 +260,7 @@ class BatchController:
         self.rec = BatchRecorder(self.store, self.batch_id)
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
-                    tip_lot=tip_lot.__dict__ if tip_lot else None, t=self.clock.now(),
+                    tip_lot=tip_lot.__dict__ if tip_lot else None,
                     signature={"meaning": "performed", "name": operator})
         return await self._drive(fresh=True)
 

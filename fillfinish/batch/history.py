@@ -20,7 +20,8 @@ class VialOutcome:
 
 @dataclass
 class BatchHistory:
-    """Everything the controller needs to know about a batch, derived from its entries."""
+    """Everything the controller needs to know about a batch, derived from its entries (times are the entries'
+    timestamps, which the controller's shared clock writes)."""
 
     state: str = "Stopped"
     phases_done: list[str] = field(default_factory=list)
@@ -76,14 +77,14 @@ class BatchHistory:
                 if d.get("event") == "start":
                     h.phase = d["phase"]
                     if d["phase"] == "fill" and h.fill_start is None:
-                        h.fill_start = d.get("t")
+                        h.fill_start = e.ts.timestamp()
                 elif d.get("event") == "done":
                     if d["phase"] not in h.phases_done:
                         h.phases_done.append(d["phase"])
                     if d["phase"] == "uv_cycle":
-                        h.uv_end = d.get("t")
+                        h.uv_end = e.ts.timestamp()
                     if d["phase"] == "tip_sterilisation":
-                        h.tips_done = d.get("t")
+                        h.tips_done = e.ts.timestamp()
                 elif d.get("event") == "repeat":
                     h.phases_done = h.phases_done[: h.phases_done.index(d["phase"])] \
                         if d["phase"] in h.phases_done else h.phases_done

@@ -72,6 +72,6 @@ def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system"
                                         "reason": f"in flight at the crash: {flight[1]}"}, actor)
     if history.state != "Held":
         store.append(batch_id, "state", {"from": history.state, "to": "Held", "trigger": "recovery",
-                                         "reason": "unclean shutdown; awaiting a person", "t": now}, actor)
+                                         "reason": "unclean shutdown; awaiting a person"}, actor)
     return RecoveryReport(batch_id, history.state, last.seq, last.ts.isoformat(), gap,
                           flight[0] if flight else None, flight[1] if flight else "", len(history.vials))
