@@ -524,8 +524,8 @@ class BatchController:
                     self.machine.state_complete(State.Execute, reason="all vials processed")
                     return
             except SequenceRefused as exc:
+                self._repeat_expired(exc)  # recorded before the hold, so the person sees what resuming will do
                 await self._hold_for(f"sequence refused: {exc}")
-                self._repeat_expired(exc)
             except (UvCycleFault, UvCycleInterrupted) as exc:
                 self._write("exception", message=str(exc), phase=current.value if current else None)
                 await self._hold_for(str(exc))

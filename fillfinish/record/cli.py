@@ -166,3 +166,41 @@ def list_command(db: DbOption = None) -> None:
                 f"{header.batch_id:<17} {header.created_at:%Y-%m-%d %H:%M:%S}  {header.mode:<11} {count:>7}  "
                 f"{header.lot:<12} {header.product} ({header.product_code})"
             )
+
+
+@app.command("export")
+def export_command(
+    batch: Annotated[str, typer.Argument(help="Batch id, e.g. B-20261125-0001.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="pdf | json | batchml (ISA-88/95 BatchML).",
+                                     show_default=False)],
+    out: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically).",
+                                     show_default=False)],
+    db: DbOption = None,
+) -> None:
+    """Export one batch record as PDF, JSON or BatchML, with its review by exception and integrity check."""
+    from pathlib import Path
+
+    from fillfinish.record.export import EXPORT_FORMATS, ExportError, export_batch
+
+    fmt = fmt.strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"--format {fmt!r} is not supported; allowed: {', '.join(EXPORT_FORMATS)}")
+    target = Path(out).expanduser()
+    if not out.strip():
+        _fail("--out must name a file")
+    if target.is_dir():
+        _fail(f"--out {out}: is a folder; give a file name")
+    if not target.parent.is_dir():
+        _fail(f"--out {out}: folder {target.parent} does not exist")
+    with _opened(db) as store:
+        try:
+            snap = export_batch(store, batch, fmt, target)
+        except ExportError as exc:
+            _fail(str(exc))
+        integrity = snap.integrity
+        if integrity is not None and not integrity.ok:
+            assert integrity.problem is not None
+            typer.echo(f"warning: the record of {batch} is NOT INTACT ({integrity.problem.describe()}); "
+                       "the export says so", err=True)
+        typer.echo(f"{batch}: {fmt} export written to {target} ({target.stat().st_size:,} bytes, "
+                   f"{len(snap.entries)} entries)")

@@ -1,0 +1,393 @@
+"""The printable batch record (reportlab): header, disposition, signatures, integrity, review by exception, plots,
+deviations and every entry, with 'page X of Y', the batch id and the generation time (UTC) on every page.
+
+Text is set in Helvetica (PDF standard font, WinAnsi) so the PDF's text stays plain and searchable; when the record
+holds characters WinAnsi cannot show (e.g. a name in Polish or Greek), the whole document uses DejaVu Sans from
+matplotlib's data folder instead, embedded, so no character is lost or replaced on paper.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import cm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    Flowable,
+    Image,
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from fillfinish.record.chain import canonical_json, format_ts
+from fillfinish.record.export.plots import render_plots
+from fillfinish.record.export.summary import (
+    EXCEPTION_KINDS,
+    RecordSnapshot,
+    ReviewSummary,
+    fmt_duration,
+    fmt_time,
+    review,
+)
+
+PAGE = A4
+MARGIN = 1.5 * cm
+FRAME_WIDTH = PAGE[0] - 2 * MARGIN
+STATUS_COLOURS = {
+    "pass": colors.HexColor("#d5f0dc"),
+    "attention": colors.HexColor("#fdebc8"),
+    "fail": colors.HexColor("#f6d0cc"),
+    "n/a": colors.HexColor("#e6e6e6"),
+}
+EXCEPTION_ENTRY_KINDS = frozenset({"alarm", "deviation", "exception", "safe_state", "interlock", "recovery",
+                                   "command_refused", "operator", "alarm_ack", "alarm_clear"})
+"""Entry kinds printed in red in the full entry list."""
+UNICODE_FONT = "FillfinishDejaVu"
+
+
+# ---------------------------------------------------------------------------------------------------- fonts, styles
+def _needs_unicode(snap: RecordSnapshot) -> bool:
+    """True when some text of the record cannot be shown in WinAnsi (the standard fonts' encoding)."""
+    h = snap.header
+    texts = [h.product, h.product_code, h.lot, h.operator, h.recipe_name, h.recipe_version, h.mode]
+    texts += [f"{e.kind}{e.actor}{canonical_json(e.data)}" for e in snap.entries]
+    try:
+        "".join(texts).encode("cp1252")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _fonts(snap: RecordSnapshot) -> tuple[str, str]:
+    """(regular, bold) font names for this record: Helvetica, or embedded DejaVu Sans when the text needs it."""
+    if not _needs_unicode(snap):
+        return "Helvetica", "Helvetica-Bold"
+    if UNICODE_FONT not in pdfmetrics.getRegisteredFontNames():
+        import matplotlib
+
+        folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+        pdfmetrics.registerFont(TTFont(UNICODE_FONT, str(folder / "DejaVuSans.ttf")))
+        pdfmetrics.registerFont(TTFont(UNICODE_FONT + "-Bold", str(folder / "DejaVuSans-Bold.ttf")))
+        pdfmetrics.registerFontFamily(UNICODE_FONT, normal=UNICODE_FONT, bold=UNICODE_FONT + "-Bold",
+                                      italic=UNICODE_FONT, boldItalic=UNICODE_FONT + "-Bold")
+    return UNICODE_FONT, UNICODE_FONT + "-Bold"
+
+
+class _Styles:
+    """The paragraph styles of one document (built for its fonts)."""
+
+    def __init__(self, regular: str, bold: str) -> None:
+        """Make body, small, tiny, heading and title styles in `regular`/`bold`."""
+        self.regular, self.bold = regular, bold
+        self.body = ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=10.5, alignment=TA_LEFT)
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9)
+        self.tiny = ParagraphStyle("tiny", parent=self.body, fontSize=6, leading=7.2)
+        self.tiny_red = ParagraphStyle("tiny_red", parent=self.tiny, textColor=colors.HexColor("#a61b0f"))
+        self.mono = ParagraphStyle("mono", parent=self.body, fontName="Courier", fontSize=7, leading=8.5)
+        self.h1 = ParagraphStyle("h1", parent=self.body, fontName=bold, fontSize=15, leading=19, spaceAfter=4)
+        self.h2 = ParagraphStyle("h2", parent=self.body, fontName=bold, fontSize=11, leading=14, spaceBefore=10,
+                                 spaceAfter=4, textColor=colors.HexColor("#1f3a5f"))
+        self.box_title = ParagraphStyle("box_title", parent=self.body, fontName=bold, fontSize=11, leading=14)
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (escaped: record text is never read as markup)."""
+    return Paragraph(escape(str(text)).replace("\n", "<br/>"), style)
+
+
+def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True, repeat: bool = False,
+          extra: Sequence[tuple[Any, ...]] = ()) -> Table:
+    """A table with thin grid lines, an optional shaded header row and extra style commands."""
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if repeat else 0)
+    style: list[tuple[Any, ...]] = [
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9aa5b1")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4ec")))
+    table.setStyle(TableStyle(style + list(extra)))
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------- page furniture
+def _canvas_class(snap: RecordSnapshot, regular: str) -> type[Canvas]:
+    """A canvas that holds pages back until the end so every footer can say 'page X of Y'."""
+    h = snap.header
+    left = f"Batch record {h.batch_id}  |  {h.product_code}  |  lot {h.lot}"
+    generated = f"generated {fmt_time(snap.generated_at)}"
+
+    class NumberedCanvas(Canvas):
+        """reportlab canvas with deferred page output and a running header and footer."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            """Start with no pages saved."""
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # noqa: N802 - reportlab's name
+            """Keep the finished page's state; it is drawn in save() once the page count is known."""
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            """Draw header and footer on every kept page, then write the document."""
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self._furniture(total)
+                super().showPage()
+            super().save()
+
+        def _furniture(self, total: int) -> None:
+            """Running header line and the footer with batch id, generation time and 'page X of Y'."""
+            width, height = PAGE
+            self.saveState()
+            self.setStrokeColor(colors.HexColor("#9aa5b1"))
+            self.setLineWidth(0.4)
+            self.line(MARGIN, height - MARGIN + 12, width - MARGIN, height - MARGIN + 12)
+            self.line(MARGIN, MARGIN - 12, width - MARGIN, MARGIN - 12)
+            self.setFont(regular, 7)
+            self.setFillColor(colors.HexColor("#44505c"))
+            self.drawString(MARGIN, height - MARGIN + 16, f"Electronic batch record  |  {h.product}")
+            self.drawRightString(width - MARGIN, height - MARGIN + 16, h.batch_id)
+            self.drawString(MARGIN, MARGIN - 22, left)
+            self.drawCentredString(width / 2, MARGIN - 22, generated)
+            self.drawRightString(width - MARGIN, MARGIN - 22, f"page {self._pageNumber} of {total}")
+            self.restoreState()
+
+    return NumberedCanvas
+
+
+# ---------------------------------------------------------------------------------------------------- sections
+def _header_section(snap: RecordSnapshot, summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """Title and the batch header (product, lot, recipe and its hash, operator, dates, hashes)."""
+    h = snap.header
+    label = ParagraphStyle("label", parent=st.small, fontName=st.bold)
+    rows = [
+        ("Product", f"{h.product}", "Product code", h.product_code),
+        ("Lot", h.lot, "Mode", h.mode.replace("_", " ")),
+        ("Recipe", f"{h.recipe_name}, version {h.recipe_version}", "Planned vials", str(h.planned_vials)),
+        ("Operator", h.operator, "Created", fmt_time(h.created_at)),
+        ("Final state", summary.final_state, "Entries", str(len(snap.entries))),
+    ]
+    data: list[list[Any]] = [[_p(a, label), _p(b, st.small), _p(c, label), _p(d, st.small)] for a, b, c, d in rows]
+    data.append([_p("Recipe SHA-256", label), _p(h.recipe_hash, st.mono), "", ""])
+    data.append([_p("Header hash", label), _p(h.header_hash, st.mono), "", ""])
+    table = _grid(data, [2.6 * cm, 6.4 * cm, 2.6 * cm, FRAME_WIDTH - 11.6 * cm], header=False,
+                  extra=[("SPAN", (1, 5), (3, 5)), ("SPAN", (1, 6), (3, 6)),
+                         ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#eef2f6")),
+                         ("BACKGROUND", (2, 0), (2, 4), colors.HexColor("#eef2f6"))])
+    return [_p(f"Batch record {h.batch_id}", st.h1), table, Spacer(1, 8)]
+
+
+def _disposition_box(summary: ReviewSummary, st: _Styles) -> Flowable:
+    """The disposition as a coloured box: verdict, reasons with their entries, reconciliation."""
+    if summary.verdict is None:
+        colour, title = STATUS_COLOURS["n/a"], "DISPOSITION: none recorded (the batch has not ended)"
+    else:
+        colour = STATUS_COLOURS["pass" if summary.suitable else "fail"]
+        title = f"DISPOSITION: {summary.verdict}"
+    parts: list[Any] = [_p(title, st.box_title)]
+    for reason in summary.disposition_reasons:
+        refs = reason.get("entries") or []
+        where = f" (entries {', '.join(str(r) for r in refs)})" if refs else ""
+        parts.append(_p(f"- {reason.get('reason', '')}{where}", st.small))
+    rec = summary.reconciliation
+    parts.append(_p(f"Reconciliation: planned {rec.get('planned')} = filled {rec.get('filled')} + rejected "
+                    f"{rec.get('rejected')} + samples {rec.get('samples')} (unaccounted {rec.get('unaccounted')}, "
+                    f"uncertain {rec.get('uncertain')})", st.small))
+    if summary.disposition_seq is not None:
+        parts.append(_p(f"Recorded as entry {summary.disposition_seq}: the system's proposal computed from the "
+                        "record; release needs the signature of an authorised person.", st.small))
+    box = Table([[parts]], colWidths=[FRAME_WIDTH])
+    box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
+                             ("BOX", (0, 0), (-1, -1), 1.2, colors.HexColor("#44505c")),
+                             ("LEFTPADDING", (0, 0), (-1, -1), 8), ("TOPPADDING", (0, 0), (-1, -1), 6),
+                             ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+    return box
+
+
+def _signatures_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """21 CFR 11.50: every signature with printed name, date and time (UTC) and meaning."""
+    out: list[Flowable] = [_p("Electronic signatures (21 CFR 11.50)", st.h2)]
+    if not summary.signatures:
+        return out + [_p("No signature recorded.", st.body)]
+    rows: list[list[Any]] = [[_p(t, st.small) for t in ("Printed name", "Date and time", "Meaning", "Entry")]]
+    for sig in summary.signatures:
+        rows.append([_p(sig.name, st.small), _p(fmt_time(sig.ts), st.small), _p(sig.meaning, st.small),
+                     _p(f"{sig.seq} ({sig.entry_kind})", st.small)])
+    return out + [_grid(rows, [5 * cm, 4.2 * cm, 4 * cm, FRAME_WIDTH - 13.2 * cm])]
+
+
+def _integrity_section(snap: RecordSnapshot, summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """The verify result of the hash chain (and of the global ledger), with the last entry hash."""
+    ok = summary.integrity_ok
+    colour = STATUS_COLOURS["n/a" if ok is None else "pass" if ok else "fail"]
+    lines = [f"Hash chain: {summary.integrity_text}"]
+    if snap.ledger is not None:
+        led = snap.ledger
+        head = f"head {led.head[0]}:{led.head[1][:16]}..." if led.head else "empty"
+        lines.append(f"Global ledger: {'intact' if led.ok else 'NOT INTACT'} ({led.rows_checked} rows, {head})"
+                     + (f": {led.problem.describe('row')}" if led.problem else ""))
+    if snap.entries:
+        lines.append(f"Last entry hash: {snap.entries[-1].hash}")
+    lines.append("Verified when this document was generated; re-check any time with `fillfinish record verify "
+                 f"{snap.header.batch_id}`.")
+    cell = [_p("RECORD INTACT" if ok else "RECORD NOT INTACT" if ok is False else "NOT VERIFIED", st.box_title)]
+    cell += [_p(line, st.small) for line in lines]
+    box = Table([[cell]], colWidths=[FRAME_WIDTH])
+    box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
+                             ("BOX", (0, 0), (-1, -1), 0.8, colors.HexColor("#44505c")),
+                             ("LEFTPADDING", (0, 0), (-1, -1), 8)]))
+    return [_p("Record integrity (21 CFR 11.10(a))", st.h2), box]
+
+
+def _review_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """Compliance summary table and the exceptions list (review by exception, EU GMP Chapter 4)."""
+    out: list[Flowable] = [_p("Review by exception: compliance summary", st.h2)]
+    rows: list[list[Any]] = [[_p(t, st.small) for t in ("Check", "Result", "Evidence", "Entries")]]
+    extra: list[tuple[Any, ...]] = []
+    for i, check in enumerate(summary.checks, start=1):
+        refs = ", ".join(str(s) for s in check.entries[:12]) + (" ..." if len(check.entries) > 12 else "")
+        rows.append([_p(check.name, st.small), _p(check.status.upper(), st.small), _p(check.detail, st.small),
+                     _p(refs, st.small)])
+        extra.append(("BACKGROUND", (1, i), (1, i), STATUS_COLOURS.get(check.status, colors.white)))
+    out.append(_grid(rows, [4.4 * cm, 1.9 * cm, FRAME_WIDTH - 8.6 * cm, 2.3 * cm], repeat=True, extra=extra))
+
+    counts = summary.exception_counts()
+    text = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()) or "none"
+    out.append(_p(f"Exceptions ({len(summary.exceptions)}): {text}", st.h2))
+    if not summary.exceptions:
+        out.append(_p("No alarm, deviation, out-of-tolerance value, intervention, hold, fault or recovery is "
+                      "recorded for this batch.", st.body))
+        return out
+    rows = [[_p(t, st.small) for t in ("Entry", "Time (UTC)", "Kind", "What", "People", "Duration")]]
+    for item in summary.exceptions:
+        what = item.title + (f"\n{item.detail}" if item.detail else "")
+        rows.append([_p(item.seq, st.small), _p(fmt_time(item.ts).removesuffix(" UTC"), st.small),
+                     _p(item.kind.replace("_", " "), st.small), _p(what, st.small),
+                     _p(", ".join(item.people) or "-", st.small), _p(fmt_duration(item.duration_s), st.small)])
+    out.append(_grid(rows, [1.1 * cm, 2.6 * cm, 2.2 * cm, FRAME_WIDTH - 10.2 * cm, 2.5 * cm, 1.8 * cm],
+                     repeat=True))
+    return out
+
+
+def _plots_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
+    """Every plot the record has data for, each kept on one page with its title."""
+    plots = render_plots(snap)
+    if not plots:
+        return []
+    out: list[Flowable] = [PageBreak(), _p("Trends", st.h2)]
+    for title, png in plots.items():
+        image = Image(io.BytesIO(png))
+        scale = FRAME_WIDTH / image.imageWidth
+        image.drawWidth, image.drawHeight = FRAME_WIDTH, image.imageHeight * scale
+        out.append(KeepTogether([_p(title, ParagraphStyle("cap", parent=st.body, fontName=st.bold)), image,
+                                 Spacer(1, 8)]))
+    return out
+
+
+def _deviations_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
+    """Every deviation entry in full, with the alarm that opened it."""
+    out: list[Flowable] = [_p("Deviations", st.h2)]
+    deviations = [e for e in snap.entries if e.kind == "deviation"]
+    if not deviations:
+        return out + [_p("No deviation recorded for this batch.", st.body)]
+    by_seq = {e.seq: e for e in snap.entries}
+    label = ParagraphStyle("dlabel", parent=st.small, fontName=st.bold)
+    for entry in deviations:
+        d = entry.data
+        rows: list[list[Any]] = [[_p(f"Deviation, entry {entry.seq}", label),
+                                  _p(f"{d.get('event', 'recorded')} at {fmt_time(entry.ts)} by {entry.actor}",
+                                     st.small)]]
+        for key in sorted(d):
+            if key != "event":
+                rows.append([_p(key.replace("_", " "), st.small), _p(data_text({key: d[key]}).split("=", 1)[1], st.small)])
+        alarm = by_seq.get(d.get("alarm_entry")) if isinstance(d.get("alarm_entry"), int) else None
+        if alarm is not None:
+            rows.append([_p(f"alarm (entry {alarm.seq})", st.small),
+                         _p(f"{fmt_time(alarm.ts)}: {data_text(alarm.data)}", st.small)])
+        out += [KeepTogether(_grid(rows, [3.5 * cm, FRAME_WIDTH - 3.5 * cm], header=True)), Spacer(1, 5)]
+    return out
+
+
+def _entries_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
+    """The full record: one row per entry (seq, time, kind, actor, all data, hash) in small print."""
+    out: list[Flowable] = [PageBreak(), _p(f"Full record: {len(snap.entries)} entries", st.h2),
+                           _p("Every entry as recorded, in order. Time is UTC; hash is the first 16 hex digits of "
+                              "the entry's SHA-256 (full hashes in the JSON and BatchML exports).", st.small),
+                           Spacer(1, 4)]
+    head = ParagraphStyle("th", parent=st.tiny, fontName=st.bold)
+    rows: list[list[Any]] = [[_p(t, head) for t in ("seq", "time (UTC)", "kind", "actor", "data", "hash")]]
+    for entry in snap.entries:
+        style = st.tiny_red if entry.kind in EXCEPTION_ENTRY_KINDS or entry.kind in EXCEPTION_KINDS else st.tiny
+        rows.append([
+            _p(entry.seq, st.tiny),
+            _p(format_ts(entry.ts).replace("T", " ").rstrip("Z"), st.tiny),
+            _p(entry.kind, style),
+            _p(entry.actor, st.tiny),
+            _p(data_text(entry.data), st.tiny),
+            Paragraph(entry.hash[:16], ParagraphStyle("hash", parent=st.tiny, fontName="Courier")),
+        ])
+    widths = [0.9 * cm, 3.3 * cm, 2.1 * cm, 2.0 * cm, FRAME_WIDTH - 10.8 * cm, 2.5 * cm]
+    out.append(_grid(rows, widths, repeat=True,
+                     extra=[("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f4f6f8")])]))
+    last = snap.entries[-1].hash if snap.entries else snap.header.header_hash
+    out += [Spacer(1, 6), _p(f"End of record. Last hash: {last}", st.small)]
+    return out
+
+
+def data_text(data: dict[str, Any]) -> str:
+    """All of an entry's data as 'key=value ...' in key order, numbers at full precision (nothing cut or rounded)."""
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True,
+                                                                separators=(",", ":"))
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
+def pdf_bytes(snap: RecordSnapshot) -> bytes:
+    """The batch record as a PDF document (A4)."""
+    regular, bold = _fonts(snap)
+    st = _Styles(regular, bold)
+    summary = review(snap)
+    h = snap.header
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=MARGIN,
+        title=f"Batch record {h.batch_id}", author="fillfinish", creator="fillfinish record export",
+        subject=f"{h.product} ({h.product_code}), lot {h.lot}: {summary.verdict or 'no disposition'}",
+    )
+    story: list[Flowable] = []
+    story += _header_section(snap, summary, st)
+    story.append(_disposition_box(summary, st))
+    story += _signatures_section(summary, st)
+    story += _integrity_section(snap, summary, st)
+    story += _review_section(summary, st)
+    story += _deviations_section(snap, st)
+    story += _plots_section(snap, st)
+    story += _entries_section(snap, st)
+    doc.build(story, canvasmaker=_canvas_class(snap, regular))
+    return buffer.getvalue()
