@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -106,6 +107,7 @@ class BatchController:
         self.stop_reason = ""
         self._wake = asyncio.Event()
         self._dispensing = False
+        self._inhibit = threading.Event()  # set by an interlock: no dispense may start until a person unholds
         self._hold_cause: str | None = None
         self._uv_end: float | None = None
         self._tips_done: float | None = None
@@ -172,8 +174,10 @@ class BatchController:
                 self._write("command_refused", actor, command=str(getattr(cmd, "name", cmd)), state=exc.state.name,
                             reason=str(exc))
             raise
-        if new in (State.Aborting, State.Stopping) and self._dispensing:
-            self._terminate_now(f"{new.name} by {actor}")
+        if new in (State.Aborting, State.Stopping):
+            self._inhibit.set()
+            if self._dispensing:
+                self._terminate_now(f"{new.name} by {actor}")
         self._wake.set()
         return new.name
 
@@ -191,8 +195,10 @@ class BatchController:
         try:
             if alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed:
                 self._spawn(self._lamp_off_now(alarm.message))
-            if alarm.severity != "alert" and self._dispensing:
-                self._terminate_now(alarm.message)
+            if alarm.severity != "alert":
+                self._inhibit.set()
+                if self._dispensing:
+                    self._terminate_now(alarm.message)
             seq = self._write("alarm", "monitor", **alarm.as_record())
             alarm_id = len(self.alarms) + 1
             self.alarms.append(AlarmView(alarm_id, alarm.severity, alarm.source, alarm.message,
@@ -224,6 +230,7 @@ class BatchController:
         """Record failure or another fatal error from a callback: stop the run loop in a safe state."""
         if self._fatal is None:
             self._fatal = exc
+        self._inhibit.set()
         if self._dispensing:
             self._terminate_now(str(exc))
         self._spawn(self._lamp_off_now(str(exc)))
@@ -383,6 +390,7 @@ class BatchController:
                 continue
             if state == State.Unholding:
                 self._hold_cause = None
+                self._inhibit.clear()
                 self._consecutive_rejects = 0
                 self.machine.state_complete(State.Unholding, reason="interlocks re-checked by the unhold")
                 continue
@@ -680,7 +688,7 @@ class BatchController:
         seq = self._write("intent", action="dispense", vial=n, volume_ul=f.fill_volume_ul)
         self._dispensing = True
         try:
-            delivered = await self.line.pump_call(pump.dispense, f.fill_volume_ul)
+            delivered = await self.line.pump_call(pump.dispense, f.fill_volume_ul, inhibit=self._inhibit)
         except DispenseTerminated as exc:
             self._dispensing = False
             self._write("outcome", action="dispense", intent=seq, ok=False, vial=n, delivered_ul=exc.delivered_ul,

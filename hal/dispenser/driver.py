@@ -107,7 +107,7 @@ class CavroPump(Dispenser):
         self.init_timeout_s = _positive("init_timeout_s", init_timeout_s)
         self.valve_timeout_s = _positive("valve_timeout_s", valve_timeout_s)
         self._seq = 0  # last OEM sequence number sent (1..7 cycling)
-        self._cmd_lock = threading.Lock()  # one command (with its resends) at a time; the link locks per exchange
+        self._cmd_lock = threading.RLock()  # one command (with its resends) at a time; the link locks per exchange
         self._terminated = threading.Event()
         self.log = structlog.get_logger("hal.dispenser").bind(device=getattr(link, "device", "pump"), address=address)
 
@@ -276,11 +276,13 @@ class CavroPump(Dispenser):
         self.wait_ready(self.move_seconds(steps), "aspirate")
         return steps * self.ul_per_step
 
-    def dispense(self, volume_ul: float) -> float:
+    def dispense(self, volume_ul: float, *, inhibit: threading.Event | None = None) -> float:
         """Push `volume_ul` out (D, relative dispense); returns the volume delivered (from plunger positions).
 
         Never resent. DispenseOutcomeUnknown on timeout, garbled answer or link loss after D went out;
-        DispenseTerminated(delivered_ul) if terminate() (or anything else) stopped it short.
+        DispenseTerminated(delivered_ul) if terminate() (or anything else) stopped it short. `inhibit` (set by an
+        interlock) is checked under the command lock just before D is sent, so an interlock that fires between the
+        caller's last check and D either stops D from being sent or is followed by its T.
         """
         steps = self.steps_for(volume_ul)
         before = self.position_steps()
@@ -290,7 +292,11 @@ class CavroPump(Dispenser):
         self._terminated.clear()
         self.log.info("pump.dispense", volume_ul=volume_ul, steps=steps, position=before)
         try:
-            self.command(f"D{steps}R")
+            with self._cmd_lock:  # terminate() needs this lock: it cannot slip in between the check and D
+                if inhibit is not None and inhibit.is_set():
+                    raise DispenseTerminated(f"dispense of {volume_ul} uL not started: inhibited by an interlock",
+                                             delivered_ul=0.0, requested_ul=volume_ul)
+                self.command(f"D{steps}R")
             self.wait_ready(self.move_seconds(steps), "dispense")
             after = self.position_steps()
         except (PumpTimeout, ProtocolError, PumpLinkLost) as exc:

@@ -151,3 +151,25 @@ async def test_abort_while_held_ends_in_aborted_with_disposition(
     assert outcome.state == "Aborted"
     assert outcome.disposition.verdict == NOT_SUITABLE
     assert any("not reconciled" in r["reason"] for r in outcome.disposition.reasons)
+
+
+async def test_pump_silent_mid_dispense_makes_the_vial_uncertain_never_redispensed(
+        site: SiteConfig, simulator: Simulator, tmp_path: Path, tip_lot: TipLot) -> None:
+    slow = recipe_variant(tmp_path, fill_volume_ul="900.0", dispense_speed_ul_s="5.0", vial_count_min="1",
+                          prime_volume_ul="0.0")
+    async with controller_session(site, slow) as c:
+        task = asyncio.create_task(c.run_new(lot="L-SILENT", vials=3, operator="op.anna", tip_lot=tip_lot))
+        await wait_for(lambda: c._dispensing and c.batch_id and simulator.pump.busy() and
+                       kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
+                       task=task)
+        simulator.world.faults.inject("pump.silent")  # the pump stops answering while its plunger moves
+        await held(c, task)
+        entries = c.store.entries(c.batch_id)
+        assert kinds(entries, "vial", vial=2)[0].data["status"] == "uncertain"
+        assert kinds(entries, "outcome", action="dispense", vial=2)[0].data["unknown"] is True
+        await unhold_when_clear(c, simulator)
+        outcome = await asyncio.wait_for(task, 120)
+        entries = c.store.entries(outcome.batch_id)
+    assert len(kinds(entries, "intent", action="dispense", vial=2)) == 1, "an unknown dispense is never retried"
+    assert (outcome.accepted, outcome.uncertain) == (2, 1)
+    assert outcome.disposition.reconciliation["unaccounted"] == 0

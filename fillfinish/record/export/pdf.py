@@ -59,6 +59,10 @@ EXCEPTION_ENTRY_KINDS = frozenset({"alarm", "deviation", "exception", "safe_stat
                                    "command_refused", "operator", "alarm_ack", "alarm_clear"})
 """Entry kinds printed in red in the full entry list."""
 UNICODE_FONT = "FillfinishDejaVu"
+MAX_CELL_CHARS = 3000
+"""Longest text printed in one cell (about half a page in the entry list's small print)."""
+ROWS_PER_TABLE = 250
+"""The entry list is set as several tables of this many rows (reportlab splits long tables in quadratic time)."""
 
 
 # ---------------------------------------------------------------------------------------------------- fonts, styles
@@ -107,8 +111,12 @@ class _Styles:
 
 
 def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text (escaped: record text is never read as markup)."""
-    return Paragraph(escape(str(text)).replace("\n", "<br/>"), style)
+    """A paragraph of plain text (escaped: record text is never read as markup), cut at MAX_CELL_CHARS so that no
+    table row can outgrow a page (the JSON and BatchML exports keep everything)."""
+    text = str(text)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[:MAX_CELL_CHARS] + f" ... [{len(text) - MAX_CELL_CHARS:,} more characters: see the JSON export]"
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
 def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True, repeat: bool = False,
@@ -350,8 +358,9 @@ def _entries_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
             Paragraph(entry.hash[:16], ParagraphStyle("hash", parent=st.tiny, fontName="Courier")),
         ])
     widths = [0.9 * cm, 3.3 * cm, 2.1 * cm, 2.0 * cm, FRAME_WIDTH - 10.8 * cm, 2.5 * cm]
-    out.append(_grid(rows, widths, repeat=True,
-                     extra=[("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f4f6f8")])]))
+    shading = [("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f4f6f8")])]
+    for start in range(1, max(len(rows), 2), ROWS_PER_TABLE):
+        out.append(_grid([rows[0]] + rows[start:start + ROWS_PER_TABLE], widths, repeat=True, extra=shading))
     last = snap.entries[-1].hash if snap.entries else snap.header.header_hash
     out += [Spacer(1, 6), _p(f"End of record. Last hash: {last}", st.small)]
     return out

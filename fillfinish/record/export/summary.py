@@ -388,8 +388,9 @@ def exceptions(entries: Sequence[Entry]) -> list[ExceptionItem]:
                                        f"{d.get('command')} refused in {d.get('state')} (by {entry.actor})",
                                        str(d.get("reason") or ""), (entry.actor,), entries=(entry.seq,)))
         elif kind in ("exception", "safe_state", "interlock"):
-            title = str(d.get("message") or d.get("action") or d.get("source") or kind)
-            rest = {k: v for k, v in d.items() if k not in ("message",)}
+            title_key = next((k for k in ("message", "action", "source") if d.get(k)), None)
+            title = str(d[title_key]) if title_key else kind
+            rest = {k: v for k, v in d.items() if k != title_key}
             detail = ", ".join(f"{k} {_text(v)}" for k, v in sorted(rest.items()) if v not in (None, ""))
             items.append(ExceptionItem(kind, entry.seq, entry.ts, title, detail, entries=(entry.seq,)))
         elif kind == "recovery":
