@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.common import REPO, Figure, Stats, base_parser, fmt, positive_float, positive_int, print_figures
 from bench.common import print_table, quiet_logging, write_figures
@@ -72,6 +73,51 @@ def store_appends_per_s(folder: Path, n: int) -> float:
         store.close()
 
 
+class CallTimer:
+    """Adds up real time spent in a few of the controller's calls (wrapped on the instances, code unchanged)."""
+
+    CATEGORIES = ("record append", "pump calls", "balance calls", "positioner moves")
+
+    def __init__(self) -> None:
+        self.total = dict.fromkeys(self.CATEGORIES, 0.0)
+        self.calls = dict.fromkeys(self.CATEGORIES, 0)
+
+    def wrap_sync(self, owner: object, name: str, category: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                self.total[category] += time.perf_counter() - t0
+                self.calls[category] += 1
+
+        setattr(owner, name, timed)
+
+    def wrap_async(self, owner: object, name: str, category: str) -> None:
+        fn = getattr(owner, name)
+
+        async def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await fn(*args, **kw)
+            finally:
+                self.total[category] += time.perf_counter() - t0
+                self.calls[category] += 1
+
+        setattr(owner, name, timed)
+
+    def instrument(self, controller: BatchController) -> None:
+        self.wrap_sync(controller.store, "append", "record append")
+        self.wrap_async(controller.line, "pump_call", "pump calls")
+        self.wrap_async(controller.line, "balance_call", "balance calls")
+        self.wrap_async(controller.line.plc, "move_positioner", "positioner moves")
+
+    def snapshot(self) -> dict[str, tuple[float, int]]:
+        return {c: (self.total[c], self.calls[c]) for c in self.CATEGORIES}
+
+
 @dataclass
 class FillTrace:
     """What the progress callback saw of the fill: real time and record count after each vial."""
@@ -79,12 +125,24 @@ class FillTrace:
     controller: BatchController | None = None
     times: list[float] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
-    batch_start: float = 0.0
+    timer: CallTimer = field(default_factory=CallTimer)
+    first: dict[str, tuple[float, int]] = field(default_factory=dict)
+    last: dict[str, tuple[float, int]] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)
 
     def progress(self, what: str, done: float, total: float) -> None:
-        if what == "fill" and self.controller is not None and self.controller.rec is not None:
+        c = self.controller
+        if c is None:
+            return
+        if what == "fill" and c.rec is not None:
             self.times.append(time.perf_counter())
-            self.counts.append(self.controller.rec.count)
+            self.counts.append(c.rec.count)
+            self.last = self.timer.snapshot()
+            if not self.first:
+                self.first = self.last
+        elif what == "held":  # nobody will unhold a bench batch: record why and abort it
+            self.held.append(c.stop_reason or "held")
+            asyncio.get_running_loop().create_task(c.command("Abort", "op.bench", "bench batch held"))
 
 
 @dataclass
@@ -109,6 +167,7 @@ async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
         trace = FillTrace()
         async with controller_session(site, recipe, progress=trace.progress) as controller:
             trace.controller = controller
+            trace.timer.instrument(controller)
             t0 = time.perf_counter()
             outcome = await controller.run_new(lot="L-BENCH", vials=vials, operator="op.bench", tip_lot=tip_lot)
             total = time.perf_counter() - t0
@@ -134,6 +193,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
     if o.state != "Complete" or o.accepted != vials:
         print(f"the bench batch did not complete cleanly: state {o.state}, accepted {o.accepted}/{vials}, "
               f"rejected {o.rejected}, uncertain {o.uncertain}; {o.message}", file=sys.stderr)
+        for reason in tr.held:
+            print(f"  held (then aborted by the bench): {reason}", file=sys.stderr)
     if len(tr.times) < 2:
         print("fewer than two vials filled: no fill rate to report", file=sys.stderr)
         sys.exit(1)
@@ -159,6 +220,15 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         ["RecordStore.append alone, entries/s", f"{store_rate:,.1f} (n={store_n})"],
         ["raw sqlite3 commits/s before / after the batch", f"{raw_before:,.1f} / {raw_after:,.1f} (n={raw_n} each)"],
     ])
+    vials_timed = len(tr.times) - 1
+    rows = []
+    for category in CallTimer.CATEGORIES:
+        spent = tr.last[category][0] - tr.first[category][0]
+        calls = tr.last[category][1] - tr.first[category][1]
+        rows.append([category, f"{calls / vials_timed:.2f}", fmt(spent / max(calls, 1), "s"),
+                     fmt(spent / vials_timed, "s"), f"{100 * spent / fill_real:.0f} %"])
+    print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; calls overlap nothing: one vial at a time)")
+    print_table(("calls", "per vial", "mean per call", "per vial", "share of fill time"), rows)
     return [
         Figure("record entries/s in the batch fill", entries_s, raw, "/s", "higher"),
         Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),

@@ -178,8 +178,8 @@ def _canvas_class(snap: RecordSnapshot, regular: str) -> type[Canvas]:
             self.setFillColor(colors.HexColor("#44505c"))
             self.drawString(MARGIN, height - MARGIN + 16, f"Electronic batch record  |  {h.product}")
             self.drawRightString(width - MARGIN, height - MARGIN + 16, h.batch_id)
-            self.drawString(MARGIN, MARGIN - 22, left)
-            self.drawCentredString(width / 2, MARGIN - 22, generated)
+            self.drawString(MARGIN, MARGIN - 22, left)  # two footer lines: the lot can be long
+            self.drawString(MARGIN, MARGIN - 31, generated)
             self.drawRightString(width - MARGIN, MARGIN - 22, f"page {self._pageNumber} of {total}")
             self.restoreState()
 
