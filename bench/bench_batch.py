@@ -227,7 +227,7 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         calls = tr.last[category][1] - tr.first[category][1]
         rows.append([category, f"{calls / vials_timed:.2f}", fmt(spent / max(calls, 1), "s"),
                      fmt(spent / vials_timed, "s"), f"{100 * spent / fill_real:.0f} %"])
-    print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; calls overlap nothing: one vial at a time)")
+    print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; a record append made by the monitor during a move counts in both)")
     print_table(("calls", "per vial", "mean per call", "per vial", "share of fill time"), rows)
     return [
         Figure("record entries/s in the batch fill", entries_s, raw, "/s", "higher"),

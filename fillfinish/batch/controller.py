@@ -114,6 +114,7 @@ class BatchController:
         self._fill_start: float | None = None
         self._lamp_off_confirmed = True
         self._uv: dict[str, UvResult] = {}
+        self._uv_live = 0.0
         self._consecutive_rejects = 0
         self._fatal: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,7 +154,7 @@ class BatchController:
             unit_mode=UNIT_MODES.get(self.r.recipe.mode, 1), batch_id=self.batch_id, product=self.r.recipe.product_name,
             phase=self.phases.current.value if self.phases.current else None, planned=self.planned,
             processed=c["accepted"], defective=c["rejected"] + c["uncertain"],
-            uv_dose_mj_cm2=round(self._uv["uv_cycle"].dose_mj_cm2, 2) if "uv_cycle" in self._uv else 0.0,
+            uv_dose_mj_cm2=round(self._uv["uv_cycle"].dose_mj_cm2 if "uv_cycle" in self._uv else self._uv_live, 2),
             stop_reason=self.stop_reason, valid_commands=tuple(cmd.name for cmd in self.machine.valid_commands()),
             alarms=tuple(self.alarms), environment=env,
         )
@@ -581,13 +582,16 @@ class BatchController:
         result = await run_uv_exposure(
             self.line.plc, self.clock, self.rec, step=step, sensor="uv_ref_mw_cm2",  # type: ignore[arg-type]
             target_dose_mj_cm2=uv.target_dose_mj_cm2, min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2,
-            max_cycle_s=uv.max_cycle_s, interrupted=self._interrupted,
-            progress=lambda f: self.progress("UV cycle", f, 1.0),
+            max_cycle_s=uv.max_cycle_s, interrupted=self._interrupted, progress=self._uv_progress,
         )
         self._lamp_off_confirmed = True
         self._uv[step] = result
         self._uv_end = result.end
         self.phases.advance(Phase.tip_sterilisation, self._facts())
+
+    def _uv_progress(self, fraction: float) -> None:
+        self._uv_live = fraction * self.r.uv.target_dose_mj_cm2  # shown live on the console and the OPC UA tags
+        self.progress("UV cycle", fraction, 1.0)
 
     async def _tip_step(self) -> None:
         tips = self.r.tips

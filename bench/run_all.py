@@ -1,0 +1,67 @@
+"""Run every benchmark, each in its own process (fresh ptys, event loops and threads), then print one summary table.
+
+`make bench` runs this. Each benchmark prints its own detail as it goes; the summary lists every figure as ours, the
+raw baseline measured in the same run, and the ratio ours/raw. Exit status 1 if a benchmark failed.
+Run: .venv/bin/python bench/run_all.py [--quick] [--vials N] [--speed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script (python bench/run_all.py): make the bench package importable
+    sys.path.insert(0, str(REPO))
+
+from bench.common import Figure, positive_float, positive_int, print_figures, read_figures  # noqa: E402
+
+
+def commands(quick: bool, vials: int | None, speed: float | None) -> list[tuple[str, list[str]]]:
+    """(module, extra arguments) of each benchmark."""
+    batch = ["--vials", str(vials or (100 if quick else 1000))]
+    if speed is not None:
+        batch += ["--speed", f"{speed:g}"]
+    if quick:
+        return [("bench.bench_pump", ["--n", "100"]), ("bench.bench_plc", ["--n", "100", "--notify", "30"]),
+                ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"])]
+    return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_batch", batch)]
+
+
+def main() -> int:
+    """Run the benchmarks one after the other and print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples and a 100-vial batch (about 30 s)")
+    parser.add_argument("--vials", type=positive_int, default=None, help="vials in the batch benchmark")
+    parser.add_argument("--speed", type=positive_float, default=None, help="simulator speed of the batch benchmark")
+    args = parser.parse_args()
+    figures: list[Figure] = []
+    failed: list[str] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ff-bench-json-") as tmp:
+        for module, extra in commands(args.quick, args.vials, args.speed):
+            out = Path(tmp) / f"{module}.json"
+            cmd = [sys.executable, "-m", module, "--json", str(out), *extra]
+            print(f"\n=== {' '.join(['python', '-m', module, *extra])}", flush=True)
+            t0 = time.perf_counter()
+            rc = subprocess.run(cmd, cwd=REPO).returncode
+            print(f"=== {module}: exit {rc}, {time.perf_counter() - t0:.1f} s", flush=True)
+            if rc != 0 or not out.is_file():
+                failed.append(module)
+                continue
+            figures += read_figures(out)[0]
+    print(f"\n=== summary ({time.strftime('%Y-%m-%d %H:%M')}, {time.perf_counter() - started:.0f} s in all; "
+          "ratio = ours / raw baseline of the same run)")
+    print_figures(figures)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
