@@ -280,6 +280,7 @@ def sim(
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # Ctrl-C, also when started in the background (SIGINT inherited ignored)
     try:
         while not stop:
             time.sleep(0.2)
