@@ -9,7 +9,7 @@ one small row per commit, measured before and after the batch. RecordStore.appen
 too, to split the record's own cost from the controller's.
 Speed choice: see bench/README.md (real overheads are multiplied by the speed into simulated time, and the recipe's
 fill_duration_max_s = 14,400 simulated s must hold).
-Run: .venv/bin/python -m bench.bench_batch [--vials 1000] [--speed 1000]
+Run: .venv/bin/python -m bench.bench_batch [--vials 1000] [--speed 200]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from fillfinish.session import controller_session
 from sim.runner import Simulator
 
 RECIPE = REPO / "recipes" / "fgf2.toml"
+DEFAULT_SPEED = 200.0  # 1000 vials must fit fill_duration_max_s in simulated time; see bench/README.md
 
 
 def raw_sqlite_commits_per_s(folder: Path, n: int) -> float:
@@ -83,9 +84,11 @@ class CallTimer:
         self.calls = dict.fromkeys(self.CATEGORIES, 0)
 
     def wrap_sync(self, owner: object, name: str, category: str) -> None:
+        """Replace the blocking method `owner.name` by a timed wrapper."""
         fn = getattr(owner, name)
 
         def timed(*args: Any, **kw: Any) -> Any:
+            """The wrapped call, timed."""
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kw)
@@ -96,9 +99,11 @@ class CallTimer:
         setattr(owner, name, timed)
 
     def wrap_async(self, owner: object, name: str, category: str) -> None:
+        """Replace the coroutine method `owner.name` by a timed wrapper."""
         fn = getattr(owner, name)
 
         async def timed(*args: Any, **kw: Any) -> Any:
+            """The wrapped call, timed."""
             t0 = time.perf_counter()
             try:
                 return await fn(*args, **kw)
@@ -109,12 +114,14 @@ class CallTimer:
         setattr(owner, name, timed)
 
     def instrument(self, controller: BatchController) -> None:
+        """Time the controller's record appends, pump and balance calls and positioner moves."""
         self.wrap_sync(controller.store, "append", "record append")
         self.wrap_async(controller.line, "pump_call", "pump calls")
         self.wrap_async(controller.line, "balance_call", "balance calls")
         self.wrap_async(controller.line.plc, "move_positioner", "positioner moves")
 
     def snapshot(self) -> dict[str, tuple[float, int]]:
+        """(seconds, calls) so far per category."""
         return {c: (self.total[c], self.calls[c]) for c in self.CATEGORIES}
 
 
@@ -131,6 +138,7 @@ class FillTrace:
     held: list[str] = field(default_factory=list)
 
     def progress(self, what: str, done: float, total: float) -> None:
+        """The controller's progress callback: note each filled vial; abort a held batch."""
         c = self.controller
         if c is None:
             return
@@ -180,8 +188,8 @@ async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
         sim.stop()
 
 
-def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None) -> list[Figure]:
-    """Raw SQLite, RecordStore alone, the batch, raw SQLite again; print the detail, return the figures."""
+def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None) -> tuple[list[Figure], bool]:
+    """Raw SQLite, RecordStore alone, the batch, raw SQLite again; print the detail; (figures, batch complete?)."""
     with tempfile.TemporaryDirectory(prefix="ff-bench-", dir=folder) as tmp:
         work = Path(tmp)
         raw_before = raw_sqlite_commits_per_s(work, raw_n)
@@ -190,7 +198,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         raw_after = raw_sqlite_commits_per_s(work, raw_n)
     raw = (raw_before + raw_after) / 2
     o, tr = result.outcome, result.trace
-    if o.state != "Complete" or o.accepted != vials:
+    clean = o.state == "Complete" and o.accepted == vials
+    if not clean:
         print(f"the bench batch did not complete cleanly: state {o.state}, accepted {o.accepted}/{vials}, "
               f"rejected {o.rejected}, uncertain {o.uncertain}; {o.message}", file=sys.stderr)
         for reason in tr.held:
@@ -209,7 +218,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         ["whole batch, real", fmt(result.total_real_s, "s")],
         ["fill phase, real (vial 1 to vial N)", fmt(fill_real, "s")],
         ["fill phase, simulated (first to last vial entry)",
-         f"{result.fill_sim_s:,.0f} s (recipe limit {result.fill_limit_s:,.0f} s)"],
+         f"{result.fill_sim_s:,.0f} s ({100 * result.fill_sim_s / result.fill_limit_s:.0f} % of the recipe's "
+         f"fill_duration_max_s {result.fill_limit_s:,.0f} s)"],
         ["effective speed in the fill (simulated / real)", f"{result.fill_sim_s / fill_real:,.0f}"],
         ["real time per vial: median / p99 / max",
          f"{fmt(per_vial.median, 's')} / {fmt(per_vial.p99, 's')} / {fmt(per_vial.max, 's')}"],
@@ -227,14 +237,15 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         calls = tr.last[category][1] - tr.first[category][1]
         rows.append([category, f"{calls / vials_timed:.2f}", fmt(spent / max(calls, 1), "s"),
                      fmt(spent / vials_timed, "s"), f"{100 * spent / fill_real:.0f} %"])
-    print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; a record append made by the monitor during a move counts in both)")
-    print_table(("calls", "per vial", "mean per call", "per vial", "share of fill time"), rows)
+    print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; "
+          "a record append made by the monitor during a move counts in both)")
+    print_table(("category", "calls per vial", "mean per call", "time per vial", "share of fill time"), rows)
     return [
         Figure("record entries/s in the batch fill", entries_s, raw, "/s", "higher"),
         Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),
         Figure("controller vials/s (raw: commits/s / entries per vial)", vials_s,
                raw / (entries / (len(tr.times) - 1)), "/s", "higher"),
-    ]
+    ], clean
 
 
 def main() -> None:
@@ -242,7 +253,8 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--vials", type=positive_int, default=1000, help="vials in the batch (default 1000; the "
                         "recipe allows 10..2000)")
-    parser.add_argument("--speed", type=positive_float, default=1000.0, help="simulator clock speed (default 1000)")
+    parser.add_argument("--speed", type=positive_float, default=DEFAULT_SPEED,
+                        help=f"simulator clock speed (default {DEFAULT_SPEED:g}; see bench/README.md)")
     parser.add_argument("--raw-n", type=positive_int, default=2000, help="raw sqlite3 commits per measurement")
     parser.add_argument("--store-n", type=positive_int, default=1000, help="RecordStore.append calls alone")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary databases (default: the "
@@ -250,12 +262,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.dir is not None and not args.dir.is_dir():
         parser.error(f"--dir: {args.dir} is not a folder")
+    fill = load_recipe(RECIPE).recipe.fill
+    if not fill.vial_count_min <= args.vials <= fill.vial_count_max:
+        parser.error(f"--vials: {args.vials} outside the limits of {RECIPE.name}; allowed: "
+                     f"{fill.vial_count_min}-{fill.vial_count_max}")
     quiet_logging()
-    figures = run(args.vials, args.speed, args.raw_n, args.store_n, args.dir)
+    figures, clean = run(args.vials, args.speed, args.raw_n, args.store_n, args.dir)
     print()
     print_figures(figures)
     if args.json:
         write_figures(args.json, figures)
+    if not clean:
+        sys.exit(2)
 
 
 if __name__ == "__main__":

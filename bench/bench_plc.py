@@ -7,7 +7,7 @@ and are measured in alternating blocks. Figures:
   read x3   the positioner poll of `move_positioner`: raw `client.read_values(3 nodes)` vs `PlcDriver.read_many`.
   notify    a value written on the server until the client's callback sees it: a raw asyncua subscription (same
             20 ms publishing interval) vs `PlcDriver.on_change`; both subscribed to the same change.
-Run: .venv/bin/python -m bench.bench_plc [--n 300] [--notify 100]
+Run: .venv/bin/python -m bench.bench_plc [--n 300] [--notify 200]
 """
 
 from __future__ import annotations
@@ -45,13 +45,16 @@ class ServerThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name="bench-plc", daemon=True)
 
     def start(self) -> None:
+        """Start the loop thread and the server in it."""
         self.thread.start()
         self.call(self.plc.start(), 30)
 
     def call(self, coro: Awaitable[Any], timeout: float = 10.0) -> Any:
+        """Run a coroutine in the server's loop and wait for its result (blocking)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
 
     def stop(self) -> None:
+        """Stop the server and its loop thread."""
         try:
             self.call(self.plc.stop())
         finally:
@@ -85,12 +88,16 @@ async def notify_latency(server: ServerThread, driver: PlcDriver, raw: Client, n
     arrived = asyncio.Event()
 
     def mark(path: str, value: Any) -> None:
+        """Note the first arrival of each value per path."""
         seen[path].setdefault(bool(value), time.perf_counter())
         if all(expected in s for s in seen.values()):
             arrived.set()
 
     class Handler:
+        """asyncua subscription handler of the raw client."""
+
         def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+            """A data change reached the raw client."""
             mark("raw asyncua subscription", val)
 
     sub = await raw.create_subscription(PUBLISHING_MS, Handler())
@@ -110,6 +117,7 @@ async def notify_latency(server: ServerThread, driver: PlcDriver, raw: Client, n
             arrived.clear()
 
             async def write() -> float:
+                """Write the value on the server; return the real time just before."""
                 t0 = time.perf_counter()
                 await server.plc._server.write_attribute_value(  # type: ignore[union-attr]
                     node_id, ua.DataValue(ua.Variant(expected, ua.VariantType.Boolean)))
@@ -134,7 +142,8 @@ async def measure(n: int, notify_n: int) -> list[tuple[str, dict[str, Stats]]]:
     server = ServerThread()
     server.start()
     raw = Client(server.plc.endpoint, timeout=2.0)
-    driver = PlcDriver(server.plc.endpoint, dict(DEFAULT_NODES), wire_log=WireLog(), publishing_interval_ms=PUBLISHING_MS)
+    driver = PlcDriver(server.plc.endpoint, dict(DEFAULT_NODES), wire_log=WireLog(),
+                       publishing_interval_ms=PUBLISHING_MS)
     results: list[tuple[str, dict[str, Stats]]] = []
     try:
         await raw.connect()
@@ -180,7 +189,7 @@ def main() -> None:
     """CLI entry point."""
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=positive_int, default=300, help="reads per path (default 300)")
-    parser.add_argument("--notify", type=int, default=100, help="notification round trips (default 100, 0 = skip)")
+    parser.add_argument("--notify", type=int, default=200, help="notification round trips (default 200, 0 = skip)")
     args = parser.parse_args()
     if args.notify < 0:
         parser.error(f"--notify: expected a whole number >= 0, got {args.notify}")

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TextIO
 
 import structlog
 
@@ -89,6 +89,7 @@ class Figure:
 
     @property
     def ratio(self) -> float:
+        """ours / raw."""
         return self.ours / self.raw if self.raw else float("nan")
 
 
@@ -103,12 +104,13 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:,.4g} {unit}".strip()
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], out=sys.stdout) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], out: TextIO = sys.stdout) -> None:
     """Print a plain fixed-width table (first column left-aligned, the others right-aligned)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
+        """One row padded to the column widths."""
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
     print(line(cells[0]), file=out)
@@ -125,7 +127,7 @@ def figure_rows(figures: Iterable[Figure]) -> list[list[str]]:
 FIGURE_HEADERS = ("figure", "ours", "raw baseline", "ratio ours/raw", "better")
 
 
-def print_figures(figures: Sequence[Figure], out=sys.stdout) -> None:
+def print_figures(figures: Sequence[Figure], out: TextIO = sys.stdout) -> None:
     """The summary table of figures."""
     print_table(FIGURE_HEADERS, figure_rows(figures), out=out)
 

@@ -28,7 +28,6 @@ app.add_typer(batch_app, name="batch")
 out = Console()
 err = Console(stderr=True)
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
-DEFAULT_DB = "sqlite:///fillfinish.db"
 
 
 class UserError(Exception):
@@ -46,8 +45,14 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger("asyncua").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
-def _db_url(value: str | None) -> str:
-    return value or os.environ.get("FILLFINISH_DB") or DEFAULT_DB
+def _db_url(value: str | None, site_default: str | None = None) -> str:
+    """--db, else $FILLFINISH_DB, else the site config's [database] url (run, batch), else sqlite:///fillfinish.db;
+    a bare file path means an SQLite file (the same rule as `fillfinish record`)."""
+    from fillfinish.record.cli import resolve_db_url
+
+    if value is None and not os.environ.get("FILLFINISH_DB") and site_default:
+        return site_default
+    return resolve_db_url(value)
 
 
 def _load_recipe(path: Path) -> Any:
@@ -234,7 +239,7 @@ def run(
     async def main() -> Any:
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
-        db_url = db or os.environ.get("FILLFINISH_DB") or cfg.database.url
+        db_url = _db_url(db, cfg.database.url)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
                                    show_progress=progress)
@@ -328,7 +333,7 @@ def batch_recover(
 
         cfg = _load_config(config)
         clock = Clock(cfg.clock.speed, cfg.clock.epoch)
-        store = RecordStore(db or os.environ.get("FILLFINISH_DB") or cfg.database.url, now=clock.now, create=False)
+        store = RecordStore(_db_url(db, cfg.database.url), now=clock.now, create=False)
         try:
             targets = [batch_id] if batch_id else unfinished_batches(store)
             if not targets:
@@ -349,8 +354,10 @@ def batch_recover(
             for b in targets:
                 try:
                     store.batch(b)
-                    reports.append(recover(store, b, clock.now()))
-                    store.append(b, "safe_state", {"action": "recovery", **safe}, "system")
+                    report = recover(store, b, clock.now())
+                    if not report.already:
+                        store.append(b, "safe_state", {"action": "recovery", **safe}, "system")
+                    reports.append(report)
                 except NothingToRecover as exc:
                     raise UserError(str(exc)) from exc
             return reports
@@ -371,7 +378,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     from fillfinish.session import controller_session
 
     cfg = _load_config(config)
-    db_url = db or os.environ.get("FILLFINISH_DB") or cfg.database.url
+    db_url = _db_url(db, cfg.database.url)
     store = RecordStore(db_url, create=False)
     try:
         header = store.batch(batch_id)
@@ -384,6 +391,9 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     with BatchProgress(enabled=progress) as bar:
         async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
                                       serve_port=serve) as controller:
+            endpoint = getattr(controller, "endpoint", None)
+            if endpoint:
+                err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
             if action == "resume":
                 return await controller.resume(batch_id, operator, reason), db_url
             return await controller.abort_held(batch_id, operator, reason), db_url
@@ -429,7 +439,7 @@ def command(
     reason: Annotated[str, typer.Option(help="why")] = "",
 ) -> None:
     """Send a PackML command to a running controller (over its OPC UA server)."""
-    from fillfinish.hmi.client import CommandRejected, ControllerClient
+    from fillfinish.hmi.client import ClientError, CommandRejected, ControllerClient
 
     async def main() -> str:
         client = ControllerClient(endpoint)
@@ -443,6 +453,9 @@ def command(
         result = asyncio.run(main())
     except CommandRejected as exc:
         err.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+    except ClientError as exc:
+        err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")
         raise typer.Exit(1) from None
     except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
         err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")

@@ -36,7 +36,6 @@ from hal.plc.errors import PlcError
 log = structlog.get_logger("fillfinish.batch")
 
 UNIT_MODES = {"production": 1, "media_fill": 4}
-HOLDING_STATES = {State.Holding, State.Held, State.Unholding}
 
 
 class BatchEnded(Exception):
@@ -45,6 +44,10 @@ class BatchEnded(Exception):
 
 class DeviceFault(RuntimeError):
     """A device failed in a way that needs a person (the machine holds)."""
+
+
+class CompleteRequested(Exception):
+    """A person issued Complete during Execute: end the filling early and go through Completing."""
 
 
 @dataclass
@@ -258,6 +261,10 @@ class BatchController:
     # ----------------------------------------------------------------------------------------------- run, resume
     async def run_new(self, *, lot: str, vials: int, operator: str, tip_lot: TipLot | None = None) -> BatchOutcome:
         """Create the batch in the record and run it from Stopped to Complete (or wherever it ends)."""
+        f = self.r.fill
+        if not f.vial_count_min <= vials <= f.vial_count_max:
+            raise ValueError(f"vials: {vials} outside the recipe's limits; allowed: {f.vial_count_min}-"
+                             f"{f.vial_count_max}")
         self.planned, self.operator, self.tip_lot = vials, operator, tip_lot
         self.batch_id = self.store.create_batch(
             product=self.r.recipe.product_name, product_code=self.r.recipe.product_code,
@@ -337,7 +344,10 @@ class BatchController:
                 await self._resetting()
                 self.machine.command(Command.Start, actor=self.operator, reason="start batch")
                 await self._starting()
-            await self._execute()
+            try:
+                await self._execute()
+            except CompleteRequested:
+                self._write("exception", message="filling ended early by a Complete command")
             await self._completing()
         except BatchEnded:
             pass
@@ -395,6 +405,14 @@ class BatchController:
                 self._consecutive_rejects = 0
                 self.machine.state_complete(State.Unholding, reason="interlocks re-checked by the unhold")
                 continue
+            if state == State.Suspending:  # external cause (e.g. starved of vials): wait, no alarm
+                self.machine.state_complete(State.Suspending, reason="suspended at a safe point")
+                continue
+            if state == State.Unsuspending:
+                self.machine.state_complete(State.Unsuspending, reason="unsuspended")
+                continue
+            if state == State.Completing:
+                raise CompleteRequested()
             if state in (State.Stopping, State.Aborting):
                 await self._to_safe_state(state.name)
                 self.machine.state_complete(state)
@@ -530,7 +548,6 @@ class BatchController:
                 elif current == Phase.fill:
                     await self._fill()
                 elif current == Phase.post_fill:
-                    self.machine.state_complete(State.Execute, reason="all vials processed")
                     return
             except SequenceRefused as exc:
                 self._repeat_expired(exc)  # recorded before the hold, so the person sees what resuming will do
@@ -564,9 +581,7 @@ class BatchController:
         """Hold for an internal cause and wait at the safe point for a person."""
         self._hold_cause = reason
         self.stop_reason = self.stop_reason or reason
-        if not self.machine.request_hold("system", reason) and self.machine.state not in HOLDING_STATES | {
-                State.Stopping, State.Aborting, State.Stopped, State.Aborted}:
-            raise BatchEnded(f"cannot hold in {self.machine.state.name}: {reason}")
+        self.machine.request_hold("system", reason)  # no-op outside Execute/Suspended: the safe point handles those
         await self._safe_point()
 
     def _interrupted(self) -> str | None:
@@ -736,10 +751,15 @@ class BatchController:
     async def _reinit_pump(self) -> None:
         """After a terminate or a fault the pump is re-initialised; initialising pushes the syringe's contents out of
         the output port, so they are first returned to the reservoir through the input port (never into a vial)."""
-        pump = self.line.pump
+        pump, f = self.line.pump, self.r.fill
         seq = self._write("intent", action="return_to_reservoir", reason="before re-initialisation")
         left: float | None = None
         try:
+            # a move may still be running (after a crash the pump went on), and this driver does not know the
+            # speed the pump was left at: wait for ready, then set a known speed before moving
+            slowest_stroke_s = 3000 / 5.0 + 100.0  # a full N0 stroke at the slowest top speed (5 pulses/s), margin
+            await self.line.pump_call(pump.wait_ready, slowest_stroke_s, "pump busy before re-initialisation")
+            await self.line.pump_call(pump.set_speed, self._pulses(f.aspirate_speed_ul_s))
             await self.line.pump_call(pump.valve, "input")
             await self.line.pump_call(pump.move_absolute, 0)
             left = await self.line.pump_call(pump.volume_in_syringe_ul)
@@ -771,7 +791,8 @@ class BatchController:
                 await self._safe_point()
         self.progress("post-fill monitoring", window, window)
         self._write("post_fill_monitoring", event="end")
-        self.phases.finish()
+        if self.phases.current == Phase.post_fill:
+            self.phases.finish()
         self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
         disp = decide(self.history, self.planned, "Complete")
         self._write("reconciliation", **disp.reconciliation)
@@ -781,6 +802,8 @@ class BatchController:
     async def _safe_point_completing(self) -> None:
         if self.machine.state in (State.Stopping, State.Aborting):
             await self._safe_point()
+        if self.machine.state == State.Execute:  # the normal end: Execute's work is done
+            self.machine.state_complete(State.Execute, reason="all vials processed")
 
 
 def _iso(t: float) -> str:

@@ -28,8 +28,12 @@ class RecoveryReport:
     uncertain_vial: int | None
     uncertain_reason: str
     vials_done: int
+    already: bool = False  # recovered before and nothing happened since: nothing new was written
 
     def lines(self) -> list[str]:
+        if self.already:
+            return [f"batch {self.batch_id} was already recovered (entry {self.last_seq}) and is Held; nothing "
+                    "written", "resume it or abort it"]
         out = [f"batch {self.batch_id}: unclean shutdown while {self.state_before}; record intact up to entry "
                f"{self.last_seq} ({self.last_time})",
                f"monitoring gap: {self.gap_s:,.0f} s recorded as an exception",
@@ -58,6 +62,9 @@ def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system"
     if history.finished:
         raise NothingToRecover(f"batch {batch_id} ended ({history.state}) with a disposition; nothing to recover")
     last = entries[-1]
+    if history.state == "Held" and last.kind == "safe_state" and last.data.get("action") == "recovery":
+        return RecoveryReport(batch_id, "Held", last.seq, last.ts.isoformat(), 0.0, None, "", len(history.vials),
+                              already=True)
     gap = max(0.0, now - last.ts.timestamp())
     flight = history.in_flight()
     data: dict[str, Any] = {"unclean_shutdown": True, "state_before": history.state, "last_seq": last.seq,

@@ -65,3 +65,18 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
             await client.close()
         outcome = await asyncio.wait_for(task, 120)
     assert outcome.state == "Complete"
+
+
+async def test_suspend_unsuspend_and_early_complete(controller: BatchController, tip_lot: TipLot) -> None:
+    task = asyncio.create_task(controller.run_new(lot="L-SUSP", vials=20, operator="op.anna", tip_lot=tip_lot))
+    await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
+    await controller.command("Suspend", "op.anna", "vial infeed starved")
+    await wait_for(lambda: controller.machine.state == State.Suspended, what="Suspended", task=task)
+    await controller.command("Unsuspend", "op.anna", "vials loaded")
+    await wait_for(lambda: controller.history.counts["accepted"] >= 5, what="5 vials filled", task=task)
+    await controller.command("Complete", "sup.bob", "end the batch early")
+    outcome = await asyncio.wait_for(task, 120)
+    assert outcome.state == "Complete"
+    assert 5 <= outcome.accepted < 20
+    assert not outcome.disposition.suitable  # not every planned vial is reconciled
+    assert any("not reconciled" in r["reason"] for r in outcome.disposition.reasons)

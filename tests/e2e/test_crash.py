@@ -109,6 +109,8 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     finally:
         store.close()
     assert not simulator.world.lamp_on()
+    again = fillfinish("batch", "recover", "--config", str(site))
+    assert again.returncode == 0 and "already recovered" in again.stdout
 
     resumed = fillfinish("batch", "resume", batch_id, "--config", str(site), "--operator", "sup.bob",
                          "--reason", "line inspected after power cut", "--no-progress")
