@@ -81,6 +81,7 @@ class PlcDriver:
         clock_speed: float = 1.0,
         publishing_interval_ms: float = 20.0,
         reconnect_backoff: tuple[float, float] = (0.2, 5.0),
+        link: Any = None,  # a stand-in for the OpcUaLink, e.g. hal.transport.opcua_replay.ReplayOpcUaLink in tests
     ) -> None:
         validate_nodes(nodes)
         if not clock_speed > 0:
@@ -89,7 +90,7 @@ class PlcDriver:
         self.clock_speed = clock_speed
         self.publishing_interval_ms = publishing_interval_ms
         self.log = structlog.get_logger("hal.plc").bind(device="plc", endpoint=endpoint)
-        self._link = OpcUaLink(
+        self._link: Any = link or OpcUaLink(
             endpoint, device="plc", security=security, wire_log=wire_log, timeout_s=timeout_s,
             reconnect_backoff=reconnect_backoff, on_link=self._link_changed,
         )
