@@ -34,6 +34,9 @@ class UserError(Exception):
     """Something the person asked for cannot be done; the message says what and why."""
 
 
+from fillfinish.lock import RecordBusy, exclusive  # noqa: E402 - small, no heavy imports
+
+
 def _configure_logging(verbose: bool) -> None:
     import logging
 
@@ -83,23 +86,31 @@ def _load_config(path: Path) -> Any:
 
 def _run(coro: Any) -> Any:
     """Run a coroutine; turn user-facing errors into messages and exit codes."""
-    from fillfinish.machine.packml import CommandRefused
+    from fillfinish.batch.recorder import RecordFailure
+    from fillfinish.batch.recovery import NothingToRecover
+    from fillfinish.machine.packml import CommandRefused, MachineError
     from fillfinish.record.store import RecordError
+    from hal.balance.errors import BalanceError
+    from hal.dispenser.errors import PumpError
+    from hal.plc.errors import PlcError
     from hal.transport.errors import LinkError
 
     try:
         return asyncio.run(coro)
-    except UserError as exc:
+    except (UserError, RecordBusy) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     except CommandRefused as exc:
         err.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
-    except RecordError as exc:
+    except (RecordError, RecordFailure) as exc:
         err.print(f"[red]record:[/] {exc}")
         raise typer.Exit(1) from None
-    except (LinkError, OSError, ConnectionError) as exc:
-        err.print(f"[red]device link:[/] {exc}")
+    except (PlcError, PumpError, BalanceError, LinkError, OSError, ConnectionError) as exc:
+        err.print(f"[red]device:[/] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    except (MachineError, NothingToRecover, ValueError) as exc:
+        err.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted")
@@ -151,24 +162,22 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
 
-    f = recipe.recipe.fill
-    if not f.vial_count_min <= vials <= f.vial_count_max:
-        raise UserError(f"--vials: {vials} outside the recipe's limits; allowed: {f.vial_count_min}-{f.vial_count_max}")
-    store = RecordStore(db_url)
-    try:
-        pending = unfinished_batches(store)
-    finally:
-        store.close()
-    if pending:
-        raise UserError(f"batch {pending[0]} did not end (unclean shutdown?): run `fillfinish batch recover "
-                        f"--config ...` then resume or abort it before starting a new batch")
-    with BatchProgress(enabled=show_progress) as progress:
-        async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
-                                      serve_port=serve) as controller:
-            endpoint = getattr(controller, "endpoint", None)
-            if endpoint:
-                err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
-            return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot)
+    with exclusive(db_url, "fillfinish run"):
+        store = RecordStore(db_url)
+        try:
+            pending = unfinished_batches(store)
+        finally:
+            store.close()
+        if pending:
+            raise UserError(f"batch {pending[0]} did not end (unclean shutdown?): run `fillfinish batch recover "
+                            f"--config ...` then resume or abort it before starting a new batch")
+        with BatchProgress(enabled=show_progress) as progress:
+            async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
+                                          serve_port=serve) as controller:
+                endpoint = getattr(controller, "endpoint", None)
+                if endpoint:
+                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot)
 
 
 @app.command()
@@ -304,13 +313,13 @@ def batch_status(db: Annotated[Optional[str], typer.Option(help="record database
     from fillfinish.record.store import RecordError, RecordStore
 
     try:
-        store = RecordStore(_db_url(db), create=False)
-        pending = unfinished_batches(store)
-        for b in pending:
-            h = BatchHistory.from_entries(store.entries(b))
-            out.print(f"{b}: {h.state}, phase {h.phase}, vials judged {len(h.vials)}")
-        if not pending:
-            out.print("no unfinished batch")
+        with RecordStore(_db_url(db), create=False) as store:
+            pending = unfinished_batches(store)
+            for b in pending:
+                h = BatchHistory.from_entries(store.entries(b))
+                out.print(f"{b}: {h.state}, phase {h.phase}, vials judged {len(h.vials)}")
+            if not pending:
+                out.print("no unfinished batch")
     except RecordError as exc:
         err.print(f"[red]record:[/] {exc}")
         raise typer.Exit(1) from None
@@ -325,44 +334,48 @@ def batch_recover(
     """After an unclean shutdown: make the line safe, record the gap and the uncertain vial, bring the batch Held."""
     _configure_logging(False)
 
-    async def main() -> list[Any]:
-        from fillfinish.batch.recovery import NothingToRecover, recover, unfinished_batches
-        from fillfinish.clock import Clock
+    async def make_safe(cfg: Any) -> dict[str, Any]:
+        """Lamp off and pump terminated if the line can be reached; recovery itself needs only the record."""
         from fillfinish.line import Line
+
+        safe: dict[str, Any] = {}
+        line = None
+        try:
+            line = Line(cfg)
+            await line.open()
+            await line.plc.set_lamp(False)
+            safe["lamp_off"] = True
+            await line.pump_call(line.pump.terminate)
+            safe["pump_terminated"] = True
+        except Exception as exc:  # noqa: BLE001 - recorded; the person decides
+            safe["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            if line is not None:
+                await line.close()
+        return safe
+
+    async def main() -> list[Any]:
+        from fillfinish.batch.recovery import recover, unfinished_batches
+        from fillfinish.clock import Clock
         from fillfinish.record.store import RecordStore
 
         cfg = _load_config(config)
         clock = Clock(cfg.clock.speed, cfg.clock.epoch)
-        store = RecordStore(_db_url(db, cfg.database.url), now=clock.now, create=False)
-        try:
+        db_url = _db_url(db, cfg.database.url)
+        with exclusive(db_url, "fillfinish batch recover"), RecordStore(db_url, now=clock.now, create=False) as store:
             targets = [batch_id] if batch_id else unfinished_batches(store)
             if not targets:
                 raise UserError("no unfinished batch to recover")
-            line = Line(cfg)
-            safe: dict[str, Any] = {}
-            try:
-                await line.open()
-                await line.plc.set_lamp(False)
-                safe["lamp_off"] = True
-                await line.pump_call(line.pump.terminate)
-                safe["pump_terminated"] = True
-            except Exception as exc:  # noqa: BLE001 - recorded; the person decides
-                safe["error"] = str(exc)
-            finally:
-                await line.close()
+            for b in targets:
+                store.batch(b)  # an unknown batch is a clear error before anything is touched
+            safe = await make_safe(cfg)
             reports = []
             for b in targets:
-                try:
-                    store.batch(b)
-                    report = recover(store, b, clock.now())
-                    if not report.already:
-                        store.append(b, "safe_state", {"action": "recovery", **safe}, "system")
-                    reports.append(report)
-                except NothingToRecover as exc:
-                    raise UserError(str(exc)) from exc
+                report = recover(store, b, clock.now())
+                if not report.already:
+                    store.append(b, "safe_state", {"action": "recovery", **safe}, "system")
+                reports.append(report)
             return reports
-        finally:
-            store.close()
 
     for report in _run(main()):
         for line in report.lines():
@@ -376,27 +389,46 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     from fillfinish.recipes.loader import RecipeError, loaded_from_text
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
+    from fillfinish.batch.controller import BatchOutcome
+    from fillfinish.batch.recovery import abort_without_devices
+    from fillfinish.clock import Clock
+    from hal.plc.errors import PlcError
+    from hal.transport.errors import LinkError
 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
-    store = RecordStore(db_url, create=False)
-    try:
-        header = store.batch(batch_id)
-    finally:
-        store.close()
-    try:
-        loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
-    except RecipeError as exc:
-        raise UserError("\n".join(exc.problems)) from exc
-    with BatchProgress(enabled=progress) as bar:
-        async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
-                                      serve_port=serve) as controller:
-            endpoint = getattr(controller, "endpoint", None)
-            if endpoint:
-                err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
-            if action == "resume":
-                return await controller.resume(batch_id, operator, reason), db_url
-            return await controller.abort_held(batch_id, operator, reason), db_url
+    with exclusive(db_url, f"fillfinish batch {action}"):
+        store = RecordStore(db_url, create=False)
+        try:
+            header = store.batch(batch_id)
+        finally:
+            store.close()
+        try:
+            loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
+        except RecipeError as exc:
+            raise UserError("\n".join(exc.problems)) from exc
+        try:
+            with BatchProgress(enabled=progress) as bar:
+                async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
+                                              serve_port=serve) as controller:
+                    endpoint = getattr(controller, "endpoint", None)
+                    if endpoint:
+                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                    if action == "resume":
+                        return await controller.resume(batch_id, operator, reason), db_url
+                    return await controller.abort_held(batch_id, operator, reason), db_url
+        except (PlcError, LinkError, OSError) as exc:
+            if action != "abort":
+                raise
+            err.print(f"[yellow]devices unreachable ({exc}); aborting in the record only")
+            clock = Clock(cfg.clock.speed, cfg.clock.epoch)
+            store = RecordStore(db_url, now=clock.now, create=False)
+            try:
+                abort_without_devices(store, batch_id, operator, reason, str(exc))
+            finally:
+                store.close()
+            return BatchOutcome(batch_id, "Aborted", None, message="aborted in the record only: the safe state of "
+                                "the line is not confirmed; check it by hand"), db_url
 
 
 @batch_app.command("resume")

@@ -38,10 +38,14 @@ class Line:
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
         )
-        self.balance = MtSicsBalance.open(
-            config.balance.port, baudrate=config.balance.baudrate, device="balance", wire_log=self.wire_log,
-            clock_speed=speed,
-        )
+        try:
+            self.balance = MtSicsBalance.open(
+                config.balance.port, baudrate=config.balance.baudrate, device="balance", wire_log=self.wire_log,
+                clock_speed=speed,
+            )
+        except Exception:
+            self.pump.close()  # do not leak the pump's port when the balance's cannot be opened
+            raise
         self.plc = PlcDriver(
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
             clock_speed=speed,

@@ -74,6 +74,7 @@ class EnvironmentMonitor:
         on_alarm: Callable[[Alarm], None],
         on_clear: Callable[[str], None] = lambda source: None,
         on_sample: Callable[[dict[str, Any]], None] = lambda sample: None,
+        sample_timeout_s: float = 180.0,
     ) -> None:
         self.plc = plc
         self.limits = limits
@@ -89,17 +90,36 @@ class EnvironmentMonitor:
         self._last_seq: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
+        self.sample_timeout_s = sample_timeout_s  # three sample intervals of 60 s: continuous monitoring has stopped
+        self._unregister: list[Callable[[], None]] = []
+        self._started_at = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._running = True
-        self.plc.on_change(self._changed)
-        self.plc.on_link(self._link)
+        self._started_at = self.clock.now()
+        self._unregister = [self.plc.on_change(self._changed), self.plc.on_link(self._link)]
         for signal, value in self.plc.snapshot().items():
             self._changed(signal, value[0] if isinstance(value, tuple) else value, None)
+        task = asyncio.get_running_loop().create_task(self._watchdog())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watchdog(self) -> None:
+        """Continuous monitoring must stay continuous: no sample for sample_timeout_s is an action excursion."""
+        while self._running:
+            await self.clock.asleep(5.0)
+            since = self.last_sample["time"] if self.last_sample else self._started_at
+            quiet = self.clock.now() - since
+            self._check("particle_monitoring", quiet > self.sample_timeout_s, "action",
+                        f"no particle sample for {quiet:,.0f} s (continuous monitoring interrupted)", round(quiet, 1),
+                        self.sample_timeout_s)
 
     async def stop(self) -> None:
         self._running = False
+        for unregister in self._unregister:
+            unregister()
+        self._unregister = []
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -171,11 +191,14 @@ class EnvironmentMonitor:
 
     async def _sample(self, seq: int) -> None:
         """Read one particle sample and judge it against alert and action limits."""
-        if self._last_seq is not None and seq <= self._last_seq:
+        if self._last_seq is not None and seq == self._last_seq:
             return
-        if self._last_seq is not None and seq > self._last_seq + 1:
-            self.missed_samples += seq - self._last_seq - 1
-        self._last_seq = seq
+        missed = seq - self._last_seq - 1 if self._last_seq is not None and seq > self._last_seq else 0
+        self._last_seq = seq  # a lower number: the counter restarted; follow it
+        if missed:
+            self.missed_samples += missed
+            self._raise(Alarm("action", "particle_gap", f"{missed} particle sample(s) missed before sample {seq}",
+                              missed, 0, self.clock.now()))
         try:
             values = [await self.plc.read(name) for name in
                       ("particles_0_5um_per_m3", "particles_5um_per_m3", "particle_flow_l_min")]
@@ -187,6 +210,8 @@ class EnvironmentMonitor:
                   "time": self.clock.now()}
         self.last_sample = sample
         self.on_sample(sample)
+        if not missed:
+            self._clear("particle_gap")
         L = self.limits
         self._check("sample_flow", values[2] < L.min_sample_flow_l_min, "action",
                     f"particle sample flow {values[2]:.1f} L/min below {L.min_sample_flow_l_min:g} L/min",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -28,11 +28,14 @@ async def controller_session(
 ) -> AsyncIterator[BatchController]:
     """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
     clock = Clock(config.clock.speed, config.clock.epoch)
-    store = RecordStore(database_url or config.database.url, now=clock.now)
-    wire_log = WireLog(wire_log_path) if wire_log_path else None
-    line = Line(config, wire_log=wire_log)
-    server = None
-    try:
+    async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
+        store = RecordStore(database_url or config.database.url, now=clock.now)
+        stack.push_async_callback(asyncio.to_thread, store.close)
+        wire_log = WireLog(wire_log_path) if wire_log_path else None
+        if wire_log:
+            stack.callback(wire_log.close)
+        line = Line(config, wire_log=wire_log)
+        stack.push_async_callback(line.close)
         await line.open()
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
         if serve_port is not None:
@@ -40,12 +43,6 @@ async def controller_session(
 
             server = ControllerServer(controller, port=serve_port)
             await server.start()
+            stack.push_async_callback(server.stop)
             controller.endpoint = server.endpoint  # type: ignore[attr-defined]
         yield controller
-    finally:
-        if server is not None:
-            await server.stop()
-        await line.close()
-        await asyncio.to_thread(store.close)
-        if wire_log:
-            wire_log.close()

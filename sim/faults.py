@@ -53,6 +53,14 @@ class FaultSpec:
         if self.name not in FAULT_NAMES:
             allowed = ", ".join(sorted(FAULT_NAMES))
             raise UnknownFault(f"unknown fault {self.name!r}; allowed: {allowed}")
+        for field_name, kinds, what in (("at_s", (int, float), "a number of seconds"),
+                                        ("duration_s", (int, float), "a number of seconds"),
+                                        ("at_vial", (int,), "a vial position (integer)")):
+            value = getattr(self, field_name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or value < 0):
+                raise UnknownFault(f"{self.name}: {field_name} = {value!r}; allowed: {what} >= 0")
+        if not isinstance(self.on_next_command, bool):
+            raise UnknownFault(f"{self.name}: on_next_command = {self.on_next_command!r}; allowed: true or false")
 
     @property
     def device(self) -> str:

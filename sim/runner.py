@@ -67,17 +67,21 @@ class Simulator:
         return fut.result(timeout)
 
     def stop(self) -> None:
-        if self._loop is not None:
+        try:
+            if self._loop is not None:
+                try:
+                    self.run(self.plc.stop(), timeout=10)
+                finally:
+                    self._loop.call_soon_threadsafe(self._loop.stop)
+                    if self._thread:
+                        self._thread.join(timeout=5)
+                    self._loop.close()
+                    self._loop = None
+        finally:
             try:
-                self.run(self.plc.stop(), timeout=10)
+                self.pump.stop()
             finally:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                if self._thread:
-                    self._thread.join(timeout=5)
-                self._loop.close()
-                self._loop = None
-        self.pump.stop()
-        self.balance.stop()
+                self.balance.stop()
 
     def __enter__(self) -> "Simulator":
         return self.start()

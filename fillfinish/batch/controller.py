@@ -24,7 +24,7 @@ from fillfinish.clock import Clock
 from fillfinish.config import SiteConfig
 from fillfinish.control import AlarmView, StatusView
 from fillfinish.line import Line
-from fillfinish.machine.packml import Command, CommandRefused, PackMLMachine, State, Transition
+from fillfinish.machine.packml import Command, CommandRefused, PackMLMachine, State, Transition, parse_command
 from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, SequenceRefused
 from fillfinish.monitor import Alarm, EnvironmentMonitor, EnvLimits
 from fillfinish.recipes.loader import LoadedRecipe
@@ -164,18 +164,19 @@ class BatchController:
 
     async def command(self, command: str, actor: str, reason: str = "") -> str:
         """A person's PackML command. Unhold is refused while any interlock or hold-time check fails."""
-        cmd = Command[command.capitalize()] if isinstance(command, str) and command.capitalize() in Command.__members__ \
-            else command
+        cmd = parse_command(command)  # UnknownCommand (a ValueError) names the allowed commands
         try:
             if cmd == Command.Unhold and self.machine.state == State.Held:
                 problems = await self._resume_checks()
                 if problems:
                     raise CommandRefused(Command.Unhold, State.Held, "; ".join(problems), actor=actor)
-            self._write("operator", actor, command=str(getattr(cmd, "name", cmd)), reason=reason)
+            if parse_command(cmd) not in self.machine.valid_commands():
+                self.machine.command(cmd, actor=actor, reason=reason)  # raises CommandRefused with the reason
+            self._write("operator", actor, command=parse_command(cmd).name, reason=reason)
             new = self.machine.command(cmd, actor=actor, reason=reason)
         except CommandRefused as exc:
             if self.rec is not None:
-                self._write("command_refused", actor, command=str(getattr(cmd, "name", cmd)), state=exc.state.name,
+                self._write("command_refused", actor, command=cmd.name, state=exc.state.name,
                             reason=str(exc))
             raise
         if new in (State.Aborting, State.Stopping):
@@ -195,14 +196,19 @@ class BatchController:
 
     # --------------------------------------------------------------------------------------------- alarms, safety
     def _on_alarm(self, alarm: Alarm) -> None:
-        """Monitor callback (event loop): act at once where safety needs it, record, then request Hold."""
+        """Monitor callback (event loop): act at once where safety needs it (the pump's T is handed to a worker
+        thread before anything else; the lamp-off write starts before the record writes), then record and Hold."""
+        if alarm.severity != "alert":
+            self._inhibit.set()
+            if self._dispensing:
+                self._terminate_now(alarm.message)
+        if alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed:
+            self._spawn(self._lamp_off_now(alarm.message))
+        asyncio.get_running_loop().call_soon(self._record_alarm, alarm)
+
+    def _record_alarm(self, alarm: Alarm) -> None:
+        """The alarm, its deviation and the Hold, in the record (after the safety actions have left)."""
         try:
-            if alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed:
-                self._spawn(self._lamp_off_now(alarm.message))
-            if alarm.severity != "alert":
-                self._inhibit.set()
-                if self._dispensing:
-                    self._terminate_now(alarm.message)
             seq = self._write("alarm", "monitor", **alarm.as_record())
             alarm_id = len(self.alarms) + 1
             self.alarms.append(AlarmView(alarm_id, alarm.severity, alarm.source, alarm.message,
@@ -246,16 +252,17 @@ class BatchController:
         task.add_done_callback(self._tasks.discard)
 
     def _terminate_now(self, why: str) -> None:
-        """Stop a running dispense at once (the pump's T command, from a worker thread)."""
+        """Stop a running dispense at once: the pump's T is submitted to a worker thread right now."""
         log.warning("batch.terminate_dispense", reason=why)
-        self._spawn(self.line.pump_call(self.line.pump.terminate))
+        future = asyncio.get_running_loop().run_in_executor(None, self.line.pump.terminate)
+        self._spawn(_logged(future, "terminate"))
 
     async def _lamp_off_now(self, why: str) -> None:
         try:
             await self.line.plc.set_lamp(False)
             if self.rec and not self.rec.failed:
                 self._write("safe_state", "system", action="lamp_off", reason=why)
-        except (PlcError, RecordFailure, Exception) as exc:  # noqa: BLE001 - a safety action reports, never raises
+        except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
             log.error("batch.lamp_off_failed", error=str(exc))
 
     # ----------------------------------------------------------------------------------------------- run, resume
@@ -296,13 +303,12 @@ class BatchController:
         self._uv_end, self._tips_done, self._fill_start = (self.history.uv_end, self.history.tips_done,
                                                            self.history.fill_start)
         self._line_checks_ok = Phase.line_checks.value in self.history.phases_done
-        self.tip_lot = None
+        self.tip_lot = TipLot(**self.history.tip_lot) if self.history.tip_lot else None
 
     async def resume(self, batch_id: str, operator: str, reason: str) -> BatchOutcome:
         """Continue a recovered (Held) batch after a person asked for it; Unhold re-checks everything first."""
         self._restore(batch_id, operator)
-        await self._start_monitoring()
-        await self.clock.asleep(2.0)  # let the first subscription values arrive before judging interlocks
+        await self._start_monitoring()  # the driver connected with every subscribed value already in hand
         try:
             await self.command("Unhold", operator, reason)
         except CommandRefused:
@@ -353,11 +359,23 @@ class BatchController:
             pass
         except RecordFailure as exc:
             return await self._record_failed(exc)
+        except asyncio.CancelledError:  # Ctrl-C or the process is asked to stop: make the line safe, then go
+            await asyncio.shield(self._emergency_safe_state())
+            raise
         finally:
             await self._stop_monitoring()
         if self._fatal is not None:
             return await self._record_failed(self._fatal)
         return await self._finish()
+
+    async def _emergency_safe_state(self) -> None:
+        """Terminate any dispense and switch the lamp off, recording nothing more (the run is being torn down)."""
+        self._inhibit.set()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.line.pump.terminate)
+        except Exception as exc:  # noqa: BLE001
+            log.error("batch.terminate_failed", error=str(exc))
+        await self._lamp_off_now("controller cancelled")
 
     async def _record_failed(self, exc: BaseException) -> BatchOutcome:
         """The record cannot be written: safe state (dispense terminated, lamp off), nothing more is attempted."""
@@ -377,7 +395,8 @@ class BatchController:
             disp = decide(self.history, self.planned, state)
             self._write("disposition", "system", **disp.as_record())
             self.history.disposition = disp.as_record()
-        disp = decide(self.history, self.planned, state)
+        d = self.history.disposition or decide(self.history, self.planned, state).as_record()
+        disp = Disposition(d["verdict"], d["reasons"], d["reconciliation"])
         c = self.history.counts
         return BatchOutcome(
             self.batch_id or "", state, disp, c["accepted"], c["rejected"], c["uncertain"],
@@ -393,6 +412,12 @@ class BatchController:
             if self._fatal is not None:
                 raise RecordFailure(str(self._fatal))
             state = self.machine.state
+            problems = self.monitor.problems() if self.monitor else []
+            if problems and state in (State.Execute, State.Suspended):  # an interlock still in force holds again
+                self._inhibit.set()
+                self._hold_cause = problems[0]
+                self.machine.request_hold("monitor", "; ".join(problems))
+                continue
             if state == State.Execute:
                 return
             if state == State.Holding:
@@ -401,7 +426,8 @@ class BatchController:
                 continue
             if state == State.Unholding:
                 self._hold_cause = None
-                self._inhibit.clear()
+                if not problems:
+                    self._inhibit.clear()
                 self._consecutive_rejects = 0
                 self.machine.state_complete(State.Unholding, reason="interlocks re-checked by the unhold")
                 continue
@@ -423,12 +449,14 @@ class BatchController:
             await self._wake.wait()
 
     async def _to_safe_state(self, why: str) -> None:
+        """Stopping/Aborting: lamp commanded off and confirmed by its feedback; no dispense runs (checked)."""
         try:
             await self.line.plc.set_lamp(False)
-            self._lamp_off_confirmed = True
+            lamp_off = not await self.line.plc.read("lamp_on")
+            self._lamp_off_confirmed = lamp_off
+            self._write("safe_state", action="lamp_off", ok=lamp_off, reason=why, dispensing=self._dispensing)
         except PlcError as exc:
-            self._write("exception", message=f"lamp off failed while {why}: {exc}")
-        self._write("safe_state", action="lamp_off, no dispense running", reason=why)
+            self._write("safe_state", action="lamp_off", ok=False, error=str(exc), reason=why)
 
     async def _go_home(self, why: str) -> None:
         """Positioner to home (0): the tip over the waste tray, where priming and initialising may expel liquid."""
@@ -463,7 +491,11 @@ class BatchController:
     async def _starting(self) -> None:
         """Starting: the line checks of the domain brief; any failure stops the batch before it begins."""
         self.phases.advance(Phase.line_checks, self._facts())
-        problems = await self._line_checks()
+        try:
+            problems = await self._line_checks()
+        except (PlcError, PumpError, BalanceError) as exc:
+            self._write("line_check", check="devices", ok=False, detail=f"{type(exc).__name__}: {exc}")
+            problems = [f"devices: {exc}"]
         if problems:
             self.stop_reason = "; ".join(problems)
             self.machine.command(Command.Stop, actor="system", reason=f"line checks failed: {self.stop_reason}")
@@ -512,23 +544,21 @@ class BatchController:
 
     async def _resume_checks(self) -> list[str]:
         """What Unhold re-checks: every interlock, the environment, and the hold times still ahead."""
-        problems = list(self.monitor.problems()) if self.monitor else ["monitoring not running"]
-        if not self.line.plc.connected:
-            problems.append("PLC link down")
-        if latest(self.line.plc, "positioner_fault"):
-            problems.append("vial positioner fault")
+        problems: list[str] = []
         try:
-            status = await self.line.pump_call(self.line.pump.query, False)
-            if status.error_code:
-                problems.append(f"pump reports error {status.error_code}; it will be re-initialised on resume")
+            await self.line.pump_call(self.line.pump.query, False)  # an error code is cleared by re-initialising
         except PumpError as exc:
             problems.append(f"pump does not answer: {exc}")
+        # read the interlocks after the awaits, so nothing that changed meanwhile is missed
+        problems += list(self.monitor.problems()) if self.monitor else ["monitoring not running"]
+        if not self.line.plc.connected:
+            problems.append("PLC link down")
         if self._fill_start is not None:
             elapsed = self.clock.now() - self._fill_start
             if elapsed > self.r.hold_times.fill_duration_max_s:
                 problems.append(f"fill duration {elapsed:,.0f} s exceeds {self.r.hold_times.fill_duration_max_s:,.0f} s "
                                 "(Annex 1 8.18): stop the batch")
-        return [p for p in problems if "re-initialised" not in p]
+        return problems
 
     # ------------------------------------------------------------------------------------------------ Execute
     async def _execute(self) -> None:
@@ -543,12 +573,15 @@ class BatchController:
                     await self._uv_step("uv_cycle")
                 elif current == Phase.tip_sterilisation:
                     await self._tip_step()
-                elif current == Phase.prime:
-                    await self._prime()
-                elif current == Phase.fill:
-                    await self._fill()
+                elif current in (Phase.prime, Phase.fill):
+                    if self._pump_needs_init:  # after a terminate, a pump fault or a restart
+                        await self._reinit_pump()
+                        self._pump_needs_init = False
+                    await (self._prime() if current == Phase.prime else self._fill())
                 elif current == Phase.post_fill:
                     return
+                else:
+                    self.machine.command(Command.Abort, actor="system", reason="no batch phase in progress")
             except SequenceRefused as exc:
                 self._repeat_expired(exc)  # recorded before the hold, so the person sees what resuming will do
                 await self._hold_for(f"sequence refused: {exc}")
@@ -625,7 +658,7 @@ class BatchController:
             result = await run_uv_exposure(
                 self.line.plc, self.clock, self.rec, step="tip_uv", sensor="uv_tip_mw_cm2",  # type: ignore[arg-type]
                 target_dose_mj_cm2=float(tips.uv_target_dose_mj_cm2 or 0.0),
-                min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2 * 0.5, max_cycle_s=uv.max_cycle_s,
+                min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2, max_cycle_s=uv.max_cycle_s,
                 interrupted=self._interrupted, progress=lambda f: self.progress("tip UV", f, 1.0),
             )
             self._lamp_off_confirmed = True
@@ -645,7 +678,15 @@ class BatchController:
             seq = self._write("intent", action="prime", volume_ul=f.prime_volume_ul)
             await self._refill(f.prime_volume_ul)
             await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
-            delivered = await self.line.pump_call(pump.dispense, f.prime_volume_ul)
+            self._dispensing = True
+            try:
+                delivered = await self.line.pump_call(pump.dispense, f.prime_volume_ul, inhibit=self._inhibit)
+            except PumpError as exc:  # terminated, failed or unknown: to waste anyway; the pump is re-initialised
+                self._write("outcome", action="prime", intent=seq, ok=False, error=f"{type(exc).__name__}: {exc}")
+                self._pump_needs_init = True
+                raise DeviceFault(f"prime did not complete: {exc}") from exc
+            finally:
+                self._dispensing = False
             self._write("outcome", action="prime", intent=seq, ok=True, delivered_ul=delivered)
         self.phases.advance(Phase.fill, self._facts())
         self._fill_start = self.clock.now()
@@ -670,9 +711,9 @@ class BatchController:
         return plan.plan == "every" or n in (1, self.planned) or n % int(plan.every_nth or 1) == 0
 
     async def _fill(self) -> None:
-        for n in range(self.history.next_vial(), self.planned + 1):
+        while (n := self.history.next_vial()) <= self.planned:  # a vial not judged yet is done again from the start
             await self._safe_point()
-            if self._pump_needs_init:  # after a terminate, a pump fault or a restart
+            if self._pump_needs_init:
                 await self._reinit_pump()
                 self._pump_needs_init = False
             assert self._fill_start is not None
@@ -693,8 +734,11 @@ class BatchController:
             self._consecutive_rejects += 1
 
     async def _fill_vial(self, n: int) -> None:
-        """Position, tare, dispense, check-weigh, judge one vial."""
+        """Position, tare, dispense, check-weigh, judge one vial. A hold before the dispense leaves the vial
+        unjudged, so it is positioned and tared again after the unhold."""
         plc, pump, balance, f = self.line.plc, self.line.pump, self.line.balance, self.r.fill
+        if self._consecutive_rejects >= self.r.check_weigh.consecutive_rejects_hold:
+            raise DeviceFault(f"{self._consecutive_rejects} consecutive vials rejected")
         seq = self._write("intent", action="position", vial=n)
         await plc.move_positioner(n, timeout_s=30.0)
         self._write("outcome", action="position", intent=seq, ok=True, vial=n)
@@ -703,7 +747,8 @@ class BatchController:
             tare = await self.line.balance_call(balance.tare)
             self._write("measurement", signal="tare", vial=n, value=tare.value, unit=tare.unit)
         await self._refill(f.fill_volume_ul)
-        await self._safe_point()
+        if self.machine.state != State.Execute:
+            return  # held (or stopping) before the dispense: the vial is redone from its positioning
         seq = self._write("intent", action="dispense", vial=n, volume_ul=f.fill_volume_ul)
         self._dispensing = True
         try:
@@ -745,30 +790,26 @@ class BatchController:
         self._judge(n, "accepted" if ok else "rejected", "" if ok else "fill weight out of tolerance", weighed=True,
                     net_g=round(net, 5), expected_g=round(expected_g, 5), tolerance_g=round(tol_g, 5),
                     volume_ul=round(net / f.density_g_ml * 1000.0, 2))
-        if self._consecutive_rejects >= self.r.check_weigh.consecutive_rejects_hold:
-            raise DeviceFault(f"{self._consecutive_rejects} consecutive vials out of tolerance")
 
     async def _reinit_pump(self) -> None:
-        """After a terminate or a fault the pump is re-initialised; initialising pushes the syringe's contents out of
-        the output port, so they are first returned to the reservoir through the input port (never into a vial)."""
+        """Re-initialise the pump after a terminate, a fault or a restart. What is left in the syringe may have been
+        exposed during the interruption, so it goes to the waste tray (positioner home), never back into the bulk
+        and never into a vial; initialising then pushes nothing out."""
         pump, f = self.line.pump, self.r.fill
-        seq = self._write("intent", action="return_to_reservoir", reason="before re-initialisation")
-        left: float | None = None
+        await self._go_home("empty the syringe to the waste tray before re-initialising the pump")
+        seq = self._write("intent", action="empty_to_waste", reason="before re-initialisation")
         try:
             # a move may still be running (after a crash the pump went on), and this driver does not know the
             # speed the pump was left at: wait for ready, then set a known speed before moving
             slowest_stroke_s = 3000 / 5.0 + 100.0  # a full N0 stroke at the slowest top speed (5 pulses/s), margin
             await self.line.pump_call(pump.wait_ready, slowest_stroke_s, "pump busy before re-initialisation")
-            await self.line.pump_call(pump.set_speed, self._pulses(f.aspirate_speed_ul_s))
-            await self.line.pump_call(pump.valve, "input")
+            await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
+            await self.line.pump_call(pump.valve, "output")
             await self.line.pump_call(pump.move_absolute, 0)
-            left = await self.line.pump_call(pump.volume_in_syringe_ul)
-            self._write("outcome", action="return_to_reservoir", intent=seq, ok=left == 0, left_ul=left)
-        except PumpError as exc:  # e.g. plunger overload: nothing moves until the pump is initialised
-            self._write("outcome", action="return_to_reservoir", intent=seq, ok=False, error=str(exc))
-        if left != 0:  # what is left goes out of the output port: over the waste tray, never into a vial
-            await self._go_home("re-initialise the pump over the waste tray")
-        seq = self._write("intent", action="initialise_pump", reason="after terminate or fault")
+            self._write("outcome", action="empty_to_waste", intent=seq, ok=True)
+        except PumpError as exc:  # e.g. plunger overload: nothing moves until initialised; we are over waste
+            self._write("outcome", action="empty_to_waste", intent=seq, ok=False, error=str(exc))
+        seq = self._write("intent", action="initialise_pump", reason="after terminate, fault or restart")
         try:
             await self.line.pump_call(pump.initialise, 0 if self.line.config.dispenser.syringe_ul > 500 else 1)
             await self.line.pump_call(pump.valve, "output")
@@ -804,6 +845,14 @@ class BatchController:
             await self._safe_point()
         if self.machine.state == State.Execute:  # the normal end: Execute's work is done
             self.machine.state_complete(State.Execute, reason="all vials processed")
+
+
+async def _logged(future: "asyncio.Future[Any]", what: str) -> None:
+    """Await a safety action and log (never raise) its failure."""
+    try:
+        await future
+    except Exception as exc:  # noqa: BLE001 - a safety action reports, it does not stop the others
+        log.error("batch.safety_action_failed", action=what, error=str(exc))
 
 
 def _iso(t: float) -> str:

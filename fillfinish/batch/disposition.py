@@ -27,8 +27,10 @@ class Disposition:
         return self.verdict == SUITABLE
 
     def as_record(self) -> dict[str, Any]:
+        # a proposal: viable (microbial) results are read days later, and only QA releases (domain brief)
         return {"verdict": self.verdict, "suitable": self.suitable, "reasons": self.reasons,
-                "reconciliation": self.reconciliation}
+                "reconciliation": self.reconciliation, "proposal": True,
+                "pending": ["viable monitoring results (settle plates, air samples)", "QA review and release"]}
 
 
 def reconcile(history: BatchHistory, planned: int, samples: int = 0) -> dict[str, int]:

@@ -37,6 +37,7 @@ class BatchHistory:
     uv_dose: float = 0.0
     last_seq: int = 0
     recovered: int = 0
+    tip_lot: dict[str, Any] | None = None
     disposition: dict[str, Any] | None = None
 
     @property
@@ -85,9 +86,14 @@ class BatchHistory:
                         h.uv_end = e.ts.timestamp()
                     if d["phase"] == "tip_sterilisation":
                         h.tips_done = e.ts.timestamp()
-                elif d.get("event") == "repeat":
-                    h.phases_done = h.phases_done[: h.phases_done.index(d["phase"])] \
-                        if d["phase"] in h.phases_done else h.phases_done
+                elif d.get("event") == "repeat":  # a hold time ran out: this phase and all after it are redone
+                    if d["phase"] in h.phases_done:
+                        h.phases_done = h.phases_done[: h.phases_done.index(d["phase"])]
+                    h.phase = d["phase"]
+                    if d["phase"] == "uv_cycle":
+                        h.uv_end = h.tips_done = None
+                    elif d["phase"] == "tip_sterilisation":
+                        h.tips_done = None
             elif k == "uv_cycle" and d.get("step") == "uv_cycle":
                 h.uv_dose = d.get("dose_mj_cm2", 0.0)
             elif k == "intent" and d.get("action") == "dispense":
@@ -96,7 +102,7 @@ class BatchHistory:
                 if h.open_dispense and d.get("intent") == h.open_dispense[0]:
                     vial = int(h.open_dispense[1].get("vial", 0))
                     h.open_dispense = None
-                    if vial and d.get("ok"):
+                    if vial:  # whatever the outcome, liquid may be in it: it must be judged, never filled again
                         h.dispensed_unweighed = vial
             elif k == "vial":
                 h.vials[int(d["vial"])] = VialOutcome(int(d["vial"]), d["status"], d.get("reason", ""), e.seq)
@@ -108,6 +114,8 @@ class BatchHistory:
                 h.alarms.append((e.seq, d))
             elif k in ("exception", "safe_state"):
                 h.exceptions.append((e.seq, d))
+            elif k == "run_start":
+                h.tip_lot = d.get("tip_lot")
             elif k == "recovery":
                 h.recovered += 1
             elif k == "disposition":

@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fillfinish.batch.disposition import decide
 from fillfinish.batch.history import BatchHistory
 from fillfinish.record.store import RecordStore
+
+# Where an unclean shutdown leaves a batch: only a batch that was filling (or about to) comes back Held for a
+# person; one that had not passed its line checks, or was being stopped or aborted, ends where the person meant.
+BEFORE_EXECUTE = {"Stopped", "Resetting", "Idle", "Starting", "Clearing"}
+RESUMABLE = {"Execute", "Holding", "Held", "Unholding", "Suspending", "Suspended", "Unsuspending", "Completing"}
 
 
 class NothingToRecover(Exception):
@@ -28,6 +34,7 @@ class RecoveryReport:
     uncertain_vial: int | None
     uncertain_reason: str
     vials_done: int
+    state_after: str = "Held"
     already: bool = False  # recovered before and nothing happened since: nothing new was written
 
     def lines(self) -> list[str]:
@@ -42,7 +49,11 @@ class RecoveryReport:
             out.append(f"vial {self.uncertain_vial} is UNCERTAIN ({self.uncertain_reason}); it is rejected")
         else:
             out.append("no vial was in flight")
-        out.append("the batch is Held: resume (re-checks every interlock and hold time) or abort")
+        if self.state_after == "Held":
+            out.append("the batch is Held: resume (re-checks every interlock and hold time) or abort")
+        else:
+            out.append(f"the batch ended {self.state_after} (it had not started filling, or was being stopped); "
+                       "its disposition is recorded")
         return out
 
 
@@ -77,8 +88,34 @@ def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system"
     if flight:
         store.append(batch_id, "vial", {"vial": flight[0], "status": "uncertain",
                                         "reason": f"in flight at the crash: {flight[1]}"}, actor)
-    if history.state != "Held":
-        store.append(batch_id, "state", {"from": history.state, "to": "Held", "trigger": "recovery",
-                                         "reason": "unclean shutdown; awaiting a person"}, actor)
+    if history.state in RESUMABLE:
+        after = "Held"
+    elif history.state == "Aborting":
+        after = "Aborted"
+    else:  # BEFORE_EXECUTE and Stopping
+        after = "Stopped"
+    if history.state != after:
+        store.append(batch_id, "state", {"from": history.state, "to": after, "trigger": "recovery",
+                                         "reason": "unclean shutdown" + ("; awaiting a person" if after == "Held"
+                                                                         else "")}, actor)
+    if after != "Held":
+        done = BatchHistory.from_entries(store.entries(batch_id))
+        store.append(batch_id, "disposition", decide(done, store.batch(batch_id).planned_vials, after).as_record(),
+                     actor)
     return RecoveryReport(batch_id, history.state, last.seq, last.ts.isoformat(), gap,
-                          flight[0] if flight else None, flight[1] if flight else "", len(history.vials))
+                          flight[0] if flight else None, flight[1] if flight else "", len(history.vials), after)
+
+
+def abort_without_devices(store: RecordStore, batch_id: str, operator: str, reason: str, why: str) -> None:
+    """Abort a Held batch in the record when its devices cannot be reached (the safe state is not confirmed)."""
+    history = BatchHistory.from_entries(store.entries(batch_id))
+    if history.state != "Held" or history.finished:
+        raise NothingToRecover(f"batch {batch_id} is {history.state}: only a Held, unfinished batch can be aborted")
+    store.append(batch_id, "operator", {"command": "Abort", "reason": reason}, operator)
+    store.append(batch_id, "state", {"from": "Held", "to": "Aborting", "trigger": "Abort", "reason": reason}, operator)
+    store.append(batch_id, "exception", {"message": f"devices unreachable, safe state not confirmed: {why}"}, "system")
+    store.append(batch_id, "state", {"from": "Aborting", "to": "Aborted", "trigger": "StateComplete",
+                                     "reason": "aborted in the record only"}, "system")
+    done = BatchHistory.from_entries(store.entries(batch_id))
+    store.append(batch_id, "disposition", decide(done, store.batch(batch_id).planned_vials, "Aborted").as_record(),
+                 "system")

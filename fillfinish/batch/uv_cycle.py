@@ -49,18 +49,41 @@ def latest(plc: Any, signal: str) -> Any:
     return value[0] if isinstance(value, tuple) else value
 
 
-async def _lamp(plc: Any, rec: BatchRecorder, clock: Clock, on: bool, timeout_s: float = 10.0) -> None:
-    """Command the lamp and wait for its feedback, intent and outcome recorded."""
+async def _lamp(plc: Any, rec: BatchRecorder, clock: Clock, on: bool, timeout_s: float = 10.0,
+                interrupted: Callable[[], str | None] = lambda: None) -> None:
+    """Command the lamp and wait for its feedback, intent and outcome recorded. Switching on is refused, and a
+    lamp coming on is switched off again, if the door is open or unlocked or anything else interrupts."""
     seq = rec.intent("lamp_on" if on else "lamp_off")
+    if on:
+        why = interrupted() or await _door_not_safe(plc)
+        if why:
+            rec.outcome("lamp_on", seq, False, error=why)
+            raise UvCycleInterrupted(f"lamp not switched on: {why}")
     await plc.set_lamp(on)
     deadline = clock.now() + timeout_s
     while clock.now() < deadline:
+        if on:
+            why = interrupted() or await _door_not_safe(plc)
+            if why:
+                await plc.set_lamp(False)
+                rec.outcome("lamp_on", seq, False, error=why, switched_off=True)
+                raise UvCycleInterrupted(f"lamp switched off again: {why}")
         if bool(await plc.read("lamp_on")) == on:
             rec.outcome("lamp_on" if on else "lamp_off", seq, True, lamp_on=on)
             return
         await clock.asleep(0.2)
     rec.outcome("lamp_on" if on else "lamp_off", seq, False, error="no lamp feedback")
     raise UvCycleFault(f"lamp did not switch {'on' if on else 'off'} within {timeout_s:g} s")
+
+
+async def _door_not_safe(plc: Any) -> str | None:
+    """Why the door forbids UV (read from the PLC now, not from the subscription cache), or None."""
+    closed, locked = await plc.read("door_closed"), await plc.read("door_locked")
+    if not closed:
+        return "door open"
+    if not locked:
+        return "door not locked"
+    return None
 
 
 async def run_uv_exposure(
@@ -81,8 +104,9 @@ async def run_uv_exposure(
     record_every_s: float = 30.0,
 ) -> UvResult:
     """Run one exposure to `target_dose_mj_cm2` at `sensor`; raise UvCycleFault / UvCycleInterrupted otherwise."""
-    if not latest(plc, "door_closed"):
-        raise UvCycleInterrupted("door is open: the lamp may not be switched on")
+    why = interrupted() or (None if await plc.read("door_closed") else "door open")
+    if why:
+        raise UvCycleInterrupted(f"the lamp may not be switched on: {why}")
     seq = rec.intent("door_lock", locked=True)
     await plc.set_door_lock(True)
     rec.outcome("door_lock", seq, True, locked=True)
@@ -96,14 +120,14 @@ async def run_uv_exposure(
     dose, min_irr, low_since, last_t, last_irr, next_record = 0.0, float("inf"), None, start, 0.0, start
     lamp_confirmed_off = False
     try:
-        await _lamp(plc, rec, clock, True)
+        await _lamp(plc, rec, clock, True, interrupted=interrupted)
         while dose < target_dose_mj_cm2:
             why = interrupted()
             if why:
                 raise UvCycleInterrupted(f"{step} interrupted at {dose:.1f} of {target_dose_mj_cm2:g} mJ/cm2: {why}")
             await clock.asleep(sample_s)
             now = clock.now()
-            irr = float(latest(plc, sensor) or 0.0)
+            irr = float(await plc.read(sensor))  # read now: a stalled subscription must not add a frozen value
             dose += (irr + last_irr) / 2.0 * (now - last_t)  # trapezoid: mW/cm2 x s = mJ/cm2
             last_t, last_irr = now, irr
             progress(min(1.0, dose / target_dose_mj_cm2))
