@@ -77,7 +77,7 @@ def store_appends_per_s(folder: Path, n: int) -> float:
 class CallTimer:
     """Adds up real time spent in a few of the controller's calls (wrapped on the instances, code unchanged)."""
 
-    CATEGORIES = ("record append", "pump calls", "balance calls", "positioner moves")
+    CATEGORIES = ("record append", "pump and balance calls", "positioner moves")
 
     def __init__(self) -> None:
         self.total = dict.fromkeys(self.CATEGORIES, 0.0)
@@ -116,8 +116,7 @@ class CallTimer:
     def instrument(self, controller: BatchController) -> None:
         """Time the controller's record appends, pump and balance calls and positioner moves."""
         self.wrap_sync(controller.store, "append", "record append")
-        self.wrap_async(controller.line, "pump_call", "pump calls")
-        self.wrap_async(controller.line, "balance_call", "balance calls")
+        self.wrap_async(controller.line, "call", "pump and balance calls")
         self.wrap_async(controller.line.plc, "move_positioner", "positioner moves")
 
     def snapshot(self) -> dict[str, tuple[float, int]]:

@@ -345,7 +345,7 @@ def batch_recover(
             await line.open()
             await line.plc.set_lamp(False)
             safe["lamp_off"] = True
-            await line.pump_call(line.pump.terminate)
+            await line.call(line.pump.terminate)
             safe["pump_terminated"] = True
         except Exception as exc:  # noqa: BLE001 - recorded; the person decides
             safe["error"] = f"{type(exc).__name__}: {exc}"

@@ -1,7 +1,7 @@
 """The line: the controller's handle on the machine's devices (pump, balance, PLC), built from the site config.
 
-Serial drivers are blocking (one exchange at a time under their link's lock); `Line.pump_call` and
-`Line.balance_call` run them in a worker thread so the event loop keeps serving the PLC subscriptions and the
+Serial drivers are blocking (one exchange at a time under their link's lock); `Line.call` runs them in a worker
+thread so the event loop keeps serving the PLC subscriptions and the
 monitor while a dispense is under way, and so an interlock can send the pump's terminate at once.
 """
 
@@ -64,12 +64,9 @@ class Line:
                 except Exception as exc:  # closing a port that is already gone must not hide the real outcome
                     log.warning("line.close_failed", device=type(dev).__name__, error=str(exc))
 
-    async def pump_call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-        """Run a blocking pump driver call in a worker thread."""
-        return await asyncio.to_thread(fn, *args, **kw)
-
-    async def balance_call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-        """Run a blocking balance driver call in a worker thread."""
+    @staticmethod
+    async def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run a blocking serial driver call (pump, balance) in a worker thread."""
         return await asyncio.to_thread(fn, *args, **kw)
 
 

@@ -475,10 +475,10 @@ class BatchController:
             return
         seq = self._write("intent", action="initialise_pump")
         try:
-            ident = await self.line.pump_call(pump.identity)
-            await self.line.pump_call(pump.initialise, force=0 if self.line.config.dispenser.syringe_ul > 500 else 1)
-            await self.line.pump_call(pump.set_resolution, self.line.config.dispenser.resolution)
-            sn = await self.line.balance_call(balance.serial_number)
+            ident = await self.line.call(pump.identity)
+            await self.line.call(pump.initialise, force=0 if self.line.config.dispenser.syringe_ul > 500 else 1)
+            await self.line.call(pump.set_resolution, self.line.config.dispenser.resolution)
+            sn = await self.line.call(balance.serial_number)
         except (PumpError, BalanceError) as exc:
             self._write("outcome", action="initialise_pump", intent=seq, ok=False, error=str(exc))
             self.machine.command(Command.Stop, actor="system", reason=f"device check failed: {exc}")
@@ -546,7 +546,7 @@ class BatchController:
         """What Unhold re-checks: every interlock, the environment, and the hold times still ahead."""
         problems: list[str] = []
         try:
-            await self.line.pump_call(self.line.pump.query, False)  # an error code is cleared by re-initialising
+            await self.line.call(self.line.pump.query, False)  # an error code is cleared by re-initialising
         except PumpError as exc:
             problems.append(f"pump does not answer: {exc}")
         # read the interlocks after the awaits, so nothing that changed meanwhile is missed
@@ -677,10 +677,10 @@ class BatchController:
             await self._go_home("prime to the waste tray")
             seq = self._write("intent", action="prime", volume_ul=f.prime_volume_ul)
             await self._refill(f.prime_volume_ul)
-            await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
+            await self.line.call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
             self._dispensing = True
             try:
-                delivered = await self.line.pump_call(pump.dispense, f.prime_volume_ul, inhibit=self._inhibit)
+                delivered = await self.line.call(pump.dispense, f.prime_volume_ul, inhibit=self._inhibit)
             except PumpError as exc:  # terminated, failed or unknown: to waste anyway; the pump is re-initialised
                 self._write("outcome", action="prime", intent=seq, ok=False, error=f"{type(exc).__name__}: {exc}")
                 self._pump_needs_init = True
@@ -694,16 +694,16 @@ class BatchController:
     async def _refill(self, need_ul: float) -> None:
         """Aspirate from the reservoir when the syringe holds less than `need_ul`."""
         pump, f = self.line.pump, self.r.fill
-        have = await self.line.pump_call(pump.volume_in_syringe_ul)
+        have = await self.line.call(pump.volume_in_syringe_ul)
         if have + 1e-6 >= need_ul:
             return
         room = self.line.config.dispenser.syringe_ul - have
         seq = self._write("intent", action="aspirate", volume_ul=round(room, 3))
-        await self.line.pump_call(pump.valve, "input")
-        await self.line.pump_call(pump.set_speed, self._pulses(f.aspirate_speed_ul_s))
-        got = await self.line.pump_call(pump.aspirate, room)
-        await self.line.pump_call(pump.valve, "output")
-        await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
+        await self.line.call(pump.valve, "input")
+        await self.line.call(pump.set_speed, self._pulses(f.aspirate_speed_ul_s))
+        got = await self.line.call(pump.aspirate, room)
+        await self.line.call(pump.valve, "output")
+        await self.line.call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
         self._write("outcome", action="aspirate", intent=seq, ok=True, aspirated_ul=got)
 
     def _weigh(self, n: int) -> bool:
@@ -744,7 +744,7 @@ class BatchController:
         self._write("outcome", action="position", intent=seq, ok=True, vial=n)
         weigh = self._weigh(n)
         if weigh:
-            tare = await self.line.balance_call(balance.tare)
+            tare = await self.line.call(balance.tare)
             self._write("measurement", signal="tare", vial=n, value=tare.value, unit=tare.unit)
         await self._refill(f.fill_volume_ul)
         if self.machine.state != State.Execute:
@@ -752,7 +752,7 @@ class BatchController:
         seq = self._write("intent", action="dispense", vial=n, volume_ul=f.fill_volume_ul)
         self._dispensing = True
         try:
-            delivered = await self.line.pump_call(pump.dispense, f.fill_volume_ul, inhibit=self._inhibit)
+            delivered = await self.line.call(pump.dispense, f.fill_volume_ul, inhibit=self._inhibit)
         except DispenseTerminated as exc:
             self._dispensing = False
             self._write("outcome", action="dispense", intent=seq, ok=False, vial=n, delivered_ul=exc.delivered_ul,
@@ -778,7 +778,7 @@ class BatchController:
             self._judge(n, "accepted", "not weighed (sampling plan)", weighed=False)
             return
         try:
-            reading = await self.line.balance_call(balance.weigh_stable, 10.0)
+            reading = await self.line.call(balance.weigh_stable, 10.0)
         except (BalanceError, PlcError) as exc:  # dispensed but not checked: rejected, never dispensed again
             self._judge(n, "rejected", f"check-weigh failed: {type(exc).__name__}: {exc}", weighed=False)
             raise DeviceFault(f"balance fault at vial {n}: {type(exc).__name__}: {exc}") from exc
@@ -802,17 +802,17 @@ class BatchController:
             # a move may still be running (after a crash the pump went on), and this driver does not know the
             # speed the pump was left at: wait for ready, then set a known speed before moving
             slowest_stroke_s = 3000 / 5.0 + 100.0  # a full N0 stroke at the slowest top speed (5 pulses/s), margin
-            await self.line.pump_call(pump.wait_ready, slowest_stroke_s, "pump busy before re-initialisation")
-            await self.line.pump_call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
-            await self.line.pump_call(pump.valve, "output")
-            await self.line.pump_call(pump.move_absolute, 0)
+            await self.line.call(pump.wait_ready, slowest_stroke_s, "pump busy before re-initialisation")
+            await self.line.call(pump.set_speed, self._pulses(f.dispense_speed_ul_s))
+            await self.line.call(pump.valve, "output")
+            await self.line.call(pump.move_absolute, 0)
             self._write("outcome", action="empty_to_waste", intent=seq, ok=True)
         except PumpError as exc:  # e.g. plunger overload: nothing moves until initialised; we are over waste
             self._write("outcome", action="empty_to_waste", intent=seq, ok=False, error=str(exc))
         seq = self._write("intent", action="initialise_pump", reason="after terminate, fault or restart")
         try:
-            await self.line.pump_call(pump.initialise, 0 if self.line.config.dispenser.syringe_ul > 500 else 1)
-            await self.line.pump_call(pump.valve, "output")
+            await self.line.call(pump.initialise, 0 if self.line.config.dispenser.syringe_ul > 500 else 1)
+            await self.line.call(pump.valve, "output")
             self._write("outcome", action="initialise_pump", intent=seq, ok=True)
         except PumpError as exc:
             self._write("outcome", action="initialise_pump", intent=seq, ok=False, error=str(exc))
