@@ -16,8 +16,10 @@ from sim.clock import SimClock
 from sim.faults import FaultBook
 
 # Grade A particle concentrations at rest (particles/m3), well under the 3,520 / 29 limits.
-AT_REST_PER_M3 = {"0.5um": 60.0, "5um": 0.005}  # a single 5 um count in 1 ft3 is 35/m3 > 29: rare at rest
-BURST_FACTOR = 400.0
+# Grade A at rest: a few 0.5 um particles, no 5 um ones (a single 5 um count in 1 ft3 is already 35/m3 > 29, so any
+# background there would make random excursions). A burst (door opened, fault) is far above both action limits.
+AT_REST_PER_M3 = {"0.5um": 60.0, "5um": 0.0}
+BURST_PER_M3 = {"0.5um": 24_000.0, "5um": 120.0}
 
 
 @dataclass
@@ -199,8 +201,8 @@ class World:
                 seq = len(self._samples) + 1
                 t = self.start + seq * self.s.particle_sample_s
                 volume_m3 = self.s.sample_flow_l_min * self.s.particle_sample_s / 60.0 / 1000.0
-                factor = BURST_FACTOR if self._burst(t) else 1.0
-                counts = [self._poisson(AT_REST_PER_M3[k] * factor * volume_m3) / volume_m3 for k in ("0.5um", "5um")]
+                level = BURST_PER_M3 if self._burst(t) else AT_REST_PER_M3
+                counts = [self._poisson(level[k] * volume_m3) / volume_m3 for k in ("0.5um", "5um")]
                 flow = self.s.sample_flow_l_min + self._rng.gauss(0.0, 0.05)
                 self._samples.append(ParticleSample(seq, t, round(counts[0], 1), round(counts[1], 1), round(flow, 2)))
             return list(self._samples)
