@@ -74,7 +74,7 @@ class EnvironmentMonitor:
         on_alarm: Callable[[Alarm], None],
         on_clear: Callable[[str], None] = lambda source: None,
         on_sample: Callable[[dict[str, Any]], None] = lambda sample: None,
-        sample_timeout_s: float = 180.0,
+        sample_timeout_s: float = 300.0,
     ) -> None:
         self.plc = plc
         self.limits = limits
@@ -90,7 +90,7 @@ class EnvironmentMonitor:
         self._last_seq: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
-        self.sample_timeout_s = sample_timeout_s  # three sample intervals of 60 s: continuous monitoring has stopped
+        self.sample_timeout_s = sample_timeout_s  # five sample intervals of 60 s: continuous monitoring has stopped
         self._unregister: list[Callable[[], None]] = []
         self._started_at = 0.0
 
