@@ -9,7 +9,7 @@ what to do (record, terminate a dispense, lamp off, Hold).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import structlog

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sim.clock import SimClock
 from sim.faults import FaultBook

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import termios
 import time
 import tty
 from pathlib import Path

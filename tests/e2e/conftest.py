@@ -4,11 +4,9 @@ durations."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 
