@@ -8,7 +8,6 @@ monitor while a dispense is under way, and so an interlock can send the pump's t
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import structlog
@@ -71,11 +70,7 @@ class Line:
 
 
 def _security(config: SiteConfig) -> PlcSecurity | None:
+    """The PLC session's security from the site config's [plc] fields (None for security = "None")."""
     p = config.plc
-    if p.security == "None":
-        return None
-    return PlcSecurity(
-        policy="Basic256Sha256", mode="SignAndEncrypt", certificate=Path(p.certificate), private_key=Path(p.private_key),
-        server_certificate=Path(p.server_certificate) if p.server_certificate else None, username=p.username,
-        password=p.password,
-    )
+    return PlcSecurity.from_site(p.security, certificate=p.certificate, private_key=p.private_key,
+                                 server_certificate=p.server_certificate, username=p.username, password=p.password)

@@ -126,7 +126,7 @@ class BatchController:
         self.tip_lot: TipLot | None = None
 
     # ------------------------------------------------------------------------------------------------ the record
-    def _write(self, kind: str, actor: str = "system", **data: Any) -> int:
+    def _write(self, kind: str, actor: str = "system", /, **data: Any) -> int:
         assert self.rec is not None
         return self.rec.write(kind, actor, **data)
 
@@ -389,6 +389,7 @@ class BatchController:
 
     async def _finish(self) -> BatchOutcome:
         """Write the disposition if the batch ended without one, and report."""
+        assert self.batch_id is not None
         self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
         state = self.machine.state.name
         if self.history.disposition is None and state in ("Stopped", "Aborted", "Complete"):
@@ -834,6 +835,7 @@ class BatchController:
         self._write("post_fill_monitoring", event="end")
         if self.phases.current == Phase.post_fill:
             self.phases.finish()
+        assert self.batch_id is not None
         self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
         disp = decide(self.history, self.planned, "Complete")
         self._write("reconciliation", **disp.reconciliation)

@@ -28,7 +28,7 @@ class BatchRecorder:
         self.count = 0
         self.failed: str | None = None
 
-    def write(self, kind: str, actor: str = "system", **data: Any) -> int:
+    def write(self, kind: str, actor: str = "system", /, **data: Any) -> int:
         """Append one entry and return its sequence number; RecordFailure if it was not committed."""
         if self.failed:
             raise RecordFailure(f"record already failed: {self.failed}")
