@@ -15,6 +15,7 @@ import structlog
 import typer
 from rich.console import Console
 
+from fillfinish.people.cli import deviation_app, qa_app, user_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
 
@@ -22,6 +23,9 @@ app = typer.Typer(help="fillfinish: controller, batch record and simulator of an
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(record_app, name="record")
+app.add_typer(user_app, name="user")
+app.add_typer(deviation_app, name="deviation")
+app.add_typer(qa_app, name="qa")
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 

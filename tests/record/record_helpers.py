@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -11,20 +9,7 @@ from sqlalchemy import text
 from fillfinish.record import RecordStore
 
 
-class StepClock:
-    """A deterministic record clock: each call returns the previous time plus `step` (thread-safe)."""
-
-    def __init__(self, start: datetime | None = None, step: timedelta = timedelta(milliseconds=250)) -> None:
-        """Start at `start` (default 2026-11-25 09:30 UTC)."""
-        self._t = start or datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
-        self._step = step
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        """The next time."""
-        with self._lock:
-            self._t += self._step
-            return self._t
+from step_clock import StepClock  # noqa: E402,F401 - shared with the other record tests
 
 
 BATCH_FIELDS: dict[str, Any] = {
