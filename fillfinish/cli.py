@@ -31,6 +31,12 @@ app.add_typer(batch_app, name="batch")
 
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs on stderr")] = False) -> None:
+    """fillfinish: controller, batch record and simulator of an aseptic fill-finish machine."""
+    _configure_logging(verbose)
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
