@@ -41,6 +41,8 @@ class StatusView:
     valid_commands: tuple[str, ...] = ()
     alarms: tuple[AlarmView, ...] = field(default_factory=tuple)
     environment: dict[str, float] = field(default_factory=dict)  # latest particles, dp, downflow
+    # the batch recipe's limits per environment value: name -> (low or None, high or None), same units
+    environment_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 class ControllerView(Protocol):

@@ -51,6 +51,7 @@ STATUS_TAGS: dict[str, ua.VariantType] = {
     "AlarmCount": ua.VariantType.Int32,
     "UnacknowledgedAlarmCount": ua.VariantType.Int32,
     "Environment": ua.VariantType.String,
+    "EnvironmentLimits": ua.VariantType.String,
     "LastCommandResult": ua.VariantType.String,
     "StatusError": ua.VariantType.String,
     "Heartbeat": ua.VariantType.Int32,
@@ -92,6 +93,7 @@ def status_tags(status: StatusView) -> dict[str, Any]:
         "AlarmCount": len(alarms),
         "UnacknowledgedAlarmCount": sum(1 for a in status.alarms if not a.acknowledged),
         "Environment": json.dumps({k: float(v) for k, v in status.environment.items()}, sort_keys=True),
+        "EnvironmentLimits": json.dumps({k: list(v) for k, v in status.environment_limits.items()}, sort_keys=True),
     }
 
 

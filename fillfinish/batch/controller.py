@@ -159,8 +159,17 @@ class BatchController:
             processed=c["accepted"], defective=c["rejected"] + c["uncertain"],
             uv_dose_mj_cm2=round(self._uv["uv_cycle"].dose_mj_cm2 if "uv_cycle" in self._uv else self._uv_live, 2),
             stop_reason=self.stop_reason, valid_commands=tuple(cmd.name for cmd in self.machine.valid_commands()),
-            alarms=tuple(self.alarms), environment=env,
+            alarms=tuple(self.alarms), environment=env, environment_limits=self._env_limits(),
         )
+
+    def _env_limits(self) -> dict[str, tuple[float | None, float | None]]:
+        """The recipe's action limits and ranges, keyed like the environment values (for the console)."""
+        e = self.r.environment
+        return {"particles_0_5um_per_m3": (None, e.particles_0_5um_action_per_m3),
+                "particles_5um_per_m3": (None, e.particles_5um_action_per_m3),
+                "hepa_dp_pa": (e.hepa_dp_min_pa, e.hepa_dp_max_pa),
+                "downflow_m_s": (e.downflow_min_m_s, e.downflow_max_m_s),
+                "particle_flow_l_min": (e.min_sample_flow_l_min, None)}
 
     async def command(self, command: str, actor: str, reason: str = "") -> str:
         """A person's PackML command. Unhold is refused while any interlock or hold-time check fails."""

@@ -83,6 +83,9 @@ DEFAULT_LIMITS: dict[str, EnvLimit] = {
 }
 """Limits shown next to environment values when the caller gives none (the recipe's limits are stricter)."""
 
+_UNITS = {"hepa_dp_pa": "Pa", "downflow_m_s": "m/s", "particle_flow_l_min": "L/min",
+          "particles_0_5um_per_m3": "/m3", "particles_5um_per_m3": "/m3"}
+
 _STATE_CLASSES: dict[str, str] = {
     "Execute": "state-execute",
     "Held": "state-held",
@@ -310,6 +313,9 @@ class OperatorConsole(App[None]):
         for command in CONSOLE_COMMANDS:
             self.query_one(f"#cmd-{command}", Button).set_class(command not in valid, "-invalid")
 
+        for key, (low, high) in (status.get("EnvironmentLimits") or {}).items():  # the batch recipe's own limits
+            unit = self.limits[key].unit if key in self.limits else _UNITS.get(key, "")
+            self.limits[key] = EnvLimit(low, high, unit, "recipe")
         self._show_environment(status.get("Environment") or {})
         self._show_alarms(status.get("Alarms") or [])
 

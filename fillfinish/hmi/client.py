@@ -51,6 +51,7 @@ def decode_status(raw: dict[str, Any]) -> dict[str, Any]:
     out = dict(raw)
     out["Alarms"] = _json(raw.get("Alarms"), [])
     out["Environment"] = _json(raw.get("Environment"), {})
+    out["EnvironmentLimits"] = _json(raw.get("EnvironmentLimits"), {})
     out["LastCommandResult"] = _json(raw.get("LastCommandResult"), None)
     commands = raw.get("ValidCommands") or ""
     out["ValidCommands"] = [c for c in str(commands).split(",") if c]

@@ -60,6 +60,7 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
             await asyncio.sleep(0.5)  # the server publishes its tags every 0.2 s
             tags = await client.status()
             assert tags["StateCurrent"] == int(State.Held) and tags["BatchId"] == c.batch_id
+            assert tags["EnvironmentLimits"]["hepa_dp_pa"] == [80.0, 250.0]  # the recipe's own range
             await client.command("Unhold", "sup.bob", "from the console")
         finally:
             await client.close()
