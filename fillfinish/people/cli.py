@@ -6,10 +6,12 @@ given with --password (for scripts). Every refusal prints one clear line on stde
 
 from __future__ import annotations
 
+import datetime
+
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -230,12 +232,22 @@ def qa_release(
     user: Annotated[str, typer.Option("--user", help="QA user id.")],
     password: PasswordOption = None,
     comment: Annotated[str, typer.Option("--comment", help="Release comment (signature reason).")] = "",
+    expiry: Annotated[Optional[str], typer.Option("--expiry", help="Product expiry date YYYY-MM-DD: records the "
+                                                   "retention date (latest of the retention rules).")] = None,
     db: DbOption = None,
 ) -> None:
     """Release the batch with a QA electronic signature (refused with every reason when not allowed)."""
+    try:
+        expiry_date = datetime.date.fromisoformat(expiry) if expiry else None
+    except ValueError:
+        typer.echo(f"error: --expiry: {expiry!r} is not a date; allowed: YYYY-MM-DD", err=True)
+        raise typer.Exit(1) from None
     with _opened(db) as (store, users):
         result = release(store, batch, user, _password(password, f"Password for {user}"), comment=comment,
-                         users=users)
+                         users=users, expiry=expiry_date)
         d = result.release.data
         typer.echo(f"batch {batch} released by {d['name']} ({user}): {d['verdict']}; signature entry "
                    f"{result.signature.seq}, release entry {result.release.seq}")
+        if "retention_until" in d:
+            typer.echo(f"keep the record until {d['retention_until']} (" +
+                       "; ".join(f"{k}: {v}" for k, v in d["retention_rules"].items()) + ")")

@@ -8,11 +8,14 @@ reviewed record) and then a `release` entry with the final disposition are appen
 
 from __future__ import annotations
 
+import datetime as dt
+
 from dataclasses import dataclass, field
 from typing import Any
 
 from fillfinish.people.signatures import SIGNATURE_KIND, record_ok, sign
 from fillfinish.people.users import PeopleError, PermissionDenied, User, UserStore
+from fillfinish.record.retention import retention_rules, retention_until
 from fillfinish.record.models import Entry
 from fillfinish.record.store import RecordStore
 
@@ -138,6 +141,7 @@ def release(
     *,
     comment: str = "",
     users: UserStore | None = None,
+    expiry: "dt.date | None" = None,
 ) -> ReleaseResult:
     """QA release of `batch_id` by `user` (user id + password); raises ReleaseRefused listing every reason.
 
@@ -170,6 +174,11 @@ def release(
         "ledger_anchor": f"{head[0]}:{head[1]}" if head else None,
         "comment": comment,
     }
+    if expiry is not None:  # keep-until date: the latest of the retention rules (fillfinish/record/retention.py)
+        certified = signature.ts.date()
+        data["expiry"] = expiry.isoformat()
+        data["retention_until"] = retention_until(expiry, certified).isoformat()
+        data["retention_rules"] = {k: v.isoformat() for k, v in retention_rules(expiry, certified).items()}
     entry = store.append(batch_id, RELEASE_KIND, data, actor=account.username)
     return ReleaseResult(signature, entry)
 
