@@ -166,7 +166,7 @@ def _tip_lot(lot: str | None, cycle: str | None, expiry: str | None) -> Any:
 
 
 async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator: str, db_url: str,
-                     tip_lot: Any, serve: int | None, show_progress: bool) -> Any:
+                     tip_lot: Any, serve: int | None, show_progress: bool, wire_log: Path | None = None) -> Any:
     from fillfinish.batch.recovery import unfinished_batches
     from fillfinish.progress import BatchProgress
     from fillfinish.record.store import RecordStore
@@ -183,7 +183,7 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                             f"--config ...` then resume or abort it before starting a new batch")
         with BatchProgress(enabled=show_progress) as progress:
             async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
-                                          serve_port=serve) as controller:
+                                          serve_port=serve, wire_log_path=wire_log) as controller:
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
                     err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
@@ -250,6 +250,7 @@ def run(
     tip_expiry: Annotated[Optional[str], typer.Option(help="its expiry date YYYY-MM-DD")] = None,
     serve: Annotated[int, typer.Option(help="port of the controller's OPC UA server (0: any free port)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    wire_log: Annotated[Optional[Path], typer.Option(help="append every device exchange to this JSONL file")] = None,
     verbose: bool = False,
 ) -> None:
     """Run one batch against a site config."""
@@ -261,7 +262,7 @@ def run(
         db_url = _db_url(db, cfg.database.url)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
-                                   show_progress=progress)
+                                   show_progress=progress, wire_log=wire_log)
         return outcome, db_url
 
     outcome, db_url = _run(main())

@@ -31,9 +31,8 @@ async def controller_session(
     async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
         store = RecordStore(database_url or config.database.url, now=clock.now)
         stack.push_async_callback(asyncio.to_thread, store.close)
-        wire_log = WireLog(wire_log_path) if wire_log_path else None
-        if wire_log:
-            stack.callback(wire_log.close)
+        wire_log = WireLog(wire_log_path, now=clock.now) if wire_log_path else WireLog(now=clock.now)
+        stack.callback(wire_log.close)
         line = Line(config, wire_log=wire_log)
         stack.push_async_callback(line.close)
         await line.open()

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from hal.transport.errors import LinkTimeout
 
@@ -34,15 +34,17 @@ class WireEvent:
 class WireLog:
     """Thread-safe recorder of WireEvents; keeps the last `keep` in memory, all of them in `path` if given."""
 
-    def __init__(self, path: Path | str | None = None, keep: int = 10_000) -> None:
+    def __init__(self, path: Path | str | None = None, keep: int = 10_000,
+                 now: Callable[[], float] = time.time) -> None:
         self.path = Path(path) if path else None
+        self.now = now  # the controller passes its shared clock, so wire events line up with the record
         self.events: deque[WireEvent] = deque(maxlen=keep)
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8") if self.path else None
 
     def record(self, device: str, direction: str, data: bytes | Any) -> None:
         text = data.hex() if isinstance(data, (bytes, bytearray)) else json.dumps(data, default=str, sort_keys=True)
-        event = WireEvent(time.time(), device, direction, text)
+        event = WireEvent(self.now(), device, direction, text)
         with self._lock:
             self.events.append(event)
             if self._file:
@@ -57,7 +59,16 @@ class WireLog:
 
     @staticmethod
     def load(path: Path | str) -> list[WireEvent]:
-        return [WireEvent.from_json(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+        """The events of a wire-log file; a last line torn by a crash is left out."""
+        lines = [line for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if line]
+        events = []
+        for i, line in enumerate(lines):
+            try:
+                events.append(WireEvent.from_json(line))
+            except (ValueError, TypeError):
+                if i < len(lines) - 1:
+                    raise
+        return events
 
 
 class ReplayMismatch(AssertionError):

@@ -16,6 +16,7 @@ import pytest
 
 from fillfinish.record.store import RecordStore
 from fillfinish.record.verify import verify
+from hal.transport.wirelog import WireLog
 from sim.runner import Simulator
 
 from e2e_support import kinds
@@ -68,7 +69,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
     run_args = ["run", "--config", str(site), "--recipe", str(recipe), "--lot", "L-CRASH", "--vials", "6",
                 "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
-                "--no-progress"]
+                "--no-progress", "--wire-log", str(tmp_path / "wire.jsonl")]
     proc = subprocess.Popen([*FILLFINISH, *run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -90,6 +91,9 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
         assert verify(store).ok, "the record is intact after the kill"
     finally:
         store.close()
+    wire = WireLog.load(tmp_path / "wire.jsonl")  # every exchange up to the kill, on the shared clock
+    assert {e.device for e in wire} == {"pump", "balance", "plc"}
+    assert any(bytes.fromhex(e.data).startswith(b"/1D") for e in wire if e.device == "pump" and e.dir == "tx")
 
     # a new batch is refused while this one has not ended
     refused = fillfinish(*run_args)
