@@ -202,7 +202,8 @@ def demo(
     verbose: bool = False,
 ) -> None:
     """Run a whole batch on the simulator (UV cycle, tip step, fill with check-weighing) on the embedded database."""
-    _configure_logging(verbose)
+    if verbose:
+        _configure_logging(True)
     db_url = _db_url(db)
 
     async def main() -> Any:
@@ -254,7 +255,8 @@ def run(
     verbose: bool = False,
 ) -> None:
     """Run one batch against a site config."""
-    _configure_logging(verbose)
+    if verbose:
+        _configure_logging(True)
 
     async def main() -> Any:
         cfg = _load_config(config)
@@ -284,7 +286,6 @@ def sim(
 
     from sim.runner import Simulator
 
-    _configure_logging(False)
 
     try:
         simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
@@ -343,7 +344,6 @@ def batch_recover(
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
 ) -> None:
     """After an unclean shutdown: make the line safe, record the gap and the uncertain vial, bring the batch Held."""
-    _configure_logging(False)
 
     async def make_safe(cfg: Any) -> dict[str, Any]:
         """Lamp off and pump terminated if the line can be reached; recovery itself needs only the record."""
@@ -453,7 +453,6 @@ def batch_resume(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Resume a Held batch: Unhold re-checks every interlock and hold time first."""
-    _configure_logging(False)
     outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress))
     _summary(outcome, db_url)
     raise typer.Exit(0 if outcome.state == "Complete" else 1)
@@ -468,7 +467,6 @@ def batch_abort(
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
 ) -> None:
     """Abort a Held batch: safe state, Aborted, disposition not suitable."""
-    _configure_logging(False)
     outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason))
     _summary(outcome, db_url)
 
