@@ -151,6 +151,31 @@ def _summary(outcome: Any, db_url: str, endpoint: str | None = None) -> None:
     out.print(t)
 
 
+def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, password: str | None) -> bool:
+    """Authority check (21 CFR 11.10(g)) once the record has user accounts: `person` must be an active user with one
+    of `roles` and give their password (prompted when not given). Without accounts names are recorded as given.
+    Returns True when the person was authenticated."""
+    from fillfinish.people import PeopleError, UserStore
+    from fillfinish.record.store import RecordStore
+
+    with RecordStore(db_url) as store:
+        users = UserStore(store)
+        if not users.users():
+            return False
+        if password is None:
+            if not sys.stdin.isatty():
+                raise UserError(f"{what}: the record has user accounts; give --password for {person} (no terminal "
+                                "to ask on)")
+            password = typer.prompt(f"Password for {person}", hide_input=True)
+        try:
+            account = users.authenticate(person, password, purpose=what)
+        except PeopleError as exc:
+            raise UserError(f"{what}: {exc}") from exc
+        if account.role not in roles:
+            raise UserError(f"{what}: {person} has role {account.role}; allowed: {', '.join(roles)}")
+    return True
+
+
 def _tip_lot(lot: str | None, cycle: str | None, expiry: str | None) -> Any:
     from fillfinish.batch.controller import TipLot
 
@@ -166,7 +191,8 @@ def _tip_lot(lot: str | None, cycle: str | None, expiry: str | None) -> Any:
 
 
 async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator: str, db_url: str,
-                     tip_lot: Any, serve: int | None, show_progress: bool, wire_log: Path | None = None) -> Any:
+                     tip_lot: Any, serve: int | None, show_progress: bool, wire_log: Path | None = None,
+                     authenticated: bool = False) -> Any:
     from fillfinish.batch.recovery import unfinished_batches
     from fillfinish.progress import BatchProgress
     from fillfinish.record.store import RecordStore
@@ -187,7 +213,8 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
                     err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
-                return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot)
+                return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
+                                                authenticated=authenticated)
 
 
 @app.command()
@@ -252,6 +279,8 @@ def run(
     serve: Annotated[int, typer.Option(help="port of the controller's OPC UA server (0: any free port)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     wire_log: Annotated[Optional[Path], typer.Option(help="append every device exchange to this JSONL file")] = None,
+    password: Annotated[Optional[str], typer.Option(help="the operator's password (asked when the record has user "
+                                                         "accounts and this is not given)")] = None,
     verbose: bool = False,
 ) -> None:
     """Run one batch against a site config."""
@@ -262,9 +291,10 @@ def run(
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
         db_url = _db_url(db, cfg.database.url)
+        signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
-                                   show_progress=progress, wire_log=wire_log)
+                                   show_progress=progress, wire_log=wire_log, authenticated=signed)
         return outcome, db_url
 
     outcome, db_url = _run(main())
@@ -394,7 +424,8 @@ def batch_recover(
 
 
 async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, operator: str, reason: str,
-                      serve: int | None = None, progress: bool = False) -> tuple[Any, str]:
+                      serve: int | None = None, progress: bool = False,
+                      password: str | None = None) -> tuple[Any, str]:
     """Open a controller on the recipe snapshot of a Held batch (hash-checked) and resume or abort it."""
     from fillfinish.progress import BatchProgress
     from fillfinish.recipes.loader import RecipeError, loaded_from_text
@@ -408,6 +439,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
+    _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password)
     with exclusive(db_url, f"fillfinish batch {action}"):
         store = RecordStore(db_url, create=False)
         try:
@@ -451,9 +483,10 @@ def batch_resume(
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
     serve: Annotated[int, typer.Option(help="controller OPC UA port (0: any)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
 ) -> None:
-    """Resume a Held batch: Unhold re-checks every interlock and hold time first."""
-    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress))
+    """Resume a Held batch (a supervisor): Unhold re-checks every interlock and hold time first."""
+    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress, password))
     _summary(outcome, db_url)
     raise typer.Exit(0 if outcome.state == "Complete" else 1)
 
@@ -465,9 +498,10 @@ def batch_abort(
     operator: Annotated[str, typer.Option(help="the person who aborts")],
     reason: Annotated[str, typer.Option(help="why")],
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
+    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
 ) -> None:
-    """Abort a Held batch: safe state, Aborted, disposition not suitable."""
-    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason))
+    """Abort a Held batch (a supervisor): safe state, Aborted, disposition not suitable."""
+    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason, password=password))
     _summary(outcome, db_url)
 
 

@@ -275,7 +275,8 @@ class BatchController:
             log.error("batch.lamp_off_failed", error=str(exc))
 
     # ----------------------------------------------------------------------------------------------- run, resume
-    async def run_new(self, *, lot: str, vials: int, operator: str, tip_lot: TipLot | None = None) -> BatchOutcome:
+    async def run_new(self, *, lot: str, vials: int, operator: str, tip_lot: TipLot | None = None,
+                      authenticated: bool = False) -> BatchOutcome:
         """Create the batch in the record and run it from Stopped to Complete (or wherever it ends)."""
         f = self.r.fill
         if not f.vial_count_min <= vials <= f.vial_count_max:
@@ -292,7 +293,7 @@ class BatchController:
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None,
-                    signature={"meaning": "performed", "name": operator})
+                    signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
         return await self._drive(fresh=True)
 
     def _restore(self, batch_id: str, operator: str) -> None:
