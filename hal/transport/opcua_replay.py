@@ -21,12 +21,19 @@ class ReplayOpcUaLink:
 
     def __init__(self, events: Iterable[WireEvent], device: str = "plc") -> None:
         self.device = device
-        recorded = [e for e in events if e.device == device and e.dir in ("call", "result", "error")]
+        recorded = [(e, json.loads(e.data)) for e in events
+                    if e.device == device and e.dir in ("call", "result", "error")]
         self._pairs: list[tuple[dict[str, Any], WireEvent]] = []
-        for call, answer in zip(recorded, recorded[1:]):
-            request = json.loads(call.data)
-            if call.dir == "call" and request.get("op") in ("read", "write", "call") and answer.dir != "call":
-                self._pairs.append((request, answer))
+        used: set[int] = set()
+        for i, (event, request) in enumerate(recorded):
+            if event.dir != "call" or request.get("op") not in ("read", "write", "call"):
+                continue  # connect-time checks and subscriptions are not replayed
+            for j in range(i + 1, len(recorded)):  # its answer: the next unused result or error of the same request
+                answer, data = recorded[j]
+                if j not in used and answer.dir != "call" and _same_request(data, request):
+                    used.add(j)
+                    self._pairs.append((request, answer))
+                    break
         self._i = 0
         self.connected = True
 
@@ -61,3 +68,11 @@ class ReplayOpcUaLink:
 
     async def close(self) -> None:
         self.connected = False
+
+
+_IDENTITY = ("op", "nodes", "node", "object", "method", "attribute", "args")
+
+
+def _same_request(answer: dict[str, Any], request: dict[str, Any]) -> bool:
+    """An answer event repeats its request's identity (its "value" is the result, not the written value)."""
+    return all(answer.get(k) == request.get(k) for k in _IDENTITY if k in request)
