@@ -10,9 +10,9 @@ import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fillfinish.validation import FileProblemsError, RuleViolations, problem, pydantic_problems, read_toml_file
+from fillfinish.validation import FileProblemsError, RuleViolations, load_toml_model, problem
 
 __all__ = [
     "BalanceConfig",
@@ -160,16 +160,8 @@ def load_site_config(path: str | Path) -> SiteConfig:
 
     Raises ConfigError listing every problem (missing file, TOML syntax, wrong types, ranges, missing key files).
     """
-    p = Path(path)
-    try:
-        read = read_toml_file(p, _WHAT)
-    except FileProblemsError as exc:
-        raise ConfigError(p, exc.problems) from None
-    try:
-        config = SiteConfig.model_validate(read.document)
-    except ValidationError as exc:
-        raise ConfigError(p, pydantic_problems(p, exc, SiteConfig)) from None
-    return _resolve_files(p, config)
+    config, _read = load_toml_model(path, SiteConfig, _WHAT, ConfigError)
+    return _resolve_files(Path(path), config)
 
 
 def _resolve_files(path: Path, config: SiteConfig) -> SiteConfig:

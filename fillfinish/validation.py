@@ -105,6 +105,24 @@ def read_toml_file(path: str | Path, what: str) -> ReadToml:
 _TOML_POS = re.compile(r"^(?P<msg>.*?)\s*\(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)\s*$")
 
 
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def load_toml_model(
+    path: str | Path, model: type[M], what: str, error: type[FileProblemsError]
+) -> tuple[M, ReadToml]:
+    """Read a TOML file and validate it as `model`; raise `error(path, problems)` listing every problem found."""
+    p = Path(path)
+    try:
+        read = read_toml_file(p, what)
+    except FileProblemsError as exc:
+        raise error(p, exc.problems) from None
+    try:
+        return model.model_validate(read.document), read
+    except ValidationError as exc:
+        raise error(p, pydantic_problems(p, exc, model)) from None
+
+
 def _toml_problem(path: Path, exc: tomllib.TOMLDecodeError) -> str:
     """A TOML syntax error with its line and column."""
     raw = str(exc)

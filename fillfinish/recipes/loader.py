@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from fillfinish.recipes.schema import Recipe
-from fillfinish.validation import FileProblemsError, pydantic_problems, read_toml_file
+from fillfinish.validation import FileProblemsError, load_toml_model
 
 __all__ = ["LoadedRecipe", "RecipeError", "load_recipe", "loaded_from_text", "validate_files"]
 
@@ -37,16 +37,8 @@ class LoadedRecipe:
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read, hash and validate one recipe file; raise RecipeError listing every problem found."""
-    p = Path(path)
-    try:
-        read = read_toml_file(p, _WHAT)
-    except FileProblemsError as exc:
-        raise RecipeError(p, exc.problems) from None
-    try:
-        recipe = Recipe.model_validate(read.document)
-    except ValidationError as exc:
-        raise RecipeError(p, pydantic_problems(p, exc, Recipe)) from None
-    return LoadedRecipe(recipe=recipe, text=read.text, sha256=hashlib.sha256(read.data).hexdigest(), path=p)
+    recipe, read = load_toml_model(path, Recipe, _WHAT, RecipeError)
+    return LoadedRecipe(recipe=recipe, text=read.text, sha256=hashlib.sha256(read.data).hexdigest(), path=Path(path))
 
 
 def validate_files(paths: Iterable[str | Path]) -> list[tuple[Path, list[str]]]:
