@@ -59,11 +59,7 @@ class RecoveryReport:
 
 def unfinished_batches(store: RecordStore) -> list[str]:
     """Batches whose record has no disposition (they did not end)."""
-    out = []
-    for header in store.batches():
-        if BatchHistory.from_entries(store.entries(header.batch_id)).disposition is None:
-            out.append(header.batch_id)
-    return out
+    return [h.batch_id for h in store.batches() if not store.entries(h.batch_id, kinds=["disposition"])]
 
 
 def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system") -> RecoveryReport:

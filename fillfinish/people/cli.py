@@ -140,10 +140,7 @@ def user_disable(
     db: DbOption = None,
 ) -> None:
     """Disable an account (kept for the record; its id is never reused)."""
-    with _opened(db, create=False) as (_store, users):
-        actor = _admin_actor(users, admin, admin_password, f"disabling user {name}")
-        users.disable(name, actor=actor, reason=reason)
-        typer.echo(f"user {name} disabled by {actor}")
+    _account_change("disable", name, reason, admin, admin_password, db)
 
 
 @user_app.command("unlock")
@@ -155,10 +152,16 @@ def user_unlock(
     db: DbOption = None,
 ) -> None:
     """Unlock an account locked after repeated failed logins."""
+    _account_change("unlock", name, reason, admin, admin_password, db)
+
+
+def _account_change(action: str, name: str, reason: str, admin: str | None, admin_password: str | None,
+                    db: str | None) -> None:
+    """disable or unlock `name`, as an authenticated admin (or the OS login while no admin exists)."""
     with _opened(db, create=False) as (_store, users):
-        actor = _admin_actor(users, admin, admin_password, f"unlocking user {name}")
-        users.unlock(name, actor=actor, reason=reason)
-        typer.echo(f"user {name} unlocked by {actor}")
+        actor = _admin_actor(users, admin, admin_password, f"{action} user {name}")
+        getattr(users, action)(name, actor=actor, reason=reason)
+        typer.echo(f"user {name} {action}{'d' if action.endswith('e') else 'ed'} by {actor}")
 
 
 @user_app.command("passwd")
