@@ -14,8 +14,11 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-MODES: tuple[str, ...] = ("production", "media_fill")
-"""Allowed batch modes."""
+MODES: tuple[str, ...] = ("production", "media_fill", "registry")
+"""Allowed header modes. `registry` marks a master-data audit trail (fillfinish.record.registry), not a batch."""
+
+REGISTRY_MODE = "registry"
+"""Mode of the headers that carry a registry's chain (recipes, users, materials, ...) instead of a batch."""
 
 KNOWN_KINDS: tuple[str, ...] = (
     "state",

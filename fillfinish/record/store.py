@@ -35,7 +35,7 @@ from fillfinish.record.chain import (
     normalise,
     parse_ts,
 )
-from fillfinish.record.models import MODES, BatchHeader, BatchRow, Entry, EntryRow, LedgerRow
+from fillfinish.record.models import MODES, REGISTRY_MODE, BatchHeader, BatchRow, Entry, EntryRow, LedgerRow
 
 if TYPE_CHECKING:
     from fillfinish.record.verify import VerifyReport
@@ -45,6 +45,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 PG_WRITE_LOCK = 0x66696C6C  # "fill": advisory lock key serialising record writers on PostgreSQL
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REGISTRY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,27}$")
 SUPPORTED = "sqlite:///path/to/fillfinish.db or postgresql+psycopg://user@host:5432/dbname"
 
 BATCH = BatchRow.__table__
@@ -281,8 +282,9 @@ class RecordStore:
             }
             if isinstance(planned_vials, bool) or not isinstance(planned_vials, int) or planned_vials < 1:
                 raise ValueError(f"planned_vials must be an integer >= 1, got {planned_vials!r}")
-            if mode not in MODES:
-                raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            if mode not in MODES or mode == REGISTRY_MODE:
+                batch_modes = ", ".join(m for m in MODES if m != REGISTRY_MODE)
+                raise ValueError(f"mode must be one of {batch_modes}, got {mode!r}")
             if not isinstance(site_config, Mapping):
                 raise ValueError(f"site_config must be a mapping, got {type(site_config).__name__}")
             config = normalise(site_config, "site_config")
@@ -405,11 +407,54 @@ class RecordStore:
             raise UnknownBatchError(f"unknown batch {batch_id!r} in {self._url}")
         return _header_from_row(row)
 
-    def batches(self) -> list[BatchHeader]:
-        """All batch headers, oldest first."""
+    def batches(self, *, include_registries: bool = False) -> list[BatchHeader]:
+        """All batch headers, oldest first; registry chains (mode `registry`) only with `include_registries`."""
+        query = select(BATCH)
+        if not include_registries:
+            query = query.where(BATCH.c.mode != REGISTRY_MODE)
         with self._read() as conn:
-            rows = conn.execute(select(BATCH).order_by(BATCH.c.created_at, BATCH.c.batch_id)).all()
+            rows = conn.execute(query.order_by(BATCH.c.created_at, BATCH.c.batch_id)).all()
         return [_header_from_row(row) for row in rows]
+
+    def create_registry(self, name: str, *, site_config: Mapping[str, Any] | None = None) -> str:
+        """Create (once) the header of registry chain `name` (id REG-NAME) and return its id; idempotent.
+
+        A registry is an append-only, hash-chained audit trail of master data (recipes, users, materials, ...) kept
+        in the same tables, ledger and `verify` as the batches; see fillfinish.record.registry.
+        """
+        if not REGISTRY_NAME_RE.match(name):
+            raise RecordWriteError(f"registry name must match {REGISTRY_NAME_RE.pattern}, got {name!r}")
+        batch_id = f"REG-{name.upper()}"
+        with self._lock:
+            self._check_open("create a registry")
+            try:
+                with self._write() as conn:
+                    if conn.execute(select(BATCH.c.batch_id).where(BATCH.c.batch_id == batch_id)).first():
+                        return batch_id
+                    config = normalise(dict(site_config or {}), "site_config")
+                    fields: dict[str, Any] = {
+                        "product": f"registry {name}",
+                        "product_code": "-",
+                        "recipe_name": "-",
+                        "recipe_version": "-",
+                        "recipe_hash": "-",
+                        "recipe_snapshot": "-",
+                        "lot": "-",
+                        "planned_vials": 1,
+                        "operator": "system",
+                        "mode": REGISTRY_MODE,
+                        "site_config": config,
+                        "batch_id": batch_id,
+                        "created_at": format_ts(self._timestamp()),
+                    }
+                    hhash = header_hash(fields)
+                    conn.execute(insert(BATCH).values(**dict(fields, site_config=canonical_json(config), header_hash=hhash)))
+                    self._ledger_append(conn, batch_id, 0, hhash)
+            except RecordError:
+                raise
+            except Exception as exc:
+                raise RecordWriteError(f"cannot create registry {name} in {self._url}: {_cause(exc)}") from exc
+        return batch_id
 
     def entries(self, batch_id: str, kinds: Iterable[str] | None = None) -> list[Entry]:
         """The entries of `batch_id` in seq order, optionally only those whose kind is in `kinds`."""
