@@ -37,7 +37,6 @@ err = Console(stderr=True)
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs on stderr")] = False) -> None:
     """fillfinish: controller, batch record and simulator of an aseptic fill-finish machine."""
     _configure_logging(verbose)
-REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 class UserError(Exception):
@@ -68,9 +67,15 @@ def _db_url(value: str | None, site_default: str | None = None) -> str:
     return resolve_db_url(value)
 
 
-def _load_recipe(path: Path) -> Any:
+def _load_recipe(value: Path | str) -> Any:
     from fillfinish.recipes.loader import RecipeError, load_recipe
+    from fillfinish.recipes.shipped import resolve_recipe, shipped_names
 
+    path = resolve_recipe(value)
+    if not path.is_file():
+        names = ", ".join(shipped_names()) or "none found"
+        raise UserError(f"{value}: recipe: file not found; allowed: the path of a recipe TOML file or a shipped "
+                        f"recipe name ({names})")
     try:
         loaded = load_recipe(path)
     except RecipeError as exc:
@@ -221,7 +226,8 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
 def demo(
     vials: Annotated[int, typer.Option(min=1, help="vials to fill")] = 24,
     speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per real second")] = 200.0,
-    recipe: Annotated[Path, typer.Option(help="recipe TOML")] = REPO_RECIPES / "fgf2.toml",
+    recipe: Annotated[str, typer.Option(help="recipe TOML file, or the name of a shipped recipe "
+                                             "(fgf2, il2, tgf-beta1, media-fill)")] = "fgf2",
     db: Annotated[Optional[str], typer.Option(help="record database URL (default $FILLFINISH_DB or "
                                                    "sqlite:///fillfinish.db)")] = None,
     faults: Annotated[Optional[Path], typer.Option(help="TOML fault script for the simulator")] = None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from fillfinish.recipes.loader import RecipeError, load_recipe
+from fillfinish.recipes.shipped import resolve_recipe, shipped_names
 
 __all__ = ["app", "validate"]
 
@@ -22,11 +22,20 @@ def _group() -> None:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="recipe TOML files to check", show_default=False)],
+    files: Annotated[Optional[list[str]], typer.Argument(
+        help="recipe TOML files or shipped recipe names to check (none: every shipped recipe)", show_default=False,
+    )] = None,
 ) -> None:
     """Validate recipe files: 'ok FILE (product, version, hash)' or every problem; exit 1 if any file is invalid."""
+    paths = [resolve_recipe(value) for value in files] if files else [
+        resolve_recipe(name) for name in shipped_names()
+    ]
+    if not paths:
+        typer.echo("recipe validate: no files given and no shipped recipes found; allowed: recipe TOML files",
+                   err=True)
+        raise typer.Exit(code=2)
     failed = 0
-    for path in files:
+    for path in paths:
         try:
             loaded = load_recipe(path)
         except RecipeError as exc:
@@ -44,5 +53,5 @@ def validate(
         typer.echo(f"ok {path} ({info.product_name} [{info.product_code}], version {info.version}, "
                    f"sha256 {loaded.sha256[:12]}{draft})")
     if failed:
-        typer.echo(f"{failed} of {len(files)} recipe file(s) invalid", err=True)
+        typer.echo(f"{failed} of {len(paths)} recipe file(s) invalid", err=True)
         raise typer.Exit(code=1)

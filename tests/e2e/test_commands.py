@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 async def test_operator_hold_and_unhold(controller: BatchController, tip_lot: TipLot) -> None:
     task = asyncio.create_task(controller.run_new(lot="L-HOLD", vials=12, operator="op.anna", tip_lot=tip_lot))
-    await wait_for(lambda: controller.history.counts["accepted"] >= 3, what="3 vials filled", task=task)
+    await wait_for(lambda: controller.history.counts["accepted"] >= 3, what="3 vials filled", task=task,
+                   controller=controller)
     assert await controller.command("Hold", "op.anna", "visual check of the stopper bowl") == "Holding"
     await wait_for(lambda: controller.machine.state == State.Held, what="Held", task=task)
     await asyncio.sleep(0.2)
@@ -33,7 +34,8 @@ async def test_operator_hold_and_unhold(controller: BatchController, tip_lot: Ti
 
 async def test_operator_stop_ends_in_stopped_with_disposition(controller: BatchController, tip_lot: TipLot) -> None:
     task = asyncio.create_task(controller.run_new(lot="L-STOP", vials=20, operator="op.anna", tip_lot=tip_lot))
-    await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
+    await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task,
+                   controller=controller)
     await controller.command("Stop", "sup.bob", "reservoir contamination suspected")
     outcome = await asyncio.wait_for(task, 60)
     assert outcome.state == "Stopped"
@@ -49,7 +51,7 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
 
     async with controller_session(site, fgf2, serve_port=0) as c:
         task = asyncio.create_task(c.run_new(lot="L-MES", vials=12, operator="op.anna", tip_lot=tip_lot))
-        await wait_for(lambda: c.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
+        await wait_for(lambda: c.history.counts["accepted"] >= 2, what="2 vials filled", task=task, controller=c)
         client = ControllerClient(c.endpoint)  # type: ignore[attr-defined]
         await client.connect()
         try:
@@ -70,11 +72,13 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
 
 async def test_suspend_unsuspend_and_early_complete(controller: BatchController, tip_lot: TipLot) -> None:
     task = asyncio.create_task(controller.run_new(lot="L-SUSP", vials=20, operator="op.anna", tip_lot=tip_lot))
-    await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
+    await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task,
+                   controller=controller)
     await controller.command("Suspend", "op.anna", "vial infeed starved")
     await wait_for(lambda: controller.machine.state == State.Suspended, what="Suspended", task=task)
     await controller.command("Unsuspend", "op.anna", "vials loaded")
-    await wait_for(lambda: controller.history.counts["accepted"] >= 5, what="5 vials filled", task=task)
+    await wait_for(lambda: controller.history.counts["accepted"] >= 5, what="5 vials filled", task=task,
+                   controller=controller, allow=("Suspended",))
     await controller.command("Complete", "sup.bob", "end the batch early")
     outcome = await asyncio.wait_for(task, 120)
     assert outcome.state == "Complete"

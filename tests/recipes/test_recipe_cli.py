@@ -52,10 +52,10 @@ def test_draft_is_valid_but_flagged(tmp_path: Path) -> None:
     assert "draft: not usable for a batch until approved" in result.stdout
 
 
-def test_no_files_is_a_usage_error() -> None:
+def test_no_files_validates_the_shipped_recipes() -> None:
     result = runner.invoke(app, ["validate"])
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok ") == 4 and "fgf2.toml" in result.output
 
 
 def test_mounts_as_recipe_validate() -> None:
