@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from fillfinish.record.store import RecordStore, RecordWriteError
+from fillfinish.record.vocabulary import VocabularyError, validate_entry
 
 log = structlog.get_logger("fillfinish.record")
 
@@ -32,6 +33,11 @@ class BatchRecorder:
         """Append one entry and return its sequence number; RecordFailure if it was not committed."""
         if self.failed:
             raise RecordFailure(f"record already failed: {self.failed}")
+        try:
+            validate_entry(kind, data)  # the record's vocabulary: an undeclared kind or field is a write failure
+        except VocabularyError as exc:  # nothing was written and the store is sound: later entries still go in
+            log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
+            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
         try:
             entry = self.store.append(self.batch_id, kind, data, actor)
         except RecordWriteError as exc:

@@ -1,0 +1,396 @@
+"""The record's vocabulary: one typed definition per entry kind, validated on write, read back typed by consumers.
+
+Each kind is a frozen pydantic model whose fields say what they hold, in which unit; extra fields are refused, so a
+misspelt field or an undeclared kind fails at write time (RecordWriteError) instead of silently breaking a reader
+(the old `t` field that the hold-time check read and the controller never wrote). `typed(entry)` gives consumers the
+model back. docs/record-vocabulary.md is generated from these models (`python -m fillfinish.record.vocabulary`) and a
+test keeps it equal. Modules that own a kind may declare it next to their code with `@entry_kind`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, Optional, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "EntryData",
+    "VocabularyError",
+    "VOCABULARY",
+    "entry_kind",
+    "validate_entry",
+    "typed",
+    "data_dictionary",
+]
+
+Scalar = Union[bool, int, float, str, None]
+Number = Union[int, float]
+
+
+class VocabularyError(ValueError):
+    """Entry data that the vocabulary does not allow: an unknown kind, an unknown field, a wrong type."""
+
+
+class EntryData(BaseModel):
+    """Base of every entry kind: frozen, strict about field names (extra fields refused), units in field docs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    KIND: ClassVar[str] = ""
+    MEANING: ClassVar[str] = ""
+
+
+VOCABULARY: dict[str, type[EntryData]] = {}
+"""Entry kind -> its model. Filled by `@entry_kind`."""
+
+M = TypeVar("M", bound=type[EntryData])
+
+
+def entry_kind(kind: str, meaning: str) -> Callable[[M], M]:
+    """Declare `kind` with its meaning; the decorated model is its one definition (a second one is an error)."""
+
+    def register(model: M) -> M:
+        if kind in VOCABULARY and VOCABULARY[kind] is not model:
+            raise RuntimeError(f"entry kind {kind!r} is declared twice ({VOCABULARY[kind].__name__}, {model.__name__})")
+        model.KIND = kind
+        model.MEANING = meaning
+        VOCABULARY[kind] = model
+        return model
+
+    return register
+
+
+def _f(description: str, default: Any = ..., **kw: Any) -> Any:
+    """A documented field (the description names the unit where there is one)."""
+    return Field(default, description=description, **kw)
+
+
+# ------------------------------------------------------------------------------------------------ machine and phases
+@entry_kind("state", "A PackML state change of the machine (record first: written before the change takes effect).")
+class StateChange(EntryData):
+    from_: str = _f("PackML state left (e.g. Execute)", alias="from")
+    to: str = _f("PackML state entered (e.g. Holding)")
+    trigger: str = _f("command or event that caused the change (Hold, StateComplete, recovery, ...)")
+    reason: Optional[str] = _f("why, in words (the operator's reason, the alarm, the guard)", None)
+
+
+@entry_kind("command_refused", "A PackML command that was not valid in the current state, refused and recorded.")
+class CommandRefusedData(EntryData):
+    command: str = _f("the command name (Start, Hold, ...)")
+    state: str = _f("the PackML state it was refused in")
+    reason: str = _f("why it was refused")
+
+
+@entry_kind("operator", "A PackML command given by a person, recorded before it is applied.")
+class OperatorCommand(EntryData):
+    command: str = _f("the command name (Hold, Unhold, Stop, Abort, Suspend, Unsuspend, Complete, ...)")
+    reason: Optional[str] = _f("the person's reason", None)
+
+
+@entry_kind("phase", "A phase of the sequence inside Execute started, finished or is repeated.")
+class PhaseEvent(EntryData):
+    phase: str = _f("line_checks | uv_cycle | tip_sterilisation | prime | fill | post_fill")
+    event: Literal["start", "done", "repeat"] = _f("start, done, or repeat (the phase runs again)")
+    reason: Optional[str] = _f("why a phase is repeated (e.g. an expired hold time)", None)
+
+
+@entry_kind("run_start", "The batch run starts: lot, planned vials, recipe hash and the operator's signature.")
+class RunStart(EntryData):
+    lot: str = _f("the batch's lot number")
+    planned_vials: int = _f("vials planned (count)")
+    recipe_hash: str = _f("SHA-256 of the recipe file bytes (hex)")
+    tip_lot: Optional[dict[str, Any]] = _f("pre-sterilised tip lot: lot, sterilisation_cycle_id, expiry", None)
+    signature: dict[str, Any] = _f("the operator's signature: meaning, name, authenticated")
+
+
+@entry_kind("line_check", "One check of line fitness before the UV cycle (devices, door, environment, APS, lamp).")
+class LineCheck(EntryData):
+    check: str = _f("check name (devices, door_closed, hepa, particles, aps_valid, lamp_life, ...)")
+    ok: bool = _f("true when the check passed")
+    detail: str = _f("what was seen, with units")
+
+
+@entry_kind("monitoring", "Continuous environmental monitoring started or stopped.")
+class MonitoringEvent(EntryData):
+    event: str = _f("started | stopped")
+
+
+@entry_kind("post_fill_monitoring", "The post-fill monitoring window ('immediately after' filling) began or ended.")
+class PostFillMonitoring(EntryData):
+    event: Literal["start", "end"] = _f("start or end of the window")
+    window_s: Optional[Number] = _f("length of the window (s, simulated clock)", None)
+
+
+# ------------------------------------------------------------------------------------------------ hardware actions
+@entry_kind("intent", "Before a hardware action: what is about to be done (committed before the device is told).")
+class Intent(EntryData):
+    action: str = _f("position | dispense | aspirate | prime | initialise_pump | empty_to_waste | lamp_on | "
+                     "lamp_off | door_lock | ...")
+    vial: Optional[int] = _f("vial position (0 = home over the waste tray)", None)
+    volume_ul: Optional[Number] = _f("volume to move (uL)", None)
+    reason: Optional[str] = _f("why the action is taken", None)
+    locked: Optional[bool] = _f("door_lock: the lock state asked for", None)
+
+
+@entry_kind("outcome", "After a hardware action: what happened, linked to its intent by the intent's seq.")
+class Outcome(EntryData):
+    action: str = _f("the action of the intent")
+    intent: int = _f("seq of the intent entry this outcome closes")
+    ok: bool = _f("true when the action completed as intended")
+    vial: Optional[int] = _f("vial position", None)
+    delivered_ul: Optional[Number] = _f("volume the pump delivered (uL)", None)
+    aspirated_ul: Optional[Number] = _f("volume drawn into the syringe (uL)", None)
+    unknown: Optional[bool] = _f("true when the outcome cannot be known (link lost mid-dispense)", None)
+    error: Optional[str] = _f("the device's error, when not ok", None)
+    pump_firmware: Optional[str] = _f("initialise_pump: the pump's identity/firmware", None)
+    balance_serial: Optional[str] = _f("initialise_pump: the balance's serial number", None)
+    locked: Optional[bool] = _f("door_lock: the lock state read back", None)
+    lamp_on: Optional[bool] = _f("lamp_on/lamp_off: the lamp state read back", None)
+
+
+@entry_kind("safe_state", "The safe state was applied: lamp off, dispense terminated, positioner home; why.")
+class SafeState(EntryData):
+    action: str = _f("lamp_off | terminate | recovery | ...")
+    ok: Optional[bool] = _f("true when the action was confirmed by the device", None)
+    reason: Optional[str] = _f("why the safe state was needed", None)
+    dispensing: Optional[bool] = _f("a dispense was running when it was applied", None)
+    error: Optional[str] = _f("the device error when it could not be confirmed", None)
+    step: Optional[str] = _f("the UV step (uv_cycle or tip) that switched the lamp off", None)
+    cycle_id: Optional[str] = _f("the UV cycle's id", None)
+    lamp_off: Optional[bool] = _f("recovery: the lamp was switched off", None)
+    pump_terminated: Optional[bool] = _f("recovery: a running pump move was terminated", None)
+
+
+# ------------------------------------------------------------------------------------------------ measurements
+@entry_kind("measurement", "A measured value: a particle sample, a UV sensor reading, a tare weight.")
+class Measurement(EntryData):
+    signal: str = _f("particles | uv sensor name | tare")
+    seq: Optional[int] = _f("particles: the counter's sample number", None)
+    time: Optional[Number] = _f("particles: sample time (s, shared clock, Unix epoch)", None)
+    per_m3_0_5um: Optional[Number] = _f("particles >= 0.5 um (particles/m3)", None)
+    per_m3_5um: Optional[Number] = _f("particles >= 5 um (particles/m3)", None)
+    flow_l_min: Optional[Number] = _f("particle counter sample flow (L/min)", None)
+    irradiance_mw_cm2: Optional[Number] = _f("UV irradiance at the sensor (mW/cm2)", None)
+    dose_mj_cm2: Optional[Number] = _f("UV dose so far (mJ/cm2)", None)
+    cycle_id: Optional[str] = _f("UV cycle id", None)
+    vial: Optional[int] = _f("tare: the vial position", None)
+    value: Optional[Number] = _f("tare: the balance value (in `unit`)", None)
+    unit: Optional[str] = _f("tare: the balance unit (g)", None)
+
+
+@entry_kind("uv_start", "A UV exposure (enclosure cycle or tip station) starts; lamp id, hours and switch count.")
+class UvStart(EntryData):
+    cycle_id: str = _f("unique id of the UV cycle")
+    step: str = _f("uv_cycle (enclosure) or tip (tip station)")
+    sensor: str = _f("the UV sensor integrated for the dose")
+    target_dose_mj_cm2: Number = _f("dose to reach at the worst-case point (mJ/cm2)")
+    lamp_id: str = _f("the lamp's id")
+    lamp_hours: Number = _f("lamp operating hours at start (h)")
+    lamp_switch_count: int = _f("lamp switch-on count at start")
+
+
+@entry_kind("uv_cycle", "A UV exposure completed: delivered dose, minimum irradiance, start and end.")
+class UvCycle(EntryData):
+    cycle_id: str = _f("unique id of the UV cycle")
+    step: str = _f("uv_cycle or tip")
+    sensor: str = _f("the UV sensor integrated")
+    start: Number = _f("start (s, shared clock, Unix epoch)")
+    end: Number = _f("end (s, shared clock, Unix epoch)")
+    dose_mj_cm2: Number = _f("delivered dose (mJ/cm2)")
+    target_dose_mj_cm2: Number = _f("target dose (mJ/cm2)")
+    min_irradiance_mw_cm2: Number = _f("lowest irradiance after warm-up (mW/cm2)")
+    lamp_id: str = _f("the lamp's id")
+    lamp_hours: Number = _f("lamp hours at the end (h)")
+    lamp_switch_count: int = _f("lamp switch-on count")
+
+
+@entry_kind("tip_step", "The dispensing-tip sterilisation step: a pre-sterilised lot (recorded) and/or tip UV.")
+class TipStep(EntryData):
+    method: str = _f("presterilised_lot | uv")
+    lot: Optional[str] = _f("the tip lot", None)
+    sterilisation_cycle_id: Optional[str] = _f("the supplier's sterilisation cycle id", None)
+    expiry: Optional[str] = _f("the tip lot's expiry (ISO date)", None)
+
+
+# ------------------------------------------------------------------------------------------------ vials
+@entry_kind("vial", "A vial's judgement: accepted, rejected or uncertain, with the reason and the check-weight.")
+class VialJudgement(EntryData):
+    vial: int = _f("vial position")
+    status: Literal["accepted", "rejected", "uncertain"] = _f("the vial's status")
+    reason: str = _f("why")
+    weighed: Optional[bool] = _f("false when not weighed (sampling plan)", None)
+    delivered_ul: Optional[Number] = _f("interrupted dispense: volume delivered before the terminate (uL)", None)
+    net_g: Optional[Number] = _f("net weight (g)", None)
+    expected_g: Optional[Number] = _f("expected weight = volume x density (g)", None)
+    tolerance_g: Optional[Number] = _f("allowed |net - expected| (g)", None)
+    volume_ul: Optional[Number] = _f("net weight as volume at the recipe's density (uL)", None)
+
+
+@entry_kind("reconciliation", "planned = filled + rejected (incl. uncertain) + samples; unaccounted must be 0.")
+class Reconciliation(EntryData):
+    planned: int = _f("vials planned")
+    filled: int = _f("vials accepted")
+    rejected: int = _f("vials rejected, uncertain included")
+    uncertain: int = _f("vials whose dispense outcome is unknown")
+    samples: int = _f("vials taken as samples")
+    unaccounted: int = _f("planned - filled - rejected - samples")
+
+
+# ------------------------------------------------------------------------------------------------ alarms, exceptions
+@entry_kind("alarm", "An excursion or interlock trip: severity alert | action | fault | interlock.")
+class AlarmRaised(EntryData):
+    severity: str = _f("alert | action | fault | interlock")
+    source: str = _f("what raised it (door, particles_0_5um, hepa_dp, plc_link, ...)")
+    message: str = _f("what happened, with the value and limit")
+    value: Scalar = _f("the value seen (unit of the source)", None)
+    limit: Scalar = _f("the limit crossed (unit of the source)", None)
+
+
+@entry_kind("alarm_clear", "The condition behind an alarm went back to normal.")
+class AlarmClear(EntryData):
+    source: str = _f("the alarm's source")
+
+
+@entry_kind("alarm_ack", "A person acknowledged an alarm.")
+class AlarmAck(EntryData):
+    alarm_id: int = _f("the alarm's number in the controller's alarm list")
+    source: str = _f("the alarm's source")
+
+
+@entry_kind("warning", "A condition worth attention that does not stop the batch (e.g. lamp hours near the limit).")
+class Warning_(EntryData):
+    source: str = _f("what it is about")
+    message: str = _f("what was seen")
+
+
+@entry_kind("exception", "An exception to the normal course: a fault, an early end, a monitoring gap.")
+class ExceptionEvent(EntryData):
+    message: str = _f("what happened")
+    phase: Optional[str] = _f("the phase it happened in", None)
+    step: Optional[str] = _f("the UV step it happened in", None)
+    kind: Optional[str] = _f("a class of exception (monitoring_gap, ...)", None)
+    from_: Optional[str] = _f("monitoring_gap: last entry time before the gap (ISO)", None, alias="from")
+    seconds: Optional[Number] = _f("monitoring_gap: length of the gap (s)", None)
+
+
+@entry_kind("deviation", "A deviation opened by an alarm that touched the batch, or its closure by QA.")
+class DeviationEvent(EntryData):
+    event: str = _f("opened | closed")
+    alarm_entry: int = _f("seq of the alarm entry")
+    source: str = _f("the alarm's source")
+    message: str = _f("the alarm's message")
+    phase: Optional[str] = _f("phase at the alarm", None)
+    state: Optional[str] = _f("PackML state at the alarm", None)
+    opened_entry: Optional[int] = _f("closed: seq of the opening entry", None)
+    root_cause: Optional[str] = _f("closed: root cause", None)
+    capa: Optional[str] = _f("closed: corrective and preventive action", None)
+    closed_by: Optional[str] = _f("closed: QA user id", None)
+
+
+@entry_kind("recovery", "The controller restarted after an unclean shutdown; the gap and the uncertain vial.")
+class Recovery(EntryData):
+    unclean_shutdown: bool = _f("always true")
+    state_before: str = _f("the state the record was in")
+    last_seq: int = _f("seq of the last entry before the crash")
+    last_time: str = _f("time of that entry (ISO)")
+    restart_time: Number = _f("restart time (s, shared clock, Unix epoch)")
+    gap_s: Number = _f("time without a controller (s)")
+    uncertain_vial: Optional[int] = _f("vial in flight at the crash, if any", None)
+
+
+# ------------------------------------------------------------------------------------------------ disposition, QA
+@entry_kind("disposition", "The disposition proposal: suitable for cell therapy grade or not, with every reason.")
+class DispositionData(EntryData):
+    verdict: str = _f("suitable for cell therapy grade | not suitable for cell therapy grade")
+    suitable: bool = _f("true when suitable")
+    reasons: list[Any] = _f("reasons, each with the entries behind it")
+    reconciliation: dict[str, Any] = _f("the reconciliation (see reconciliation)")
+    proposal: bool = _f("true: QA releases, not the machine")
+    pending: list[str] = _f("what is still to come (viable results, QA release)")
+
+
+@entry_kind("signature", "An electronic signature (21 CFR 11.50/11.70): who, meaning, and the head hash it signs.")
+class Signature(EntryData):
+    name: str = _f("printed name")
+    user_id: str = _f("user id")
+    role: str = _f("the signer's role")
+    meaning: str = _f("performed | reviewed | approved | released | ...")
+    signed_hash: str = _f("hash of the entry (or header) signed")
+    signed_seq: int = _f("seq of the entry signed (0 = header)")
+    reason: str = _f("the signer's reason or comment")
+
+
+@entry_kind("release", "QA's release of the batch, with the disposition it releases and the retention date.")
+class Release(EntryData):
+    verdict: Optional[str] = _f("the disposition's verdict", None)
+    suitable: Optional[bool] = _f("the disposition's suitability", None)
+    disposition_entry: Optional[int] = _f("seq of the disposition entry", None)
+    reasons: list[Any] = _f("the disposition's reasons", [])
+    reconciliation: dict[str, Any] = _f("the reconciliation", {})
+    released_by: str = _f("QA user id")
+    name: str = _f("QA printed name")
+    signature_entry: int = _f("seq of the release signature")
+    signature_hash: str = _f("hash of the release signature")
+    ledger_anchor: Optional[str] = _f("global_seq:hash of the ledger head at release", None)
+    comment: str = _f("QA's comment", "")
+    expiry: Optional[str] = _f("product expiry (ISO date)", None)
+    retention_until: Optional[str] = _f("keep the record until (ISO date)", None)
+    retention_rules: Optional[dict[str, str]] = _f("each retention rule's date", None)
+
+
+# ------------------------------------------------------------------------------------------------ API
+def validate_entry(kind: str, data: Mapping[str, Any]) -> EntryData:
+    """Check `data` against `kind`'s definition; VocabularyError names the kind, the field and what is allowed."""
+    model = VOCABULARY.get(kind)
+    if model is None:
+        raise VocabularyError(f"unknown entry kind {kind!r}; allowed: {', '.join(sorted(VOCABULARY))} "
+                              "(declare a new kind with fillfinish.record.vocabulary.entry_kind)")
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(data)"
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+                problems.append(f"{where}: not a field of {kind!r}; allowed: {allowed}")
+            else:
+                problems.append(f"{where}: {err['msg']}")
+        raise VocabularyError(f"{kind!r} entry: " + "; ".join(problems)) from None
+
+
+def typed(entry: Any) -> EntryData:
+    """An Entry's data as its kind's model (VocabularyError for a kind or field the vocabulary does not know)."""
+    return validate_entry(entry.kind, entry.data)
+
+
+def _type_name(annotation: Any) -> str:
+    """A short readable type for the data dictionary."""
+    text = str(annotation).replace("typing.", "")
+    for long, short in (("Union[int, float]", "number"), ("Union[bool, int, float, str, NoneType]", "scalar"),
+                        ("NoneType", "null"), ("Optional[", "optional["), ("Literal", "one of")):
+        text = text.replace(long, short)
+    return text.replace("<class '", "").replace("'>", "")
+
+
+def data_dictionary() -> str:
+    """docs/record-vocabulary.md: every entry kind, its meaning and its fields (generated; do not edit by hand)."""
+    lines = ["# Record vocabulary (data dictionary)", "",
+             "Generated from `fillfinish/record/vocabulary.py` by `python -m fillfinish.record.vocabulary`; a test keeps",
+             "it equal to the code. Every entry of the record is one of these kinds; a write with an unknown kind or",
+             "field is refused. Units are in the field descriptions.", ""]
+    for kind in sorted(VOCABULARY):
+        model = VOCABULARY[kind]
+        lines += [f"## `{kind}`", "", model.MEANING, "", "| field | type | required | meaning |", "|---|---|---|---|"]
+        for name, field in model.model_fields.items():
+            required = "yes" if field.is_required() else "no"
+            desc = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{field.alias or name}` | {_type_name(field.annotation).replace('|', '/')} | "
+                         f"{required} | {desc} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(data_dictionary())
