@@ -106,3 +106,36 @@ def ledger_hash(prev_hash: str, *, global_seq: int, batch_id: str, seq: int, rec
     """Hash of one ledger row (global chain): prev_hash + canonical (global_seq, batch_id, seq, record_hash)."""
     body = canonical_json({"global_seq": global_seq, "batch_id": batch_id, "seq": seq, "record_hash": record_hash})
     return sha256_hex(prev_hash + body)
+
+
+# --------------------------------------------------------------------------------------------- fast paths (decision 0012)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_canonical_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def canonical_text(text: str) -> str | None:
+    """The canonical form of stored JSON `text`, or None when it is not JSON at all (NaN and infinity included).
+
+    Stored text is exactly canonical when `canonical_text(t) == t`; text with duplicate keys never is, because the
+    parse keeps one value per key and the canonical form then differs from what was stored.
+    """
+    try:
+        return str(_canonical_dumps(json.loads(text)))
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def entry_hash_text(prev_hash: str, *, batch_id: str, seq: int, ts: str, kind: str, actor: str, data_text: str) -> str:
+    """entry_hash() for data already in canonical text form (the same digest, without re-serialising the data)."""
+    body = (f'{{"actor":{_dumps(actor)},"batch_id":{_dumps(batch_id)},"data":{data_text},"kind":{_dumps(kind)},'
+            f'"seq":{int(seq)},"ts":{_dumps(ts)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def line_ledger_hash(prev_hash: str, *, line_id: str, line_seq: int, batch_id: str, seq: int, record_hash: str) -> str:
+    """Hash of one row of a line's ledger chain: prev_hash + canonical (batch_id, line_id, line_seq, record_hash, seq).
+
+    Rows written before the per-line ledgers (no MAC) keep the global formula of ledger_hash()."""
+    body = (f'{{"batch_id":{_dumps(batch_id)},"line_id":{_dumps(line_id)},"line_seq":{int(line_seq)},'
+            f'"record_hash":{_dumps(record_hash)},"seq":{int(seq)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
