@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
-ACTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
-"""Allowed actor / user id: printable ASCII, one line, no spaces."""
+ACTOR_RE = re.compile(r"[^\W_][\w.:@-]{0,63}")
+"""Allowed actor / user id (used with fullmatch): letters and digits of any script, '.', '_', '-', ':' and '@'; one
+line, no spaces, no control or formatting characters."""
 
 ACTOR_RULE = "1-64 letters, digits, '.', '_', '-', ':' or '@', starting with a letter or digit (one line, no spaces)"
 
-LINE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+LINE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 """Allowed line id (site config `[record] line_id`)."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -22,7 +23,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 
 def valid_actor(name: object) -> bool:
     """True when `name` is an acceptable actor / user id."""
-    return isinstance(name, str) and ACTOR_RE.match(name) is not None
+    return isinstance(name, str) and ACTOR_RE.fullmatch(name) is not None
 
 
 def check_actor(name: object, what: str = "actor") -> str:

@@ -194,7 +194,7 @@ class RecordStore:
         self._closed = False
         self._url = safe_url(url)
         self._raw_url = str(url) if not isinstance(url, URL) else url.render_as_string(hide_password=False)
-        if not isinstance(line_id, str) or not LINE_ID_RE.match(line_id):
+        if not isinstance(line_id, str) or not LINE_ID_RE.fullmatch(line_id):
             raise RecordOpenError(f"line id {line_id!r} is not allowed; use 1-32 letters, digits, '.', '_' or '-'")
         self.line_id = line_id
         self._key: SiteKey | None = key if isinstance(key, SiteKey) else None
@@ -363,7 +363,7 @@ class RecordStore:
         JSON, a closed store, a missing site key, or any database failure.
         """
         try:
-            if not isinstance(kind, str) or not KIND_RE.match(kind):
+            if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
                 raise ValueError(f"kind must be lowercase letters, digits and _ (e.g. 'vial'), got {kind!r}")
             check_actor(_text_field("actor", actor))
             if not isinstance(data, Mapping):
@@ -654,7 +654,7 @@ class RecordStore:
         A registry is an append-only, hash-chained audit trail of master data (recipes, users, materials, ...) kept
         in the same tables, ledger and `verify` as the batches; see fillfinish.record.registry.
         """
-        if not REGISTRY_NAME_RE.match(name):
+        if not REGISTRY_NAME_RE.fullmatch(name):
             raise RecordWriteError(f"registry name must match {REGISTRY_NAME_RE.pattern}, got {name!r}")
         batch_id = f"REG-{name.upper()}"
         with self._lock:
