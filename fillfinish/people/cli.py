@@ -131,6 +131,33 @@ def user_list(db: DbOption = None) -> None:
             typer.echo(f"{u.username:<16} {u.role:<10} {state:<8} {u.full_name}  password {age} d old{expired}")
 
 
+@user_app.command("log")
+def user_log(
+    name: Annotated[Optional[str], typer.Argument(help="User id (default: every account).", show_default=False)] = None,
+    db: DbOption = None,
+) -> None:
+    """The keyed accounts trail: every change with old and new values, actor and reason; and whether each account
+    still matches it."""
+    from fillfinish.people.trail import account_problem, check_accounts, trail
+    from fillfinish.record.names import escape_text
+
+    with _opened(db) as (store, _users):
+        entries = trail(store, name)
+        if not entries:
+            typer.echo(f"no account changes recorded{f' for {name}' if name else ''}")
+        for e in entries:
+            d = e.data
+            change = ", ".join(f"{k}: {d['old'].get(k)!r} -> {v!r}" for k, v in sorted(d.get("new", {}).items()))
+            reason = f" reason: {d['reason']}" if d.get("reason") else ""
+            typer.echo(escape_text(f"{e.ts:%Y-%m-%d %H:%M:%S} UTC  {d.get('user')}  {d.get('event')}  by {e.actor}"
+                                   f"{'  ' + change if change else ''}{reason}"))
+        problems = [account_problem(store, name)] if name else check_accounts(store).problems
+        for problem in filter(None, problems):
+            typer.echo(f"NOT MATCHING: {escape_text(problem)}")
+        if any(problems):
+            raise typer.Exit(1)
+
+
 @user_app.command("disable")
 def user_disable(
     name: Annotated[str, typer.Argument(help="User id.")],
