@@ -20,6 +20,7 @@ from fillfinish.people.release import close_deviation, readiness, release
 from fillfinish.people.signatures import manifestations
 from fillfinish.people.users import DEFAULT_MAX_AGE_DAYS, ROLES, PeopleError, PermissionDenied, UserStore, os_actor
 from fillfinish.record.cli import resolve_db_url
+from fillfinish.record.names import escape_text
 from fillfinish.record.store import RecordError, RecordStore, safe_url
 
 MAX_AGE_ENV = "FILLFINISH_PASSWORD_MAX_AGE_DAYS"
@@ -237,11 +238,11 @@ def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOpt
         typer.echo(f"Integrity: {state.integrity}")
         typer.echo("Checks:")
         for c in summary.checks:
-            typer.echo(f"  [{c.status:<9}] {c.name}: {c.detail}")
+            typer.echo(escape_text(f"  [{c.status:<9}] {c.name}: {c.detail}"))
         typer.echo(f"Exceptions ({len(summary.exceptions)}):")
         for item in summary.exceptions:
             detail = f" - {item.detail}" if item.detail else ""
-            typer.echo(f"  entry {item.seq:<5} {item.kind:<15} {item.title}{detail}")
+            typer.echo(escape_text(f"  entry {item.seq:<5} {item.kind:<15} {item.title}{detail}"))
         sigs = manifestations(store, batch)
         typer.echo(f"Signatures ({len(sigs)}):")
         for m in sigs:
@@ -253,7 +254,7 @@ def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOpt
         else:
             typer.echo("Release: BLOCKED")
             for reason in state.blockers:
-                typer.echo(f"  - {reason}")
+                typer.echo(escape_text(f"  - {reason}"))
 
 
 @qa_app.command("release")
