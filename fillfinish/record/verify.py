@@ -13,6 +13,7 @@ What it can and cannot detect is written down in docs/record.md.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -465,10 +466,15 @@ def check_batch(batch_id: str, header: Any, entries: Sequence[Any], ledger: Any,
     expected = 1
     first: Problem | None = None
     for i, row in enumerate(entries):
-        problem = _entry_problem(i, row, entries, expected, prev, header.header_hash, by_hash, logged)
-        if problem is not None:
-            first = first or problem
-            break
+        text = row.data
+        if not (row.seq == expected and row.prev_hash == prev and logged.get(expected) == row.hash  # fast path
+                and canonical_text(text) == text
+                and entry_hash_text(prev, batch_id=row.batch_id, seq=expected, ts=row.ts, kind=row.kind,
+                                    actor=row.actor, data_text=text) == row.hash):
+            problem = _entry_problem(i, row, entries, expected, prev, header.header_hash, by_hash, logged)
+            if problem is not None:
+                first = first or problem
+                break
         if row.kind == SIGNATURE_KIND:
             why = signature_problem(row, json.loads(row.data), by_hash, header.header_hash, key)
             if why is not None:
@@ -539,6 +545,8 @@ class _LineChecker:
         """Start at `expected` with the previous row's hash `prev`."""
         self.line, self.key, self.expected, self.prev = line, key, expected, prev
         self.keyed = keyed_before
+        self._fingerprint = key.fingerprint if key is not None else ""
+        self._hmac = key._hmac if key is not None else None  # noqa: SLF001 - the keyed state, copied per row
         self.rows = self.keyed_rows = self.legacy_rows = 0
         self.head: tuple[int, str] | None = None
         self.problem: Problem | None = None
@@ -581,12 +589,12 @@ class _LineChecker:
         if recomputed != row.hash:
             return Problem(seq, "changed", "its content does not match its hash")
         if self.key is not None:
-            if row.key_id != self.key.fingerprint:
+            if row.key_id != self._fingerprint:
                 return Problem(seq, "changed", f"keyed by an unknown key {row.key_id} (the site key is "
-                                               f"{self.key.fingerprint}): written or recomputed without the site key")
-            message = ledger_mac_message(line_id=row.line_id, line_seq=seq, ledger_hash=row.hash,
-                                         key_id=str(row.key_id))
-            if not self.key.check(message, row.mac):
+                                               f"{self._fingerprint}): written or recomputed without the site key")
+            state = self._hmac.copy()
+            state.update(f"ledger/1\x1f{row.line_id}\x1f{seq}\x1f{row.hash}\x1f{row.key_id}".encode())
+            if not hmac.compare_digest(state.hexdigest(), row.mac):
                 return Problem(seq, "changed", "its MAC does not match under the site key: written or recomputed "
                                                "without the key")
         return None
