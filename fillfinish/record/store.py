@@ -714,11 +714,12 @@ class RecordStore:
             ).first()
         return None if row is None else _entry_from_row(row)
 
-    def verify(self, batch_id: str | None = None, *, anchor: tuple[int, str] | None = None) -> VerifyReport:
-        """Check the hash chains (see verify.verify)."""
+    def verify(self, batch_id: str | None = None, *, anchor: tuple[int, str] | None = None, jobs: int = 1
+               ) -> VerifyReport:
+        """Check the hash chains, ledgers, MACs and signatures (see verify.verify)."""
         from fillfinish.record.verify import verify
 
-        return verify(self, batch_id, anchor=anchor)
+        return verify(self, batch_id, anchor=anchor, jobs=jobs)
 
     def close(self) -> None:
         """Release the database connections; later writes raise RecordWriteError."""

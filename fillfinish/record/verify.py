@@ -735,11 +735,27 @@ def _connect(url: str, dialect: str) -> Any:
 
     engine = create_engine(url, poolclass=NullPool)
     fairy = engine.raw_connection()
+    _KEEP.append((engine, fairy))  # the pool proxy closes the connection when it is garbage collected
     conn = fairy.driver_connection
     if dialect == "sqlite":
         conn.isolation_level = None
     _begin_snapshot(conn, dialect)
     return conn
+
+
+_KEEP: list[Any] = []
+"""Engines and connection proxies of a worker process (one per task; the worker ends with the pool)."""
+
+
+def _release() -> None:
+    """Close the worker's connections of the task that ended."""
+    while _KEEP:
+        engine, fairy = _KEEP.pop()
+        try:
+            fairy.driver_connection.rollback()
+            fairy.close()
+        finally:
+            engine.dispose()
 
 
 def _batch_task(url: str, dialect: str, secret: bytes | None, ids: list[str]) -> list[BatchResult]:
@@ -749,7 +765,7 @@ def _batch_task(url: str, dialect: str, secret: bytes | None, ids: list[str]) ->
     try:
         return _check_batches(conn, dialect, key, ids, None, ranged=True)
     finally:
-        conn.close()
+        _release()
 
 
 def _line_task(url: str, dialect: str, secret: bytes | None, line: str, lo: int, hi: int | None) -> _LineResult:
@@ -759,7 +775,7 @@ def _line_task(url: str, dialect: str, secret: bytes | None, line: str, lo: int,
     try:
         return _check_line(conn, dialect, key, line, lo, hi)
     finally:
-        conn.close()
+        _release()
 
 
 def _parallel(url: str, dialect: str, key: SiteKey | None, ids: list[str], lines: list[tuple[str, int]],
