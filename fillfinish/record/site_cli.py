@@ -18,6 +18,11 @@ app = typer.Typer(name="site", help="Site set-up: the site key of the record.", 
                   add_completion=False)
 
 
+@app.callback()
+def _site() -> None:
+    """Site set-up commands (a group even while it has one command)."""
+
+
 @app.command("init")
 def init_command(
     key: Annotated[str | None, typer.Option("--key", help=f"Key file to create (env {KEY_ENV}; default beside the "
