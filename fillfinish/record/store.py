@@ -39,6 +39,7 @@ from fillfinish.record.chain import (
 from fillfinish.record.models import MODES, REGISTRY_MODE, BatchHeader, BatchRow, Entry, EntryRow, LedgerRow
 from fillfinish.record.names import LINE_ID_RE, check_actor
 from fillfinish.record.sitekey import (
+    KEY_ENV,
     SiteKey,
     SiteKeyError,
     ephemeral_key,
@@ -199,6 +200,7 @@ class RecordStore:
         self.line_id = line_id
         self._key: SiteKey | None = key if isinstance(key, SiteKey) else None
         self._key_path: Path | None = None
+        self._key_must_exist = False
         self._raw: Any = None  # the DB-API connection of the write path (opened at the first write)
         self._line_head: tuple[int, str] | None = None  # (line_seq, hash) of this line's newest ledger row
         self._batch_heads: dict[str, tuple[int, str]] = {}  # batch_id -> (seq, hash) of its newest entry/header
@@ -207,6 +209,8 @@ class RecordStore:
         try:
             if self._key is None:
                 self._key_path = resolve_key_path(self._raw_url, key, key_file)
+                # a key file named by the site config is shared by every line: never create a second, different one
+                self._key_must_exist = key is None and not os.environ.get(KEY_ENV) and key_file is not None
                 if self._key_path is None:
                     self._key = ephemeral_key()
             else:
@@ -411,6 +415,10 @@ class RecordStore:
         """The site key, read from its file (created there on first use when `create`); None when it is missing and
         not to be created. Raises SiteKeyError for a key file that exists but cannot be read."""
         if self._key is None and self._key_path is not None:
+            if create and self._key_must_exist and not self._key_path.exists():
+                raise SiteKeyError(f"site key file not found: {self._key_path} (named by the site config's [record] "
+                                   "key_file; create it once with `fillfinish site init --key FILE` and copy it to "
+                                   "every line that shares this database)")
             if create:
                 self._key = load_or_create(self._key_path)
             elif self._key_path.exists():

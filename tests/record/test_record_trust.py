@@ -187,3 +187,14 @@ def test_bulk_built_record_verifies(db_url: str, tmp_path: Path) -> None:
         batch = report.batches[-1].batch_id
         store.append(batch, "vial", {"vial": 999}, "controller")  # the store carries on from the bulk head
         assert store.verify().ok
+
+
+def test_key_file_named_by_the_site_config_is_never_created(db_url: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key_file from the site config is shared by every line: a missing one is an error, not a new key."""
+    monkeypatch.delenv(KEY_ENV)
+    missing = tmp_path / "shared" / "site.sitekey"
+    with RecordStore(db_url, key_file=missing) as store:
+        with pytest.raises(RecordWriteError, match="site init"):
+            new_batch(store)
+        assert not missing.exists()
