@@ -26,10 +26,12 @@ def commands(quick: bool, vials: int | None, speed: float | None) -> list[tuple[
     batch = ["--vials", str(vials or (100 if quick else 1000))]
     if speed is not None:
         batch += ["--speed", f"{speed:g}"]
+    record = ["--n", "300", "--rounds", "2", "--verify-entries", "100000"] if quick else []  # bench_record: 1M verify
     if quick:
         return [("bench.bench_pump", ["--n", "100"]), ("bench.bench_plc", ["--n", "100", "--notify", "30"]),
-                ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"])]
-    return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_batch", batch)]
+                ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"]), ("bench.bench_record", record)]
+    return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_batch", batch),
+            ("bench.bench_record", record)]
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from rich.console import Console
 from fillfinish.people.cli import deviation_app, qa_app, user_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
+from fillfinish.record.site_cli import app as site_app
 
 app = typer.Typer(help="fillfinish: controller, batch record and simulator of an aseptic fill-finish machine.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -28,6 +29,7 @@ app.add_typer(deviation_app, name="deviation")
 app.add_typer(qa_app, name="qa")
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
+app.add_typer(site_app, name="site")
 
 out = Console()
 err = Console(stderr=True)
@@ -261,8 +263,9 @@ def demo(
                     expiry = (dt.date.today() + dt.timedelta(days=365)).isoformat()
                     tip = _tip_lot("TL-DEMO-0001", "EO-CYCLE-2026-118", expiry)
                 lot = f"DEMO-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+                signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a demo batch", None)
                 return await _run_batch(config, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
-                                        tip_lot=tip, serve=0, show_progress=True)
+                                        tip_lot=tip, serve=0, show_progress=True, authenticated=signed)
         finally:
             await asyncio.to_thread(sim.stop)
 

@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseConfig",
     "DispenserConfig",
     "PlcConfig",
+    "RecordSettings",
     "SiteConfig",
     "SiteRules",
     "load_site_config",
@@ -144,6 +145,18 @@ class SiteRules(_Section):
         return self.aps_last_success + datetime.timedelta(days=self.aps_validity_days)
 
 
+class RecordSettings(_Section):
+    """[record]: which line's ledger this controller appends to, where the site key is, and whether this config
+    drives the simulator (then every batch is recorded in mode `simulation` and can never be released)."""
+
+    line_id: str = Field(default="line-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+                         description="this line's id in a site database shared by several lines")
+    key_file: LoosePath | None = Field(default=None, description="site key file (outside the database); default "
+                                                                 "beside a SQLite database file")
+    simulation: bool = Field(default=False, description="true in the config the simulator writes: batches are "
+                                                        "recorded in mode simulation")
+
+
 class SiteConfig(_Section):
     """The whole site config file."""
 
@@ -153,6 +166,7 @@ class SiteConfig(_Section):
     plc: PlcConfig
     database: DatabaseConfig
     site: SiteRules
+    record: RecordSettings = Field(default_factory=RecordSettings)
 
 
 def load_site_config(path: str | Path) -> SiteConfig:
@@ -179,6 +193,10 @@ def _resolve_files(path: Path, config: SiteConfig) -> SiteConfig:
         updates[name] = full
     if problems:
         raise ConfigError(path, problems)
+    key_file = config.record.key_file
+    if key_file is not None and not key_file.is_absolute():  # relative to the config file, like the PLC's files
+        config = config.model_copy(update={"record": config.record.model_copy(
+            update={"key_file": path.parent / key_file})})
     if not updates:
         return config
     return config.model_copy(update={"plc": config.plc.model_copy(update=updates)})

@@ -29,7 +29,8 @@ async def controller_session(
     """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
     clock = Clock(config.clock.speed, config.clock.epoch)
     async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
-        store = RecordStore(database_url or config.database.url, now=clock.now)
+        store = RecordStore(database_url or config.database.url, now=clock.now, key_file=config.record.key_file,
+                            line_id=config.record.line_id)
         stack.push_async_callback(asyncio.to_thread, store.close)
         wire_log = WireLog(wire_log_path, now=clock.now) if wire_log_path else WireLog(now=clock.now)
         stack.callback(wire_log.close)

@@ -129,6 +129,9 @@ aps_validity_days = 365
 balance_check_valid_until = {_q(cal)}
 lamp_warn_hours = 7000.0
 lamp_max_hours = 8500.0
+
+[record]
+simulation = true
 """
 
     def write_site_config(self, path: Path, database_url: str) -> Path:

@@ -35,3 +35,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def site_key_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test gets its own site key file (created on first use) via $FILLFINISH_SITE_KEY, inherited by the CLI
+    subprocesses it starts, so no test writes a key into the home folder (decision 0012)."""
+    path = tmp_path / "test.sitekey"
+    monkeypatch.setenv("FILLFINISH_SITE_KEY", str(path))
+    return path

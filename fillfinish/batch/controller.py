@@ -287,7 +287,8 @@ class BatchController:
             product=self.r.recipe.product_name, product_code=self.r.recipe.product_code,
             recipe_name=self.r.recipe.name, recipe_version=str(self.r.recipe.version), recipe_hash=self.loaded.sha256,
             recipe_snapshot=self.loaded.text, lot=lot, planned_vials=vials, operator=operator,
-            mode=self.r.recipe.mode, site_config=self.site.model_dump(mode="json", exclude={"plc": {"password"}}),
+            mode="simulation" if self.site.record.simulation else self.r.recipe.mode,  # recipe mode: in the snapshot
+            site_config=self.site.model_dump(mode="json", exclude={"plc": {"password"}}),
         )
         self.rec = BatchRecorder(self.store, self.batch_id)
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch

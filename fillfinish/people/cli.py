@@ -20,6 +20,7 @@ from fillfinish.people.release import close_deviation, readiness, release
 from fillfinish.people.signatures import manifestations
 from fillfinish.people.users import DEFAULT_MAX_AGE_DAYS, ROLES, PeopleError, PermissionDenied, UserStore, os_actor
 from fillfinish.record.cli import resolve_db_url
+from fillfinish.record.names import escape_text
 from fillfinish.record.store import RecordError, RecordStore, safe_url
 
 MAX_AGE_ENV = "FILLFINISH_PASSWORD_MAX_AGE_DAYS"
@@ -131,6 +132,33 @@ def user_list(db: DbOption = None) -> None:
             typer.echo(f"{u.username:<16} {u.role:<10} {state:<8} {u.full_name}  password {age} d old{expired}")
 
 
+@user_app.command("log")
+def user_log(
+    name: Annotated[Optional[str], typer.Argument(help="User id (default: every account).", show_default=False)] = None,
+    db: DbOption = None,
+) -> None:
+    """The keyed accounts trail: every change with old and new values, actor and reason; and whether each account
+    still matches it."""
+    from fillfinish.people.trail import account_problem, check_accounts, trail
+    from fillfinish.record.names import escape_text
+
+    with _opened(db) as (store, _users):
+        entries = trail(store, name)
+        if not entries:
+            typer.echo(f"no account changes recorded{f' for {name}' if name else ''}")
+        for e in entries:
+            d = e.data
+            change = ", ".join(f"{k}: {d['old'].get(k)!r} -> {v!r}" for k, v in sorted(d.get("new", {}).items()))
+            reason = f" reason: {d['reason']}" if d.get("reason") else ""
+            typer.echo(escape_text(f"{e.ts:%Y-%m-%d %H:%M:%S} UTC  {d.get('user')}  {d.get('event')}  by {e.actor}"
+                                   f"{'  ' + change if change else ''}{reason}"))
+        problems = [account_problem(store, name)] if name else check_accounts(store).problems
+        for problem in filter(None, problems):
+            typer.echo(f"NOT MATCHING: {escape_text(problem)}")
+        if any(problems):
+            raise typer.Exit(1)
+
+
 @user_app.command("disable")
 def user_disable(
     name: Annotated[str, typer.Argument(help="User id.")],
@@ -210,11 +238,11 @@ def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOpt
         typer.echo(f"Integrity: {state.integrity}")
         typer.echo("Checks:")
         for c in summary.checks:
-            typer.echo(f"  [{c.status:<9}] {c.name}: {c.detail}")
+            typer.echo(escape_text(f"  [{c.status:<9}] {c.name}: {c.detail}"))
         typer.echo(f"Exceptions ({len(summary.exceptions)}):")
         for item in summary.exceptions:
             detail = f" - {item.detail}" if item.detail else ""
-            typer.echo(f"  entry {item.seq:<5} {item.kind:<15} {item.title}{detail}")
+            typer.echo(escape_text(f"  entry {item.seq:<5} {item.kind:<15} {item.title}{detail}"))
         sigs = manifestations(store, batch)
         typer.echo(f"Signatures ({len(sigs)}):")
         for m in sigs:
@@ -226,7 +254,7 @@ def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOpt
         else:
             typer.echo("Release: BLOCKED")
             for reason in state.blockers:
-                typer.echo(f"  - {reason}")
+                typer.echo(escape_text(f"  - {reason}"))
 
 
 @qa_app.command("release")

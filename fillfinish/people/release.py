@@ -13,10 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from fillfinish.people.signatures import SIGNATURE_KIND, record_ok, sign
+from fillfinish.people.signatures import SIGNATURE_KIND, record_ok, sign, signature_validity
 from fillfinish.people.users import PeopleError, PermissionDenied, User, UserStore
 from fillfinish.record.retention import retention_rules, retention_until
-from fillfinish.record.models import Entry
+from fillfinish.record.models import SIMULATION_MODE, Entry
 from fillfinish.record.store import RecordStore
 
 RELEASE_KIND = "release"
@@ -110,7 +110,9 @@ def readiness(store: RecordStore, batch_id: str) -> ReleaseReadiness:
     entries = store.entries(batch_id)
     ok, integrity = record_ok(store, batch_id)
     disp = next((e for e in reversed(entries) if e.kind == "disposition"), None)
-    released = next((e for e in entries if e.kind == RELEASE_KIND), None)
+    valid = signature_validity(store, batch_id, entries)
+    released = next((e for e in entries if e.kind == RELEASE_KIND  # counts only with a valid signature (issue 6.4)
+                     and valid.get(e.data.get("signature_entry"), "no signature") is None), None)
     r = ReleaseReadiness(batch_id, integrity, disp.data if disp else None, disp.seq if disp else None,
                          open_deviations(entries), performers(store, batch_id, entries), released)
     if not ok:
@@ -147,6 +149,8 @@ def release(
 
     Authentication errors and PermissionDenied (not QA) are raised first; then readiness and segregation of duties.
     """
+    if store.batch(batch_id).mode == SIMULATION_MODE:  # simulation never passes for production (issue 6.6)
+        raise ReleaseRefused(batch_id, ["it was run on the simulator (mode simulation) and can never be released"])
     people = users or UserStore(store)
     account = _qa_user(people, user, password, f"release {batch_id}")
     state = readiness(store, batch_id)

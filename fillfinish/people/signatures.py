@@ -4,6 +4,12 @@ A signature entry names the printed name, user id, role, meaning and reason, and
 last entry (or its header) at signing, i.e. the exact record content the person signed. Because the signature itself is
 an ordinary chained entry, it cannot be removed, edited or moved to another batch without `verify` noticing, and
 `check_signature` confirms that the hash it names is an earlier entry of the same batch.
+
+Each signature also carries a proof (decision 0012): an HMAC under the site key over the batch, the signed hash and
+seq, the signer, the meaning and the time, computed only here, right after the signer's password was checked. A
+signature written through the record API without a password, or copied to another batch, has no valid proof:
+`record verify` reports it and it shows as NOT VALID wherever signatures are shown; a release counts only with a
+valid one.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from fillfinish.record.chain import format_ts
 from fillfinish.record.models import Entry
+from fillfinish.record.names import escape_text
+from fillfinish.record.sitekey import SiteKeyError, entry_signature_message
 from fillfinish.record.store import RecordStore
 from fillfinish.people.users import PeopleError, PermissionDenied, User, UserStore
 
@@ -39,14 +48,21 @@ class Manifestation:
     signed_seq: int
     signed_hash: str
     bound: bool
+    valid: bool = True
+    why: str = ""
 
     def line(self) -> str:
-        """One line for people, e.g. 'Jane Roe (jroe, qa) released 2026-11-25 10:03:07 UTC - signs entry 41'."""
+        """One line for people, e.g. 'Jane Roe (jroe, qa) released 2026-11-25 10:03:07 UTC - signs entry 41'
+        (control characters in names and reasons escaped; NOT VALID with the reason when the proof fails)."""
         what = "the header" if self.signed_seq == 0 else f"entry {self.signed_seq}"
         bound = "" if self.bound else "  NOT BOUND: names a hash that is not in this record"
-        reason = f" ({self.reason})" if self.reason else ""
-        return (f"{self.name} ({self.user_id}, {self.role}) {self.meaning} {self.ts:%Y-%m-%d %H:%M:%S} UTC{reason}"
-                f" - signs {what} {self.signed_hash[:12]}{bound}")
+        valid = "" if self.valid or not self.bound else f"  NOT VALID: {escape_text(self.why)}"
+        if not self.bound:
+            bound += "  NOT VALID"
+        reason = f" ({escape_text(self.reason)})" if self.reason else ""
+        return (f"{escape_text(self.name)} ({escape_text(self.user_id)}, {escape_text(self.role)}) "
+                f"{escape_text(self.meaning)} {self.ts:%Y-%m-%d %H:%M:%S} UTC{reason}"
+                f" - signs {what} {self.signed_hash[:12]}{bound}{valid}")
 
 
 def record_ok(store: RecordStore, batch_id: str) -> tuple[bool, str]:
@@ -93,6 +109,15 @@ def sign(
     head = store.last_entry(batch_id)
     signed_hash = head.hash if head is not None else store.batch(batch_id).header_hash
     signed_seq = head.seq if head is not None else 0
+    try:
+        key = store.site_key(create=True)
+    except SiteKeyError as exc:
+        raise SignatureRefused(f"refusing to sign: {exc}") from exc
+    if key is None:
+        raise SignatureRefused("refusing to sign: no site key to prove the signature with")
+    signed_at = format_ts(store.record_time())
+    proof = key.mac(entry_signature_message(batch_id=batch_id, signed_hash=signed_hash, signed_seq=signed_seq,
+                                            user_id=account.username, meaning=meaning, signed_at=signed_at))
     data = {
         "name": account.full_name,
         "user_id": account.username,
@@ -101,6 +126,9 @@ def sign(
         "signed_hash": signed_hash,
         "signed_seq": signed_seq,
         "reason": reason,
+        "signed_at": signed_at,
+        "key_id": key.fingerprint,
+        "proof": proof,
     }
     return store.append(batch_id, SIGNATURE_KIND, data, actor=account.username)
 
@@ -118,10 +146,34 @@ def check_signature(entries: list[Entry], signature: Entry) -> bool:
                signature.batch_id for e in entries)
 
 
+def signature_validity(store: RecordStore, batch_id: str, entries: list[Entry] | None = None
+                       ) -> dict[int, str | None]:
+    """{seq: None when valid, else why not} for every signature entry of the batch: bound to an earlier entry of
+    this batch, written by its signer and (with the site key) carrying a valid proof."""
+    from fillfinish.record.verify import signature_problem
+
+    entries = store.entries(batch_id) if entries is None else entries
+    header_hash = store.batch(batch_id).header_hash
+    try:
+        key = store.site_key()
+    except SiteKeyError:
+        key = None
+    by_hash = {e.hash: e for e in entries}
+    return {e.seq: signature_problem(e, e.data, by_hash, header_hash, key) for e in entries
+            if e.kind == SIGNATURE_KIND}
+
+
+def signature_valid(store: RecordStore, entry: Entry) -> bool:
+    """True when one signature entry is valid in its batch (see signature_validity)."""
+    return signature_validity(store, entry.batch_id).get(entry.seq, "not a signature") is None
+
+
 def manifestations(store: RecordStore, batch_id: str) -> list[Manifestation]:
-    """Every signature entry of the batch as shown to people, each with whether it is bound to this record."""
+    """Every signature entry of the batch as shown to people, each with whether it is bound to this record and
+    whether it is valid (proof under the site key)."""
     entries = store.entries(batch_id)
     header_hash = store.batch(batch_id).header_hash
+    validity = signature_validity(store, batch_id, entries)
     out = []
     for entry in entries:
         if entry.kind != SIGNATURE_KIND:
@@ -129,7 +181,9 @@ def manifestations(store: RecordStore, batch_id: str) -> list[Manifestation]:
         d = entry.data
         seq = int(d.get("signed_seq", -1)) if isinstance(d.get("signed_seq"), int) else -1
         bound = check_signature(entries, entry) or (seq == 0 and d.get("signed_hash") == header_hash)
+        why = validity.get(entry.seq)
         out.append(Manifestation(entry.seq, str(d.get("name", entry.actor)), str(d.get("user_id", entry.actor)),
                                  str(d.get("role", "?")), str(d.get("meaning", "?")), entry.ts,
-                                 str(d.get("reason", "")), seq, str(d.get("signed_hash", "")), bound))
+                                 str(d.get("reason", "")), seq, str(d.get("signed_hash", "")), bound,
+                                 why is None, why or ""))
     return out

@@ -21,7 +21,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, insert, select, update
 
+from fillfinish.people import trail as account_trail
 from fillfinish.record.chain import format_ts, parse_ts
+from fillfinish.record.names import escape_text, valid_actor
 from fillfinish.record.store import PG_WRITE_LOCK, RecordStore
 
 log = structlog.get_logger(__name__)
@@ -175,6 +177,7 @@ class UserStore:
         self._now = now or (lambda: datetime.now(UTC))
         self._alert = alert
         self._hasher = hasher or PasswordHasher()
+        account_trail.baseline(store)  # accounts from before the keyed trail get one baseline entry (decision 0012)
 
     # ------------------------------------------------------------------------------------------------ plumbing
     def now(self) -> datetime:
@@ -277,6 +280,8 @@ class UserStore:
                 )
             )
             self._event(conn, username, "created", actor, role=role, full_name=full_name.strip())
+        account_trail.record_change(self._store, username, "created", actor,
+                                    new={"role": role, "full_name": full_name.strip()})
         log.info("user.created", user=username, role=role, actor=actor)
         return self.get(username)
 
@@ -290,6 +295,8 @@ class UserStore:
             new = {k: v for k, v in values.items() if k != "password_hash"}
             conn.execute(update(APP_USER).where(APP_USER.c.user_id == row.user_id).values(**values))
             self._event(conn, username, event, actor, old=old, new=new, **detail)
+        account_trail.record_change(self._store, username, event, actor, old=_plain(old), new=_plain(new),
+                                    reason=str(detail.get("reason", "")))
         log.info(f"user.{event}", user=username, actor=actor)
         return self.get(username)
 
@@ -300,6 +307,12 @@ class UserStore:
     def enable(self, username: str, *, actor: str, reason: str = "") -> User:
         """Re-enable a disabled account."""
         return self._change(username, "enabled", actor, {"active": True}, reason=reason)
+
+    def set_role(self, username: str, role: str, *, actor: str, reason: str = "") -> User:
+        """Give an account another role (audited with old and new role, in user_event and the accounts trail)."""
+        if role not in ROLES:
+            raise UserError(f"role {role!r} is not allowed; allowed: {', '.join(ROLES)}")
+        return self._change(username, "role", actor, {"role": role}, reason=reason)
 
     def unlock(self, username: str, *, actor: str, reason: str = "") -> User:
         """Unlock an account locked by repeated failures and reset its failure count."""
@@ -327,10 +340,17 @@ class UserStore:
         committed to the audit trail before the error is raised.
         """
         error: AuthenticationError | None = None
-        locked_now = False
+        locked_now = rehashed = False
+        if not valid_actor(username):  # never let a malformed name into the audit trail or the record
+            log.warning("user.auth_failed", user=escape_text(username), error="malformed user id")
+            raise AuthenticationError(f"user id {escape_text(username)!r} is not a valid user id")
+        mismatch = account_trail.account_problem(self._store, username)
         with self._write() as conn:
             row = self._row(conn, username)
-            if row is None:
+            if row is not None and mismatch is not None:
+                self._event(conn, username, "login_refused", username, reason=mismatch, purpose=purpose)
+                error = AuthenticationError(f"user {username!r} refused: {mismatch}; an administrator must review it")
+            elif row is None:
                 self._event(conn, username, "login_failed", username, reason="unknown user", purpose=purpose)
                 error = AuthenticationError(f"user {username!r}: unknown user or wrong password")
             elif not row.active:
@@ -361,6 +381,7 @@ class UserStore:
                 if self._hasher.check_needs_rehash(row.password_hash):
                     conn.execute(update(APP_USER).where(APP_USER.c.user_id == row.user_id)
                                  .values(password_hash=self._hasher.hash(password)))
+                    rehashed = True
                 user = _user(row)
                 if not allow_expired and self.password_expired(user):
                     self._event(conn, username, "login_refused", username, reason="password expired", purpose=purpose)
@@ -370,7 +391,12 @@ class UserStore:
                 else:
                     self._event(conn, username, "authenticated", username, purpose=purpose)
         if locked_now:
+            account_trail.record_change(self._store, username, "locked_out", "system", old={"locked": False},
+                                        new={"locked": True}, reason=f"{self.max_failures} failed authentications")
             self._alert(username, f"locked after {self.max_failures} failed authentications")
+        if rehashed:
+            account_trail.record_change(self._store, username, "password_rehashed", "system",
+                                        reason="password hash parameters upgraded at login")
         if error is not None:
             log.warning("user.auth_failed", user=username, error=str(error))
             raise error
@@ -382,6 +408,11 @@ class UserStore:
             return bool(self._hasher.verify(digest, password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Old/new values for the trail: plain JSON types (booleans from the database as bool)."""
+    return {k: (bool(v) if k in ("active", "locked") else v) for k, v in values.items()}
 
 
 def _advisory_lock() -> Any:

@@ -106,3 +106,47 @@ def ledger_hash(prev_hash: str, *, global_seq: int, batch_id: str, seq: int, rec
     """Hash of one ledger row (global chain): prev_hash + canonical (global_seq, batch_id, seq, record_hash)."""
     body = canonical_json({"global_seq": global_seq, "batch_id": batch_id, "seq": seq, "record_hash": record_hash})
     return sha256_hex(prev_hash + body)
+
+
+# --------------------------------------------------------------------------------------------- fast paths (decision 0012)
+_dumps = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C: one JSON string, UTF-8 kept
+_canonical_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]  # the C scanner when available
+try:  # the C encoder built once with canonical_json's settings (json.dumps builds one per call)
+    _encode = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+except (AttributeError, TypeError):  # pragma: no cover - pure-Python json
+    _encode = None
+
+
+def canonical_text(text: str) -> str | None:
+    """The canonical form of stored JSON `text`, or None when it is not JSON at all (NaN and infinity included).
+
+    Stored text is exactly canonical when `canonical_text(t) == t`; text with duplicate keys never is, because the
+    parse keeps one value per key and the canonical form then differs from what was stored.
+    """
+    try:
+        value, end = _scan(text, 0)
+        if end != len(text):
+            return None
+        if _encode is not None and isinstance(value, (dict, list)):
+            return "".join(_encode(value, 0))
+        return str(_canonical_dumps(value))
+    except (ValueError, TypeError, RecursionError, StopIteration):
+        return None
+
+
+def entry_hash_text(prev_hash: str, *, batch_id: str, seq: int, ts: str, kind: str, actor: str, data_text: str) -> str:
+    """entry_hash() for data already in canonical text form (the same digest, without re-serialising the data)."""
+    body = (f'{{"actor":{_dumps(actor)},"batch_id":{_dumps(batch_id)},"data":{data_text},'
+            f'"kind":{_dumps(kind)},"seq":{int(seq)},"ts":{_dumps(ts)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def line_ledger_hash(prev_hash: str, *, line_id: str, line_seq: int, batch_id: str, seq: int, record_hash: str) -> str:
+    """Hash of one row of a line's ledger chain: prev_hash + canonical (batch_id, line_id, line_seq, record_hash, seq).
+
+    Rows written before the per-line ledgers (no MAC) keep the global formula of ledger_hash()."""
+    body = (f'{{"batch_id":{_dumps(batch_id)},"line_id":{_dumps(line_id)},"line_seq":{int(line_seq)},'
+            f'"record_hash":{_dumps(record_hash)},"seq":{int(seq)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()

@@ -14,8 +14,13 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-MODES: tuple[str, ...] = ("production", "media_fill", "registry")
-"""Allowed header modes. `registry` marks a master-data audit trail (fillfinish.record.registry), not a batch."""
+MODES: tuple[str, ...] = ("production", "media_fill", "registry", "simulation")
+"""Allowed header modes. `registry` marks a master-data audit trail (fillfinish.record.registry), not a batch;
+`simulation` marks a batch run against the simulator (`fillfinish demo`), never releasable (the recipe's own mode
+stays in the recipe snapshot)."""
+
+SIMULATION_MODE = "simulation"
+"""Mode of batches run against the simulator (issue 6 point 6)."""
 
 REGISTRY_MODE = "registry"
 """Mode of the headers that carry a registry's chain (recipes, users, materials, ...) instead of a batch."""
@@ -94,6 +99,10 @@ class LedgerRow(Base):
     record_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    line_id: Mapped[str] = mapped_column(String(32))  # migration 0003: per-line ledger chains (decision 0012)
+    line_seq: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 @dataclass(frozen=True)

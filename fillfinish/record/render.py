@@ -8,6 +8,7 @@ from typing import Any
 
 from fillfinish.record.chain import format_ts
 from fillfinish.record.models import BatchHeader, Entry
+from fillfinish.record.names import escape_text
 
 JSON_FORMAT = "fillfinish-batch-record/1"
 """Identifier of the JSON export layout (bump when it changes)."""
@@ -30,7 +31,7 @@ def _value(value: Any) -> str:
 
 def summarise(data: dict[str, Any], width: int = SUMMARY_WIDTH) -> str:
     """Data of an entry as 'key=value key=value', cut to `width` characters with '...'."""
-    text = " ".join(f"{key}={_value(data[key])}" for key in sorted(data))
+    text = escape_text(" ".join(f"{key}={_value(data[key])}" for key in sorted(data)))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -40,16 +41,18 @@ def _utc(ts_text: str) -> str:
 
 
 def render_text(header: BatchHeader, entries: Sequence[Entry]) -> str:
-    """The record for a person: header block, then one line per entry (seq, UTC time, kind, actor, data summary)."""
+    """The record for a person: header block, then one line per entry (seq, UTC time, kind, actor, data summary);
+    control characters in any stored text are shown escaped, so no text can print a line of its own."""
     created = format_ts(header.created_at)
+    e = escape_text
     lines = [
-        f"BATCH RECORD {header.batch_id}  ({header.mode.replace('_', ' ')})",
-        f"  Product        {header.product} ({header.product_code})",
-        f"  Lot            {header.lot}",
-        f"  Recipe         {header.recipe_name} version {header.recipe_version}",
+        f"BATCH RECORD {e(header.batch_id)}  ({header.mode.replace('_', ' ')})",
+        f"  Product        {e(header.product)} ({e(header.product_code)})",
+        f"  Lot            {e(header.lot)}",
+        f"  Recipe         {e(header.recipe_name)} version {e(header.recipe_version)}",
         f"  Recipe sha256  {header.recipe_hash}",
         f"  Planned vials  {header.planned_vials}",
-        f"  Operator       {header.operator}",
+        f"  Operator       {e(header.operator)}",
         f"  Created (UTC)  {_utc(created)}",
         f"  Header hash    {header.header_hash}",
         f"  Entries        {len(entries)}",
@@ -58,7 +61,7 @@ def render_text(header: BatchHeader, entries: Sequence[Entry]) -> str:
     ]
     for entry in entries:
         lines.append(
-            f"{entry.seq:>6}  {_utc(format_ts(entry.ts)):<26}  {entry.kind:<16}  {entry.actor:<14}  "
+            f"{entry.seq:>6}  {_utc(format_ts(entry.ts)):<26}  {e(entry.kind):<16}  {e(entry.actor):<14}  "
             f"{summarise(entry.data)}"
         )
     if entries:

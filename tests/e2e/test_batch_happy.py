@@ -28,6 +28,9 @@ async def test_whole_batch_is_suitable_and_recorded(controller: BatchController,
     store = controller.store
     entries = store.entries(outcome.batch_id)
     assert verify(store, outcome.batch_id).ok
+    # the simulator's site config marks itself: the batch is recorded as a simulation, never a production batch
+    header = store.batch(outcome.batch_id)
+    assert header.mode == "simulation" and 'mode = "production"' in header.recipe_snapshot
     # the PackML path, in order
     states = [e.data["to"] for e in kinds(entries, "state")]
     assert states == ["Resetting", "Idle", "Starting", "Execute", "Completing", "Complete"]

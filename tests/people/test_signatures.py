@@ -18,8 +18,11 @@ def test_sign_appends_a_bound_signature_entry(store: RecordStore, users: UserSto
     assert head is not None
     entry = sign(store, batch, "sam", PASSWORDS["sam"], "reviewed", "line clearance checked", users=users)
     assert entry.kind == "signature" and entry.actor == "sam" and entry.prev_hash == head.hash
-    assert entry.data == {"name": "Sam Supervisor", "user_id": "sam", "role": "supervisor", "meaning": "reviewed",
-                          "signed_hash": head.hash, "signed_seq": head.seq, "reason": "line clearance checked"}
+    proof = {name: entry.data[name] for name in ("signed_at", "key_id", "proof")}
+    assert {k: v for k, v in entry.data.items() if k not in proof} == {
+        "name": "Sam Supervisor", "user_id": "sam", "role": "supervisor", "meaning": "reviewed",
+        "signed_hash": head.hash, "signed_seq": head.seq, "reason": "line clearance checked"}
+    assert len(proof["proof"]) == 64 and proof["key_id"] == store.site_key().fingerprint  # type: ignore[union-attr]
     assert store.verify(batch).ok
     [shown] = manifestations(store, batch)
     assert shown.bound and shown.signed_seq == head.seq

@@ -162,3 +162,38 @@ def test_resolve_db_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_db_url("sqlite:///x.db") == "sqlite:///x.db"
     assert resolve_db_url("/var/lib/ff/record.db") == "sqlite:////var/lib/ff/record.db"
     assert resolve_db_url("rel.db") == "sqlite:///rel.db"
+
+
+def test_verify_without_the_key_says_what_it_could_not_check(db: tuple[str, str, str], tmp_path: Path) -> None:
+    """With --key naming a missing file verify still checks the chains, exits 0 for an intact record, and says plainly
+    that the MACs, signature proofs and witness were not checked."""
+    url, _, _ = db
+    code, out, _ = invoke("verify", "--db", url, "--key", str(tmp_path / "elsewhere.sitekey"))
+    assert code == 0 and "NOT CHECKED: no site key" in out and "signature proofs" in out
+    assert "record intact as far as it can be checked without the site key" in out
+    code, out, _ = invoke("verify", "--db", url)  # the key of the test ($FILLFINISH_SITE_KEY)
+    assert code == 0 and "NOT CHECKED" not in out and out.rstrip().endswith("record intact")
+
+
+def test_verify_names_a_cut_off_newest_entry(db: tuple[str, str, str]) -> None:
+    """Deleting the newest entry and its ledger row: verify exits 1 naming the witness, no anchor needed."""
+    url, _, b = db
+    with RecordStore(url, create=False) as store:
+        tamper(store, "DELETE FROM entry WHERE batch_id = :b AND seq = 2",
+               "DELETE FROM ledger WHERE batch_id = :b AND seq = 2", params={"b": b})
+    code, out, _ = invoke("verify", "--db", url)
+    assert code == 1 and "ledger: NOT INTACT: row 10: removed: the newest rows of line line-1 were cut off" in out
+
+
+def test_site_init_creates_the_key_once(tmp_path: Path) -> None:
+    """`fillfinish site init --key FILE` creates the key (0600) and shows its fingerprint; a second run keeps it."""
+    from fillfinish.record.site_cli import app as site_app
+    from fillfinish.record.sitekey import read_key
+
+    path = tmp_path / "keys" / "site.sitekey"
+    result = runner.invoke(site_app, ["init", "--key", str(path), "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert result.exit_code == 0 and f"site key created: {path} (fingerprint {read_key(path).fingerprint})" in \
+        result.output
+    again = runner.invoke(site_app, ["init", "--key", str(path)])
+    assert again.exit_code == 0 and "already exists" in again.output
+    assert (path.stat().st_mode & 0o777) == 0o600

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from fillfinish.record import RecordStore, UnknownBatchError
-from fillfinish.record.chain import GENESIS_LEDGER_HASH, canonical_json, entry_hash, header_hash, ledger_hash
+from fillfinish.record.chain import GENESIS_LEDGER_HASH, canonical_json, entry_hash, header_hash, line_ledger_hash
 from fillfinish.record.verify import VerifyReport
 from record_helpers import fill, new_batch, tamper
 
@@ -153,36 +154,51 @@ def test_last_entries_and_their_ledger_rows_deleted(store: RecordStore, two_batc
     assert report.ledger.problem.seq == 6  # A's entries 5 and 6 were global rows 6 and 7
 
 
-def test_globally_last_entries_need_an_anchor(store: RecordStore, two_batches: tuple[str, str]) -> None:
-    """Cutting the newest entries and ledger rows of the whole database is only caught against an anchor."""
+def _without_key(store: RecordStore, tmp_path: Path) -> RecordStore:
+    """The same database opened by someone who does not have the site key (the key file named is missing)."""
+    return RecordStore(store._raw_url, key=tmp_path / "not-the-site.sitekey", create=False)  # noqa: SLF001
+
+
+def test_globally_last_entries_are_caught_by_the_witness(store: RecordStore, two_batches: tuple[str, str],
+                                                         tmp_path: Path) -> None:
+    """Cutting the newest entry and its ledger row of the whole database: the keyed witness beside the site key still
+    names that row, so verify reports it without a hand-kept anchor; without the key verify says it could not check,
+    and an anchor noted earlier still catches it (decision 0012)."""
     _, b = two_batches
     anchor = store.verify().ledger.head
     assert anchor is not None
     tamper(store, "DELETE FROM entry WHERE batch_id = :b AND seq = 3",
            "DELETE FROM ledger WHERE batch_id = :b AND seq = 3", params={"b": b})
-    assert store.verify().ok  # documented limitation: a clean cut at the very end leaves no trace in the database
-    report = store.verify(anchor=anchor)
-    assert not report.ok
-    assert report.ledger.problem is not None
+    report = store.verify()
+    assert not report.ok and report.ledger.problem is not None
     assert (report.ledger.problem.seq, report.ledger.problem.kind) == (anchor[0], "removed")
+    assert "witness" in report.ledger.problem.detail
+    blind = _without_key(store, tmp_path)
+    try:
+        unkeyed = blind.verify()
+        assert unkeyed.ok and not unkeyed.key_checked  # a clean cut leaves no trace inside the database ...
+        assert any("no site key" in line for line in unkeyed.ledger.unchecked)  # ... and verify says so
+        assert any(line.startswith("NOT CHECKED: ") for line in unkeyed.lines())
+        against = blind.verify(anchor=anchor)
+        assert not against.ok and against.ledger.problem is not None
+        assert (against.ledger.problem.seq, against.ledger.problem.kind) == (anchor[0], "removed")
+    finally:
+        blind.close()
 
 
-def test_full_rewrite_is_caught_only_against_an_anchor(store: RecordStore, two_batches: tuple[str, str]) -> None:
-    """An attacker who rewrites entry 2 and recomputes every later hash and the ledger passes verify; an anchor
-    taken before catches it (docs/record.md: what verify cannot detect)."""
-    a, b = two_batches
-    anchor = store.verify().ledger.head
-    assert anchor is not None
+def _rewrite(store: RecordStore, batch: str) -> None:
+    """An attacker with database access but no key rewrites entry 2 of `batch` and recomputes every later entry and
+    ledger hash (keeping the old MACs: new ones need the key)."""
     with store.engine.connect() as conn:
         headers = {r.batch_id: r.header_hash for r in conn.execute(text("SELECT * FROM batch"))}
         entries = [dict(r) for r in conn.execute(text("SELECT * FROM entry ORDER BY batch_id, seq")).mappings()]
-        ledger = [dict(r) for r in conn.execute(text("SELECT * FROM ledger ORDER BY global_seq")).mappings()]
+        ledger = [dict(r) for r in conn.execute(text("SELECT * FROM ledger ORDER BY line_id, line_seq")).mappings()]
     prev: dict[str, str] = dict(headers)
     statements: list[tuple[str, dict[str, object]]] = []
     new_hash = {}
     for e in entries:
         data = json.loads(e["data"])
-        if e["batch_id"] == a and e["seq"] == 2:
+        if e["batch_id"] == batch and e["seq"] == 2:
             data["accepted"] = False
         h = entry_hash(prev[e["batch_id"]], batch_id=e["batch_id"], seq=e["seq"], ts=e["ts"], kind=e["kind"],
                        actor=e["actor"], data=data)
@@ -193,17 +209,33 @@ def test_full_rewrite_is_caught_only_against_an_anchor(store: RecordStore, two_b
     lprev = GENESIS_LEDGER_HASH
     for r in ledger:
         record = headers[r["batch_id"]] if r["seq"] == 0 else new_hash[(r["batch_id"], r["seq"])]
-        lh = ledger_hash(lprev, global_seq=r["global_seq"], batch_id=r["batch_id"], seq=r["seq"], record_hash=record)
+        lh = line_ledger_hash(lprev, line_id=r["line_id"], line_seq=r["line_seq"], batch_id=r["batch_id"],
+                              seq=r["seq"], record_hash=record)
         statements.append(("UPDATE ledger SET record_hash = :r, prev_hash = :p, hash = :h WHERE global_seq = :g",
                            {"r": record, "p": lprev, "h": lh, "g": r["global_seq"]}))
         lprev = lh
     tamper(store, *statements)
+
+
+def test_full_rewrite_without_the_key_is_caught(store: RecordStore, two_batches: tuple[str, str],
+                                                tmp_path: Path) -> None:
+    """A rewrite of entry 2 with every later hash and the ledger recomputed passes the unkeyed checks, but its MACs
+    do not match under the site key: verify with the key reports it without an anchor (decision 0012)."""
+    a, b = two_batches
+    anchor = store.verify().ledger.head
+    assert anchor is not None
+    _rewrite(store, a)
     assert store.entries(a)[1].data["accepted"] is False
-    assert store.verify().ok  # a complete, consistent forgery is invisible from inside the database
-    report = store.verify(anchor=anchor)
+    report = store.verify()
     assert not report.ok and report.ledger.problem is not None
-    assert report.ledger.problem.kind == "changed"
-    assert store.verify(b, anchor=anchor).ok is False
+    assert report.ledger.problem.kind == "changed" and "MAC" in report.ledger.problem.detail
+    blind = _without_key(store, tmp_path)
+    try:
+        assert blind.verify().ok  # consistent hashes: invisible without the key ...
+        assert not blind.verify(anchor=anchor).ok  # ... or against an anchor
+        assert blind.verify(b, anchor=anchor).ok is False
+    finally:
+        blind.close()
 
 
 def test_swapped_entries_are_reordered(store: RecordStore, two_batches: tuple[str, str]) -> None:

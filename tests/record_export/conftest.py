@@ -176,8 +176,25 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
                       "suitable for cell therapy grade", "suitable": not exceptions, "reasons": reasons,
                       "reconciliation": rec})
     if exceptions:
-        a("signature", {"name": "Dana QA", "meaning": "reviewed"}, "dana")
+        a("signature", proved_signature(store, b, "dana", "Dana QA", "reviewed"), "dana")
     return b
+
+
+def proved_signature(store: RecordStore, batch: str, user: str, name: str, meaning: str) -> dict[str, object]:
+    """The data of a valid signature entry of `user` on the batch's head, with its proof under the site key, as
+    fillfinish.people.signatures.sign writes it after the password check (decision 0012)."""
+    from fillfinish.record.chain import format_ts
+    from fillfinish.record.sitekey import entry_signature_message
+
+    head = store.last_entry(batch)
+    signed_hash, signed_seq = (head.hash, head.seq) if head else (store.batch(batch).header_hash, 0)
+    key = store.site_key(create=True)
+    assert key is not None
+    signed_at = format_ts(store.record_time())
+    proof = key.mac(entry_signature_message(batch_id=batch, signed_hash=signed_hash, signed_seq=signed_seq,
+                                            user_id=user, meaning=meaning, signed_at=signed_at))
+    return {"name": name, "user_id": user, "role": "qa", "meaning": meaning, "signed_hash": signed_hash,
+            "signed_seq": signed_seq, "reason": "", "signed_at": signed_at, "key_id": key.fingerprint, "proof": proof}
 
 
 @pytest.fixture

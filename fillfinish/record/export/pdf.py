@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from fillfinish.record.names import escape_text
+
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -116,7 +118,9 @@ def _p(text: Any, style: ParagraphStyle) -> Paragraph:
     text = str(text)
     if len(text) > MAX_CELL_CHARS:
         text = text[:MAX_CELL_CHARS] + f" ... [{len(text) - MAX_CELL_CHARS:,} more characters: see the JSON export]"
-    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+    # each line of the document's own text stays a line; control characters inside record text are shown escaped,
+    # so a newline in an actor or reason can never print a fake line (issue 6 point 7)
+    return Paragraph("<br/>".join(escape(escape_text(line)) for line in text.split("\n")), style)
 
 
 def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True, repeat: bool = False,
@@ -242,8 +246,9 @@ def _signatures_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
         return out + [_p("No signature recorded.", st.body)]
     rows: list[list[Any]] = [[_p(t, st.small) for t in ("Printed name", "Date and time", "Meaning", "Entry")]]
     for sig in summary.signatures:
-        rows.append([_p(sig.name, st.small), _p(fmt_time(sig.ts), st.small), _p(sig.meaning, st.small),
-                     _p(f"{sig.seq} ({sig.entry_kind})", st.small)])
+        meaning = sig.meaning if sig.valid else f"{sig.meaning} - NOT VALID ({sig.why})"
+        rows.append([_p(sig.name, st.small), _p(fmt_time(sig.ts), st.small),
+                     _p(meaning, st.small if sig.valid else st.tiny_red), _p(f"{sig.seq} ({sig.entry_kind})", st.small)])
     return out + [_grid(rows, [5 * cm, 4.2 * cm, 4 * cm, FRAME_WIDTH - 13.2 * cm])]
 
 
@@ -291,7 +296,7 @@ def _review_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
         return out
     rows = [[_p(t, st.small) for t in ("Entry", "Time (UTC)", "Kind", "What", "People", "Duration")]]
     for item in summary.exceptions:
-        what = item.title + (f"\n{item.detail}" if item.detail else "")
+        what = escape_text(item.title) + (f"\n{escape_text(item.detail)}" if item.detail else "")
         rows.append([_p(item.seq, st.small), _p(fmt_time(item.ts).removesuffix(" UTC"), st.small),
                      _p(item.kind.replace("_", " "), st.small), _p(what, st.small),
                      _p(", ".join(item.people) or "-", st.small), _p(fmt_duration(item.duration_s), st.small)])

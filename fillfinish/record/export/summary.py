@@ -131,6 +131,8 @@ class Signature:
     ts: datetime
     seq: int
     entry_kind: str
+    valid: bool = True
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ class ReviewSummary:
                 for item in self.exceptions
             ],
             "signatures": [
-                {"name": s.name, "meaning": s.meaning, "ts": format_ts(s.ts), "entry": s.seq, "entry_kind": s.entry_kind}
+                {"name": s.name, "meaning": s.meaning, "ts": format_ts(s.ts), "entry": s.seq, "entry_kind": s.entry_kind,
+                 "valid": s.valid, **({} if s.valid else {"status": "NOT VALID", "why": s.why})}
                 for s in self.signatures
             ],
         }
@@ -238,15 +241,26 @@ def _g_as_mg(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f} mg"
 
 
+def _invalid_signatures(snap: RecordSnapshot) -> dict[int, str]:
+    """seq -> why for the signatures verify found not valid (none when the record was not verified)."""
+    result = snap.integrity
+    if result is None:
+        return {}
+    why = result.problem.detail if result.problem is not None and result.problem.kind == "signature not valid" else ""
+    return {seq: why or "not valid (see record verify)" for seq in getattr(result, "invalid_signatures", ())}
+
+
 def is_person(actor: str) -> bool:
     """True when `actor` is a person rather than the machine (system, monitor, controller)."""
     return actor not in SYSTEM_ACTORS
 
 
 # ---------------------------------------------------------------------------------------------------- signatures
-def signatures(entries: Iterable[Entry]) -> list[Signature]:
-    """Every signature in the record: entries of kind 'signature' and any entry whose data carries a 'signature'."""
+def signatures(entries: Iterable[Entry], invalid: Mapping[int, str] | None = None) -> list[Signature]:
+    """Every signature in the record: entries of kind 'signature' and any entry whose data carries a 'signature';
+    those whose seq is in `invalid` (seq -> why, from verify) are marked NOT VALID."""
     out: list[Signature] = []
+    invalid = invalid or {}
     for entry in entries:
         sig = entry.data.get("signature")
         if isinstance(sig, Mapping):
@@ -254,7 +268,8 @@ def signatures(entries: Iterable[Entry]) -> list[Signature]:
                                  entry.ts, entry.seq, entry.kind))
         elif entry.kind == "signature":
             name = entry.data.get("name") or entry.data.get("printed_name") or entry.actor
-            out.append(Signature(str(name), str(entry.data.get("meaning") or "signed"), entry.ts, entry.seq, entry.kind))
+            out.append(Signature(str(name), str(entry.data.get("meaning") or "signed"), entry.ts, entry.seq, entry.kind,
+                                 entry.seq not in invalid, invalid.get(entry.seq, "")))
     return out
 
 
@@ -657,7 +672,7 @@ def review(snap: RecordSnapshot) -> ReviewSummary:
         vial_counts=vial_counts(entries),
         checks=tuple(checks),
         exceptions=tuple(items),
-        signatures=tuple(signatures(entries)),
+        signatures=tuple(signatures(entries, _invalid_signatures(snap))),
         entries_total=len(entries),
         integrity_ok=integrity_ok,
         integrity_text=integrity_text,

@@ -1,0 +1,255 @@
+"""The record's own speed: RecordStore.append against a raw commit, `record verify` at a million entries, and four
+lines appending at once to one PostgreSQL database (issue 11 points 2, 3, 5).
+
+- `RecordStore.append alone` vs `raw SQLite commit (WAL, FULL)`: the same disk, the same durability (one committed
+  transaction per entry, WAL, synchronous=FULL), measured in alternating blocks so load changes hit both alike.
+- with --pg URL: the same on PostgreSQL (raw: one autocommitted INSERT per row, synchronous commit), and four
+  writer processes, each its own line id, appending at once vs one writer alone (per-line rate); every chain and
+  ledger is verified afterwards and the entry counts checked (nothing lost or interleaved).
+- `record verify`: bench/make_record.py builds N entries (default 1,000,000; --verify-entries for quick runs), then
+  `fillfinish record verify` runs in its own process; wall time, entries/s and peak memory (the process and its
+  workers) beside a raw read of every entry row with one SHA-256 each.
+Run: python -m bench.bench_record [--n 2000] [--pg URL] [--verify-entries 1000000] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import REPO, Figure, base_parser, positive_int, print_figures, print_table, quiet_logging, \
+    write_figures
+from fillfinish.record.store import RecordStore
+
+BATCH = dict(product="bench", product_code="BENCH", recipe_name="bench", recipe_version="1", recipe_hash="0" * 64,
+             recipe_snapshot="bench", lot="L-BENCH", planned_vials=1, operator="bench", mode="production",
+             site_config={"bench": True})
+DATA = {"vial": 1, "net_g": 0.5012, "status": "accepted", "reason": ""}
+
+
+def raw_sqlite_rate(path: Path, n: int) -> float:
+    """Commits/s of plain sqlite3 (WAL, synchronous=FULL), one small row per BEGIN IMMEDIATE ... COMMIT."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, data TEXT NOT NULL)")
+        t0 = time.perf_counter()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (ts, data) VALUES (?, ?)", (f"{time.time():.6f}", f'{{"vial": {i}}}'))
+            conn.execute("COMMIT")
+        return n / (time.perf_counter() - t0)
+    finally:
+        conn.close()
+
+
+def store_rate(store: RecordStore, batch: str, n: int) -> float:
+    """Entries/s of RecordStore.append (hash chain, keyed ledger row, one commit each)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        store.append(batch, "vial", DATA, "system")
+    return n / (time.perf_counter() - t0)
+
+
+def raw_pg_rate(url: str, n: int) -> float:
+    """Commits/s of plain psycopg on the same server: one autocommitted INSERT per row (synchronous commit)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id BIGSERIAL PRIMARY KEY, ts TEXT, data TEXT)")
+        t0 = time.perf_counter()
+        for i in range(n):
+            conn.execute("INSERT INTO bench_raw (ts, data) VALUES (%s, %s)", (f"{time.time():.6f}", f'{{"v":{i}}}'))
+        rate = n / (time.perf_counter() - t0)
+        conn.execute("DROP TABLE bench_raw")
+    return rate
+
+
+def interleaved(raw: callable, ours: callable, rounds: int) -> tuple[float, float]:  # type: ignore[valid-type]
+    """Mean rates of raw and ours measured in alternating blocks."""
+    raws, ourses = [], []
+    for _ in range(rounds):
+        raws.append(raw())
+        ourses.append(ours())
+    return sum(raws) / len(raws), sum(ourses) / len(ourses)
+
+
+def sqlite_figures(folder: Path, n: int, rounds: int) -> list[Figure]:
+    """RecordStore.append vs raw sqlite3 on the same disk."""
+    store = RecordStore(f"sqlite:///{folder / 'append.db'}", key=str(folder / "bench.sitekey"))
+    try:
+        batch = store.create_batch(**BATCH)
+        store_rate(store, batch, 50)  # warm up (key, connection, statements)
+        raw, ours = interleaved(lambda: raw_sqlite_rate(folder / "raw.db", n), lambda: store_rate(store, batch, n),
+                                rounds)
+        assert store.verify(batch).ok
+    finally:
+        store.close()
+    return [Figure("RecordStore.append alone vs raw SQLite commit (WAL, FULL)", ours, raw, "/s", "higher")]
+
+
+def fresh_pg_schema(url: str) -> tuple[str, str]:
+    """A new schema on the server and a URL that uses it (search_path), for a clean record."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"ffbench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return schema, make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
+def drop_pg_schema(url: str, schema: str) -> None:
+    """Drop a bench schema."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _writer(url: str, key: str, line: str, n: int, start: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
+            out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One line's controller: its own store and batch, n appends once `start` is set; puts (line, batch, rate)."""
+    store = RecordStore(url, key=key, line_id=line)
+    try:
+        batch = store.create_batch(**BATCH)
+        store.append(batch, "vial", DATA, "system")
+        start.wait()
+        out.put((line, batch, store_rate(store, batch, n)))
+    finally:
+        store.close()
+
+
+def lines_at_once(url: str, key: str, lines: int, n: int) -> list[tuple[str, str, float]]:
+    """Start `lines` writer processes, release them together, collect (line, batch, entries/s)."""
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Event(), context.Queue()
+    procs = [context.Process(target=_writer, args=(url, key, f"line-{i + 1}", n, start, out)) for i in range(lines)]
+    for proc in procs:
+        proc.start()
+    time.sleep(2.0)  # let every writer open its store and create its batch before the start signal
+    start.set()
+    results = [out.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    return sorted(results)
+
+
+def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure], list[list[str]]]:
+    """RecordStore.append vs raw psycopg, and four lines at once vs one alone, on one PostgreSQL database."""
+    key = str(folder / "pg.sitekey")
+    schema, schema_url = fresh_pg_schema(url)
+    try:
+        store = RecordStore(schema_url, key=key)
+        try:
+            batch = store.create_batch(**BATCH)
+            store_rate(store, batch, 50)
+            raw, ours = interleaved(lambda: raw_pg_rate(schema_url, n), lambda: store_rate(store, batch, n), rounds)
+        finally:
+            store.close()
+        alone = lines_at_once(schema_url, key, 1, n)[0][2]
+        together = lines_at_once(schema_url, key, 4, n)
+        check = RecordStore(schema_url, key=key, create=False)
+        try:
+            report = check.verify()
+            counts = {b: len(check.entries(b)) for _, b, _ in together}
+        finally:
+            check.close()
+    finally:
+        drop_pg_schema(url, schema)
+    per_line = sum(rate for _, _, rate in together) / len(together)
+    rows = [[line, batch, f"{rate:,.0f} /s", f"{counts[batch]} entries"] for line, batch, rate in together]
+    rows.append(["verify after the run", "", "intact" if report.ok else "NOT INTACT", f"{len(report.ledger.heads)} "
+                 "line ledgers"])
+    if not report.ok or any(c != n + 1 for c in counts.values()):
+        raise SystemExit(f"four lines at once lost or broke entries: {report.lines()[-3:]} {counts}")
+    return [Figure("RecordStore.append alone vs raw PostgreSQL commit", ours, raw, "/s", "higher"),
+            Figure("per-line append, 4 lines at once vs 1 line alone (PostgreSQL)", per_line, alone, "/s",
+                   "higher")], rows
+
+
+def verify_figures(folder: Path, entries: int, jobs: int) -> tuple[list[Figure], list[list[str]]]:
+    """Build `entries` entries, time `fillfinish record verify` in its own process, and a raw read+hash of the rows."""
+    from bench.make_record import build
+
+    db = folder / "verify.db"
+    key = str(folder / "verify.sitekey")
+    info = build(f"sqlite:///{db}", entries, key=key)
+    env = dict(os.environ, PYTHONPATH=str(REPO), FILLFINISH_SITE_KEY=key)
+    cmd = [sys.executable, "-m", "fillfinish", "record", "verify", "--db", str(db), "--jobs", str(jobs)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read() if proc.stdout else ""
+    children = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN).ru_maxrss
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"record verify failed on the bench record:\n{out[-2000:]}")
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(db)
+    import hashlib
+
+    for row in conn.execute("SELECT prev_hash, data FROM entry"):
+        hashlib.sha256((row[0] + row[1]).encode()).hexdigest()
+    conn.close()
+    raw_wall = time.perf_counter() - t0
+    rows = [["entries / batches built", f"{entries:,} / {info['batches']:,}", f"in {info['seconds']} s"],
+            ["record verify wall time", f"{wall:.2f} s", f"--jobs {jobs}"],
+            ["record verify peak RSS (verify process / largest child)", f"{usage.ru_maxrss / 1024:.0f} MB",
+             f"{children / 1024:.0f} MB"]]
+    return [Figure(f"record verify entries/s ({entries:,} entries)", entries / wall, entries / raw_wall, "/s",
+                   "higher")], rows
+
+
+def main() -> None:
+    """Parse the arguments, run, print the figures."""
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--n", type=positive_int, default=2000, help="appends per block (default 2000)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="alternating blocks (default 3)")
+    parser.add_argument("--pg", default=os.environ.get("FILLFINISH_BENCH_PG_URL") or None,
+                        help="PostgreSQL URL (env FILLFINISH_BENCH_PG_URL): adds the PostgreSQL and four-line figures")
+    parser.add_argument("--verify-entries", type=positive_int, default=1_000_000,
+                        help="entries of the verify benchmark (default 1,000,000)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="verify worker processes (default 2)")
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the databases (default: a temp folder)")
+    args = parser.parse_args()
+    quiet_logging()
+    figures: list[Figure] = []
+    detail: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="ff-bench-record-", dir=args.dir) as tmp:
+        folder = Path(tmp)
+        figures += sqlite_figures(folder, args.n, args.rounds)
+        if args.pg:
+            pg, rows = pg_figures(args.pg, folder, args.n, args.rounds)
+            figures += pg
+            detail += rows
+        else:
+            detail.append(["PostgreSQL figures", "skipped", "give --pg URL or FILLFINISH_BENCH_PG_URL"])
+        ver, rows = verify_figures(folder, args.verify_entries, args.jobs)
+        figures += ver
+        detail += rows
+    print_table(("detail", "value", "note"), [row[:3] for row in detail])
+    print()
+    print_figures(figures)
+    if args.json:
+        write_figures(args.json, figures, [" | ".join(row) for row in detail])
+
+
+if __name__ == "__main__":
+    main()
