@@ -18,6 +18,7 @@ from sqlalchemy import select
 from fillfinish.record.chain import GENESIS_LEDGER_HASH, HEADER_FIELDS, entry_hash, header_hash, ledger_hash
 from fillfinish.record.models import BatchRow, EntryRow, LedgerRow
 from fillfinish.record.store import UnknownBatchError
+from fillfinish.record.tombstones import check_purged, load_tombstones, purged_line
 
 if TYPE_CHECKING:
     from fillfinish.record.store import RecordStore
@@ -55,6 +56,7 @@ class BatchResult:
     ok: bool
     entries_checked: int
     problem: Problem | None = None
+    note: str | None = None  # e.g. how a purged batch is shown (fillfinish.record.tombstones)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ class VerifyReport:
         """Human-readable lines: one per batch, one for the ledger."""
         out = []
         for result in self.batches:
-            if result.ok:
+            if result.ok and result.note:
+                out.append(f"{result.batch_id}: {result.note}")
+            elif result.ok:
                 out.append(f"{result.batch_id}: intact ({result.entries_checked} entries)")
             else:
                 assert result.problem is not None
@@ -119,6 +123,7 @@ def verify(store: RecordStore, batch_id: str | None = None, *, anchor: tuple[int
         headers = {row.batch_id: row for row in conn.execute(batch_q).all()}
         entry_rows = conn.execute(entry_q).all()
         ledger_rows = conn.execute(select(LEDGER).order_by(LEDGER.c.global_seq)).all()
+        tombstones = load_tombstones(conn)
 
     by_batch: dict[str, list[Any]] = {}
     for row in entry_rows:
@@ -131,9 +136,19 @@ def verify(store: RecordStore, batch_id: str | None = None, *, anchor: tuple[int
     if batch_id is not None and not ids:
         raise UnknownBatchError(f"unknown batch {batch_id!r} in {store.url}")
     results = [
-        check_batch(bid, headers.get(bid), by_batch.get(bid, []), ledger_by_batch.get(bid, [])) for bid in ids
+        _purged_or_checked(bid, tombstones.get(bid), headers.get(bid), by_batch.get(bid, []),
+                           ledger_by_batch.get(bid, []))
+        for bid in ids
     ]
     return VerifyReport(batches=results, ledger=check_ledger(ledger_rows, anchor))
+
+
+def _purged_or_checked(batch_id: str, tombstone: dict[str, Any] | None, header: Any, entries: Sequence[Any],
+                       ledger: Sequence[Any]) -> BatchResult:
+    """A batch purged under a matching tombstone is ok with a note (fillfinish.record.tombstones); else check_batch."""
+    if tombstone is not None and header is None and check_purged(tombstone, header, entries, ledger) is None:
+        return BatchResult(batch_id, True, 0, note=purged_line(tombstone))
+    return check_batch(batch_id, header, entries, ledger)
 
 
 def _recompute_header(header: Any) -> str | None:
