@@ -61,6 +61,6 @@ def check_purged(tombstone: dict[str, Any], header: Any, entries: Sequence[Any],
 
 def purged_line(tombstone: dict[str, Any]) -> str:
     """How verify shows a purged batch, e.g. 'purged 2032-07-01 by quinn (tombstone REG-PURGE entry 4, 120 entries)'."""
-    return (f"purged {str(tombstone.get('purged_at', '?'))[:10]} by {tombstone.get('purged_by', '?')} "
+    return (f"purged {tombstone.get('purged_on', '?')} by {tombstone.get('purged_by', '?')} "
             f"(tombstone {PURGE_REGISTRY} entry {tombstone.get('tombstone_entry')}, {tombstone.get('entries')} entries, "
             f"last hash {str(tombstone.get('last_hash'))[:12]}; ledger rows match)")
