@@ -130,8 +130,10 @@ def fold(header: BatchHeader, entries: list[Entry]) -> list[Deviation]:
         e = opened[seq]
         if seq in grouped or e.data.get("alarm_entry") in legacy_closed:
             continue
-        home = next((d for d in out + pending if d.is_open and abs((e.ts - d.opened_at).total_seconds()) <= window),
-                    None)
+        viable_result = str(e.data.get("source", "")).startswith("viable:")  # read days later: its own deviation
+        home = None if viable_result else next(
+            (d for d in out + pending if d.is_open and not str(d.members[0].data.get("source", "")).startswith("viable:")
+             and abs((e.ts - d.opened_at).total_seconds()) <= window), None)
         if home is None:
             home = Deviation(header.batch_id, None)
             pending.append(home)

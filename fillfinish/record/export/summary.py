@@ -382,6 +382,12 @@ def exceptions(entries: Sequence[Entry]) -> list[ExceptionItem]:
             items[alarm_index[target]] = ExceptionItem(
                 old.kind, old.seq, old.ts, old.title, "; ".join(p for p in (old.detail, note) if p), people, duration,
                 old.entries + (entry.seq,))
+        elif kind == "deviation" and d.get("event") in ("registered", "updated"):
+            continue  # numbering and 8D work: shown in the deviations section, not as exceptions
+        elif kind == "deviation" and d.get("number"):
+            items.append(ExceptionItem("deviation", entry.seq, entry.ts, f"deviation {d['number']} closed by "
+                                       f"{d.get('closed_by')}", f"classification {d.get('classification')}; impact "
+                                       f"{d.get('impact')}", (entry.actor,), entries=(entry.seq,)))
         elif kind == "deviation":
             refs = tuple(sorted({entry.seq} | ({int(d["alarm_entry"])} if _num(d.get("alarm_entry")) else set())))
             where = ", ".join(f"{k} {d[k]}" for k in ("phase", "state") if d.get(k))
