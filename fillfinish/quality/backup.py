@@ -63,7 +63,7 @@ def backup(url: str, target: Path) -> Path:
     if source is not None:
         if not source.is_file():
             raise BackupError(f"database file not found: {source}")
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        src = sqlite3.connect(source, timeout=30.0)  # reads only; WAL lets the controller keep writing
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)
@@ -97,10 +97,13 @@ def restore(source: Path, url: str) -> VerifyReport:
             raise BackupError(f"{source} is not a SQLite backup; a PostgreSQL dump restores into a PostgreSQL URL")
         if target.exists():
             raise BackupError(f"{target} exists; a restore goes into a new file only (never over a live record)")
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)
+        except sqlite3.Error as exc:
+            target.unlink(missing_ok=True)
+            raise BackupError(f"SQLite restore from {source} failed: {exc}") from exc
         finally:
             dst.close()
             src.close()

@@ -4,7 +4,6 @@ path from viable results and 8D deviations to release, purge, hold, backup and r
 from __future__ import annotations
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from fillfinish.cli import app
@@ -128,5 +127,3 @@ def test_unknown_things_are_one_line(db_url: str, store: RecordStore) -> None:
     refused(*cli(db_url, "viable", "list", "B-20990101-0001"), "unknown batch")
     refused(*cli(db_url, "deviation", "show", "DEV-2099-0001"), "no deviation numbered")
 
-
-_ = typer
