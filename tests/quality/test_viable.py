@@ -12,6 +12,7 @@ from fillfinish.quality import deviations, viable
 from fillfinish.quality.common import QualityRefused
 from fillfinish.quality.release import ReleaseRefused, readiness, release
 from fillfinish.record import RecordStore
+from fillfinish.record.export.summary import load_snapshot, review
 from quality_helpers import PASSWORDS, enter_all_viable, run_batch
 
 EXPIRY = dt.date(2028, 12, 31)
@@ -67,6 +68,9 @@ def test_growth_in_grade_a_makes_the_batch_not_suitable(store: RecordStore, user
     st = viable.status(store.batch(batch), store.entries(batch))
     sp1 = st.samples[0]
     assert sp1.level == "action" and sp1.verified is None and sp1.result.data["supersedes"]
+    summary = review(load_snapshot(store, batch))  # the proposal said suitable; the review already says not
+    assert summary.suitable is False and summary.verdict == "not suitable for cell therapy grade"
+    assert any("growth in grade A: SP-1" in r["reason"] for r in summary.disposition_reasons)
     state = readiness(store, batch)
     assert any("growth in grade A" in r["reason"] for r in state.final_verdict()[1])
     assert any("not verified" in b for b in state.blockers) and any("deviation open" in b for b in state.blockers)

@@ -679,6 +679,11 @@ def review(snap: RecordSnapshot) -> ReviewSummary:
     verdict = str(disp.data.get("verdict")) if disp is not None and disp.data.get("verdict") is not None else None
     suitable = disp.data.get("suitable") if disp is not None and isinstance(disp.data.get("suitable"), bool) else None
     reasons = tuple(r for r in (disp.data.get("reasons") or []) if isinstance(r, Mapping)) if disp is not None else ()
+    if disp is not None and quality["viable_reasons"]:  # results read after the proposal: growth makes it not CTG
+        from fillfinish.batch.disposition import NOT_SUITABLE
+
+        verdict, suitable = NOT_SUITABLE, False
+        reasons = reasons + tuple(quality["viable_reasons"])
     if disp is None:
         checks.append(Check("Disposition", "n/a", "no disposition recorded (the batch has not ended)"))
     else:
@@ -769,6 +774,6 @@ def _quality_views(snap: RecordSnapshot, entries: list[Entry]) -> dict[str, Any]
                          "verdict": dd.get("verdict"), "expiry": dd.get("expiry"),
                          "retention_until": dd.get("retention_until"), "reason": dd.get("reason"),
                          "entry": decision.seq}
-    return {"checks": checks, "viable": rows,
+    return {"checks": checks, "viable": rows, "viable_reasons": status.unsuitable_reasons(),
             "deviations": [d.as_dict() for d in quality_deviations.fold(snap.header, entries)],
             "media_fill": media_view, "retained": retained_view, "decision": decision_view}
