@@ -15,7 +15,8 @@ import structlog
 import typer
 from rich.console import Console
 
-from fillfinish.people.cli import deviation_app, qa_app, user_app
+from fillfinish.people.cli import user_app
+from fillfinish.quality.cli import deviation_app, mediafill_app, qa_app, register_record_commands, viable_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
 from fillfinish.record.site_cli import app as site_app
@@ -27,6 +28,9 @@ app.add_typer(record_app, name="record")
 app.add_typer(user_app, name="user")
 app.add_typer(deviation_app, name="deviation")
 app.add_typer(qa_app, name="qa")
+app.add_typer(viable_app, name="viable")
+app.add_typer(mediafill_app, name="mediafill")
+register_record_commands(record_app)
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 app.add_typer(site_app, name="site")

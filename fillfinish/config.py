@@ -22,6 +22,7 @@ __all__ = [
     "DispenserConfig",
     "PlcConfig",
     "RecordSettings",
+    "QualitySettings",
     "SiteConfig",
     "SiteRules",
     "load_site_config",
@@ -155,6 +156,49 @@ class RecordSettings(_Section):
                                                                  "beside a SQLite database file")
     simulation: bool = Field(default=False, description="true in the config the simulator writes: batches are "
                                                         "recorded in mode simulation")
+class ViableLimit(_Section):
+    """Alert and action limit of one viable sample type in one grade, CFU (None: no limit set)."""
+
+    alert: float | None = Field(default=None, ge=0, description="alert level, CFU (site, from trend data)")
+    action: float | None = Field(default=None, ge=0, description="action limit, CFU (EU GMP Annex 1 Table 6)")
+
+
+def _limits(air: tuple[float, float], settle: tuple[float, float], contact: tuple[float, float],
+            glove: tuple[float, float] | None) -> "ViableGradeLimits":
+    """Grade limits from (alert, action) pairs."""
+    return ViableGradeLimits(air=ViableLimit(alert=air[0], action=air[1]),
+                             settle=ViableLimit(alert=settle[0], action=settle[1]),
+                             contact=ViableLimit(alert=contact[0], action=contact[1]),
+                             glove=ViableLimit(alert=glove[0], action=glove[1]) if glove else ViableLimit())
+
+
+class ViableGradeLimits(_Section):
+    """Limits of one grade: air (CFU/m3), settle plate (CFU/4 h), contact plate (CFU/plate), glove print (CFU/glove)."""
+
+    air: ViableLimit = Field(default_factory=ViableLimit)
+    settle: ViableLimit = Field(default_factory=ViableLimit)
+    contact: ViableLimit = Field(default_factory=ViableLimit)
+    glove: ViableLimit = Field(default_factory=ViableLimit)
+
+
+def _annex1_table6() -> dict[str, ViableGradeLimits]:
+    """EU GMP Annex 1 (2022) Table 6 action limits for grades B, C, D; alert levels at about half (site default)."""
+    return {"B": _limits((5, 10), (2, 5), (2, 5), (2, 5)),
+            "C": _limits((50, 100), (25, 50), (12, 25), None),
+            "D": _limits((100, 200), (50, 100), (25, 50), None)}
+
+
+class QualitySettings(_Section):
+    """[quality]: deviation numbering and grouping, viable alert/action limits (grade A: no growth); the line id is
+    `[record] line_id`."""
+
+    deviation_prefix: str = Field(default="DEV", pattern=r"^[A-Z][A-Z0-9]{0,11}$",
+                                  description="deviation numbers are PREFIX-YEAR-NNNN, e.g. DEV-2026-0001")
+    deviation_group_window_s: float = Field(default=900.0, ge=0, le=24 * 3600,
+                                            description="alarms within this many seconds of a deviation's first "
+                                                        "alarm are one event (e.g. a door opening and its excursions)")
+    viable_limits: dict[Literal["B", "C", "D"], ViableGradeLimits] = Field(
+        default_factory=_annex1_table6, description="alert/action limits per grade (grade A: any growth is action)")
 
 
 class SiteConfig(_Section):
@@ -167,6 +211,7 @@ class SiteConfig(_Section):
     database: DatabaseConfig
     site: SiteRules
     record: RecordSettings = Field(default_factory=RecordSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

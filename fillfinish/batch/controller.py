@@ -17,6 +17,7 @@ from typing import Any, Callable
 import structlog
 
 from fillfinish.batch.disposition import Disposition, decide
+from fillfinish.quality import retained
 from fillfinish.batch.history import BatchHistory, VialOutcome
 from fillfinish.batch.recorder import BatchRecorder, RecordFailure
 from fillfinish.batch.uv_cycle import UvCycleFault, UvCycleInterrupted, UvResult, latest, run_uv_exposure
@@ -848,7 +849,11 @@ class BatchController:
             self.phases.finish()
         assert self.batch_id is not None
         self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
-        disp = decide(self.history, self.planned, "Complete")
+        accepted = [v.vial for v in self.history.vials.values() if v.status == "accepted"]
+        kept = retained.record(accepted, self.r.retained_samples)  # retained samples (recipe's sampling plan)
+        if kept["planned"]:
+            self._write("retained_sample", **kept)
+        disp = decide(self.history, self.planned, "Complete", samples=kept["count"])
         self._write("reconciliation", **disp.reconciliation)
         self._write("disposition", **disp.as_record())
         self.machine.state_complete(State.Completing, reason="post-fill monitoring done")

@@ -34,11 +34,12 @@ class Disposition:
 
 
 def reconcile(history: BatchHistory, planned: int, samples: int = 0) -> dict[str, int]:
-    """planned = filled (accepted) + rejected (incl. uncertain) + samples taken."""
+    """planned = filled (accepted, for release) + rejected (incl. uncertain) + samples (retained, taken out of the
+    accepted vials)."""
     c = history.counts
     rejected = c["rejected"] + c["uncertain"]
-    return {"planned": planned, "filled": c["accepted"], "rejected": rejected, "uncertain": c["uncertain"],
-            "samples": samples, "unaccounted": planned - c["accepted"] - rejected - samples}
+    return {"planned": planned, "filled": c["accepted"] - samples, "rejected": rejected, "uncertain": c["uncertain"],
+            "samples": samples, "unaccounted": planned - c["accepted"] - rejected}
 
 
 def decide(history: BatchHistory, planned: int, final_state: str, samples: int = 0) -> Disposition:

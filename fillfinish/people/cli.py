@@ -1,6 +1,7 @@
-"""`fillfinish user|deviation|qa ...`: accounts, deviation closure and QA review/release from the command line.
+"""`fillfinish user ...`: accounts from the command line (deviations, QA review/release/rejection moved to
+fillfinish/quality/cli.py).
 
-The lead mounts `user_app`, `deviation_app` and `qa_app` under the main CLI. Passwords are prompted (hidden) unless
+The lead mounts `user_app` under the main CLI. Passwords are prompted (hidden) unless
 given with --password (for scripts). Every refusal prints one clear line on stderr and exits 1, never a traceback.
 """
 
@@ -16,8 +17,6 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from fillfinish.people.release import close_deviation, readiness, release
-from fillfinish.people.signatures import manifestations
 from fillfinish.people.users import DEFAULT_MAX_AGE_DAYS, ROLES, PeopleError, PermissionDenied, UserStore, os_actor
 from fillfinish.record.cli import resolve_db_url
 from fillfinish.record.names import escape_text
@@ -26,9 +25,6 @@ from fillfinish.record.store import RecordError, RecordStore, safe_url
 MAX_AGE_ENV = "FILLFINISH_PASSWORD_MAX_AGE_DAYS"
 
 user_app = typer.Typer(name="user", help="User accounts (21 CFR 11.300).", no_args_is_help=True, add_completion=False)
-deviation_app = typer.Typer(name="deviation", help="Close deviations (QA).", no_args_is_help=True,
-                            add_completion=False)
-qa_app = typer.Typer(name="qa", help="QA review and release of batches.", no_args_is_help=True, add_completion=False)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env FILLFINISH_DB).",
                                               show_default=False)]
@@ -204,81 +200,3 @@ def user_passwd(
         old = _password(old_password, "Current password")
         users.change_password(name, old, _password(new_password, "New password", confirm=True))
         typer.echo(f"password of {name} changed")
-
-
-# ---------------------------------------------------------------------------------------------------- deviation
-@deviation_app.command("close")
-def deviation_close(
-    batch: Annotated[str, typer.Argument(help="Batch id.")],
-    alarm_entry: Annotated[int, typer.Argument(help="Seq of the alarm entry the deviation was opened for.")],
-    user: Annotated[str, typer.Option("--user", help="QA user id.")],
-    root_cause: Annotated[str, typer.Option("--root-cause", help="Root cause found by the investigation.")],
-    capa: Annotated[str, typer.Option("--capa", help="Corrective and preventive action.")],
-    password: PasswordOption = None,
-    db: DbOption = None,
-) -> None:
-    """Close an open deviation with root cause and CAPA, signed by QA."""
-    with _opened(db) as (store, users):
-        closed, sig = close_deviation(store, batch, alarm_entry, user, _password(password, f"Password for {user}"),
-                                      root_cause, capa, users=users)
-        typer.echo(f"deviation for alarm entry {alarm_entry} closed (entry {closed.seq}), signed by "
-                   f"{sig.data['name']} (entry {sig.seq})")
-
-
-# ---------------------------------------------------------------------------------------------------- qa
-@qa_app.command("review")
-def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOption = None) -> None:
-    """Review by exception: compliance checks, exceptions, signatures, and what blocks release."""
-    from fillfinish.record.export.summary import load_snapshot, review
-
-    with _opened(db) as (store, _users):
-        summary = review(load_snapshot(store, batch))
-        state = readiness(store, batch)
-        typer.echo(f"Batch {batch}: final state {summary.final_state}; disposition {summary.verdict or '-'}")
-        typer.echo(f"Integrity: {state.integrity}")
-        typer.echo("Checks:")
-        for c in summary.checks:
-            typer.echo(escape_text(f"  [{c.status:<9}] {c.name}: {c.detail}"))
-        typer.echo(f"Exceptions ({len(summary.exceptions)}):")
-        for item in summary.exceptions:
-            detail = f" - {item.detail}" if item.detail else ""
-            typer.echo(escape_text(f"  entry {item.seq:<5} {item.kind:<15} {item.title}{detail}"))
-        sigs = manifestations(store, batch)
-        typer.echo(f"Signatures ({len(sigs)}):")
-        for m in sigs:
-            typer.echo(f"  entry {m.seq:<5} {m.line()}")
-        if state.performers:
-            typer.echo(f"Performed by: {', '.join(sorted(state.performers))} (may not release)")
-        if state.ready:
-            typer.echo("Release: ready for QA release")
-        else:
-            typer.echo("Release: BLOCKED")
-            for reason in state.blockers:
-                typer.echo(escape_text(f"  - {reason}"))
-
-
-@qa_app.command("release")
-def qa_release(
-    batch: Annotated[str, typer.Argument(help="Batch id.")],
-    user: Annotated[str, typer.Option("--user", help="QA user id.")],
-    password: PasswordOption = None,
-    comment: Annotated[str, typer.Option("--comment", help="Release comment (signature reason).")] = "",
-    expiry: Annotated[Optional[str], typer.Option("--expiry", help="Product expiry date YYYY-MM-DD: records the "
-                                                   "retention date (latest of the retention rules).")] = None,
-    db: DbOption = None,
-) -> None:
-    """Release the batch with a QA electronic signature (refused with every reason when not allowed)."""
-    try:
-        expiry_date = datetime.date.fromisoformat(expiry) if expiry else None
-    except ValueError:
-        typer.echo(f"error: --expiry: {expiry!r} is not a date; allowed: YYYY-MM-DD", err=True)
-        raise typer.Exit(1) from None
-    with _opened(db) as (store, users):
-        result = release(store, batch, user, _password(password, f"Password for {user}"), comment=comment,
-                         users=users, expiry=expiry_date)
-        d = result.release.data
-        typer.echo(f"batch {batch} released by {d['name']} ({user}): {d['verdict']}; signature entry "
-                   f"{result.signature.seq}, release entry {result.release.seq}")
-        if "retention_until" in d:
-            typer.echo(f"keep the record until {d['retention_until']} (" +
-                       "; ".join(f"{k}: {v}" for k, v in d["retention_rules"].items()) + ")")

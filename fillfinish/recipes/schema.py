@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fillfinish.recipes.sampling import RetainedSamples, ViableMonitoring
 from fillfinish.validation import RuleViolations
 
 __all__ = [
@@ -277,7 +278,8 @@ class Environment(_Section):
 
 
 class Recipe(_Section):
-    """A complete recipe file: [recipe], [fill], [uv], [tips], [hold_times], [check_weigh], [environment]."""
+    """A complete recipe file: [recipe], [fill], [uv], [tips], [hold_times], [check_weigh], [environment], and the
+    optional sampling plan [viable_monitoring], [retained_samples] (fillfinish/recipes/sampling.py)."""
 
     recipe: RecipeInfo
     fill: Fill
@@ -286,6 +288,8 @@ class Recipe(_Section):
     hold_times: HoldTimes
     check_weigh: CheckWeigh
     environment: Environment
+    viable_monitoring: ViableMonitoring = Field(default_factory=ViableMonitoring)
+    retained_samples: RetainedSamples = Field(default_factory=RetainedSamples)
 
     @property
     def approved(self) -> bool:

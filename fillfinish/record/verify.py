@@ -32,6 +32,7 @@ from fillfinish.record.chain import (
 )
 from fillfinish.record.sitekey import SiteKey, SiteKeyError, entry_signature_message, ledger_mac_message
 from fillfinish.record.store import UnknownBatchError
+from fillfinish.record.tombstones import PURGE_REGISTRY, TOMBSTONE_KIND, check_purged, purged_line
 
 if TYPE_CHECKING:
     from fillfinish.record.store import RecordStore
@@ -72,6 +73,7 @@ class BatchResult:
     entries_checked: int
     problem: Problem | None = None
     invalid_signatures: tuple[int, ...] = ()
+    note: str | None = None  # e.g. how a purged batch is shown (fillfinish.record.tombstones)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,9 @@ class VerifyReport:
         """Human-readable lines: one per batch, one for the ledger, what could not be checked, the accounts."""
         out = []
         for result in self.batches:
-            if result.ok:
+            if result.ok and result.note:
+                out.append(f"{result.batch_id}: {result.note}")
+            elif result.ok:
                 out.append(f"{result.batch_id}: intact ({result.entries_checked} entries)")
             else:
                 assert result.problem is not None
@@ -365,6 +369,7 @@ def _check_batches(conn: Any, dialect: str, key: SiteKey | None, ids: list[str],
             conn, dialect, f"SELECT batch_id, seq, record_hash FROM ledger {where} ORDER BY batch_id, seq", params)),
         rank)
     results: list[BatchResult] = []
+    tombstones = _tombstones(conn, dialect)
     next_header, next_entries, next_ledger = next(header_iter, None), next(entries, None), next(ledger, None)
     for bid in ids if only is None else [only]:
         i = rank[bid]
@@ -382,8 +387,38 @@ def _check_batches(conn: Any, dialect: str, key: SiteKey | None, ids: list[str],
         if next_ledger is not None and next_ledger[0] == i:
             ledger_rows, next_ledger = next_ledger[1], next(ledger, None)
         logged = {row[2]: row[3] for row in ledger_rows or ()}
+        tombstone = tombstones.get(bid)
+        if tombstone is not None and header is None and not entry_rows:
+            purged = [_PurgedLedgerRow(seq, seq, record_hash) for seq, record_hash in sorted(logged.items())]
+            if check_purged(tombstone, header, [], purged) is None:
+                results.append(BatchResult(bid, True, 0, note=purged_line(tombstone)))
+                continue
         results.append(check_batch(bid, header, entry_rows or [], logged, key=key))
     return results
+
+
+class _PurgedLedgerRow(NamedTuple):
+    """A ledger row of a purged batch, in the shape fillfinish.record.tombstones compares (one batch: seq order is
+    write order)."""
+
+    global_seq: int
+    seq: int
+    record_hash: str
+
+
+def _tombstones(conn: Any, dialect: str) -> dict[str, dict[str, Any]]:
+    """batch id -> tombstone data of purged batches (REG-PURGE registry; the last tombstone of a batch wins)."""
+    out: dict[str, dict[str, Any]] = {}
+    rows = _stream(conn, dialect, "SELECT data, seq FROM entry WHERE batch_id = ? AND kind = ? ORDER BY seq",
+                   [PURGE_REGISTRY, TOMBSTONE_KIND])
+    for data_text, seq in rows:
+        try:
+            data = json.loads(data_text)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("batch_id"), str):
+            out[data["batch_id"]] = dict(data, tombstone_entry=seq)
+    return out
 
 
 def _recompute_header(header: Any) -> str | None:

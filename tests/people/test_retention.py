@@ -23,12 +23,13 @@ def test_leap_day_and_every_rule_listed() -> None:
 
 
 def test_release_records_the_retention_date(store, users) -> None:  # type: ignore[no-untyped-def]
-    from fillfinish.people import close_deviation, release
-    from people_helpers import PASSWORDS, alarm_seq, run_batch
+    from fillfinish.people import release
+    from people_helpers import PASSWORDS, run_batch
+    from test_release import close_all, viable_done
 
     batch = run_batch(store)
-    close_deviation(store, batch, alarm_seq(store, batch), "quinn", PASSWORDS["quinn"], "gasket", "replace",
-                    users=users)
+    viable_done(store, users, batch)
+    close_all(store, users, batch)
     result = release(store, batch, "quinn", PASSWORDS["quinn"], users=users, expiry=dt.date(2028, 12, 31))
     data = result.release.data
     assert data["expiry"] == "2028-12-31"

@@ -1,12 +1,18 @@
-"""Fixtures of the export tests: small batch records written directly with RecordStore (no simulator), like the demo's.
+"""Fixtures of the export tests.
 
-`full_record` has one of every exception kind (alarm + ack + clear, deviation, rejected vial, failed line check,
-operator Hold/Unhold with a held period, refused command, interlock, exception, safe state, recovery) and a
-signature; `clean_record` is a batch that ran as planned.
+Records written by the real controller on the simulator (tests/fixtures/record.db, made by
+scripts/make_fixture_record.py and copied per test): `clean_record` ran as planned and was released by QA;
+`controller_record` had the enclosure door opened during the fill (alarms, two deviations worked through 8D and closed,
+a hold, growth on a grade A settle plate) and was rejected by QA; `aps_record` is a media fill with its outcome.
+
+`full_record` is written directly with RecordStore: it has one of every exception kind (alarm + ack + clear,
+deviation, rejected vial, failed line check, operator Hold/Unhold, refused command, interlock, exception, safe state,
+recovery), which a short simulator batch cannot all produce, to test the exceptions list kind by kind.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -223,10 +229,47 @@ def full_record(store: RecordStore, clock: Clock) -> tuple[RecordStore, str]:
     return store, run_batch(store, clock, exceptions=True)
 
 
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "record.db"
+
+
 @pytest.fixture
-def clean_record(store: RecordStore, clock: Clock) -> tuple[RecordStore, str]:
-    """(store, batch id) of a batch that ran as planned."""
-    return store, run_batch(store, clock, exceptions=False)
+def fixture_url(tmp_path: Path) -> str:
+    """URL of a fresh copy of the controller-written fixture record (tests/fixtures/record.db)."""
+    copy = tmp_path / "fixture.db"
+    shutil.copyfile(FIXTURE, copy)
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def fixture_store(fixture_url: str) -> Iterator[RecordStore]:
+    """The fixture record copy, open."""
+    record = RecordStore(fixture_url, create=False)
+    yield record
+    record.close()
+
+
+def _by_lot(store: RecordStore, lot: str) -> str:
+    """The id of the fixture batch with lot `lot`."""
+    return next(h.batch_id for h in store.batches() if h.lot == lot)
+
+
+@pytest.fixture
+def clean_record(fixture_store: RecordStore) -> tuple[RecordStore, str]:
+    """(store, batch id) of a controller batch that ran as planned, viable results all 0 CFU, released by QA."""
+    return fixture_store, _by_lot(fixture_store, "L-FIX-CLEAN")
+
+
+@pytest.fixture
+def controller_record(fixture_store: RecordStore) -> tuple[RecordStore, str]:
+    """(store, batch id) of a controller batch with a door opening during the fill, 8D deviations, grade A growth,
+    rejected by QA."""
+    return fixture_store, _by_lot(fixture_store, "L-FIX-FULL")
+
+
+@pytest.fixture
+def aps_record(fixture_store: RecordStore) -> tuple[RecordStore, str]:
+    """(store, batch id) of a controller media fill with its (failed) outcome."""
+    return fixture_store, _by_lot(fixture_store, "L-FIX-APS")
 
 
 def _tamper(store: RecordStore, sql: str, **params: Any) -> None:

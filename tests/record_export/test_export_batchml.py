@@ -79,10 +79,9 @@ def test_validation_catches_a_broken_document(clean_record: tuple[RecordStore, s
     assert validate(b"<not-xml") and validate(b"<a/>")
 
 
-def test_unicode_and_control_characters_stay_valid(store: RecordStore, clean_record: tuple[RecordStore, str]
-                                                   ) -> None:
+def test_unicode_and_control_characters_stay_valid(clean_record: tuple[RecordStore, str]) -> None:
     """Names in any script and control characters in data still give a valid, well-formed document."""
-    _, batch = clean_record
+    store, batch = clean_record
     store.append(batch, "operator", {"command": "Hold", "reason": "Łukasz: Δ check\x07 done"}, "Łukasz")
     snap = load_snapshot(store, batch)
     assert validate(render(snap, "batchml")) == []

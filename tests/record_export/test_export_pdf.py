@@ -64,9 +64,9 @@ def test_pdf_of_a_clean_batch(clean_record: tuple[RecordStore, str]) -> None:
     assert "Exceptions (0): none" in text
 
 
-def test_pdf_with_non_latin_text(store: RecordStore, clean_record: tuple[RecordStore, str]) -> None:
+def test_pdf_with_non_latin_text(clean_record: tuple[RecordStore, str]) -> None:
     """Text outside WinAnsi switches to an embedded Unicode font; a huge data value is cut; the PDF is produced."""
-    _, batch = clean_record
+    store, batch = clean_record
     store.append(batch, "operator", {"command": "Hold", "reason": "Δ check ≥ 5 µm"}, "Łukasz")
     store.append(batch, "exception", {"message": "x" * 20000}, "system")  # longer than a page: cut, not a crash
     data = pdf_bytes(load_snapshot(store, batch))

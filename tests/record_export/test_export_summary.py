@@ -66,7 +66,8 @@ def test_clean_batch_has_no_exceptions(clean_record: tuple[RecordStore, str]) ->
     assert summary.exceptions == ()
     assert {c.status for c in summary.checks} == {"pass"}, [c for c in summary.checks if c.status != "pass"]
     assert summary.suitable is True and summary.final_state == "Complete"
-    assert summary.vial_counts == {"accepted": 6, "rejected": 0, "uncertain": 0}
+    assert summary.vial_counts == {"accepted": 10, "rejected": 0, "uncertain": 0}
+    assert summary.reconciliation["filled"] == 8 and summary.reconciliation["samples"] == 2
 
 
 def test_tampered_record_fails_integrity(clean_record: tuple[RecordStore, str],

@@ -259,6 +259,22 @@ def _comments(root: etree._Element, snap: RecordSnapshot) -> None:
         _add(c, "CommentText", f"{check.name}: {check.status.upper()}: {check.detail}")
     counts = summary.exception_counts()
     _add(c, "CommentText", "exceptions: " + (", ".join(f"{n} {k}" for k, n in counts.items()) or "none"))
+    for v in summary.viable:
+        _add(c, "CommentText", f"viable {v['sample_id']} {v['type']} {v['location']} grade {v['grade']}: "
+                               f"{'-' if v['cfu'] is None else v['cfu']} CFU ({v['limits']}) {v['level'] or 'missing'}"
+                               f"; read by {v['reader'] or '-'}, verified by {v['verified_by'] or '-'}")
+    for dev in summary.deviations:
+        _add(c, "CommentText", f"deviation {dev['number'] or '(not numbered)'}: {dev['title']}; {dev['state']}; "
+                               f"classification {dev['classification'] or '-'}; impact {dev['impact'] or '-'}")
+    if summary.media_fill:
+        m = summary.media_fill
+        _add(c, "CommentText", f"media fill {'passed' if m.get('passed') else 'FAILED'}: incubated {m.get('incubated')}"
+                               f", growth {m.get('growth')}, not incubated {m.get('not_incubated')}")
+    if summary.retained_samples:
+        r = summary.retained_samples
+        _add(c, "CommentText", f"retained samples: vials {r.get('vials')} at {r.get('location')}, until "
+                               f"{r.get('retention_until') or 'set at QA release'}")
+    _add(c, "CommentText", f"QA decision: {summary.qa_decision_text()}")
     _add(c, "PersonID", "fillfinish")
 
 

@@ -229,14 +229,68 @@ def _disposition_box(summary: ReviewSummary, st: _Styles) -> Flowable:
                     f"{rec.get('rejected')} + samples {rec.get('samples')} (unaccounted {rec.get('unaccounted')}, "
                     f"uncertain {rec.get('uncertain')})", st.small))
     if summary.disposition_seq is not None:
+        tail = ("the final QA decision is shown above." if summary.qa_decision else
+                "release needs the signature of an authorised person.")
         parts.append(_p(f"Recorded as entry {summary.disposition_seq}: the system's proposal computed from the "
-                        "record; release needs the signature of an authorised person.", st.small))
+                        f"record; {tail}", st.small))
     box = Table([[parts]], colWidths=[FRAME_WIDTH])
     box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
                              ("BOX", (0, 0), (-1, -1), 1.2, colors.HexColor("#44505c")),
                              ("LEFTPADDING", (0, 0), (-1, -1), 8), ("TOPPADDING", (0, 0), (-1, -1), 6),
                              ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
     return box
+
+
+def _decision_box(summary: ReviewSummary, st: _Styles) -> Flowable:
+    """The final state on the first page: released or rejected, by whom, when, the retention date; or pending."""
+    d = summary.qa_decision
+    if not d:
+        colour, title = STATUS_COLOURS["n/a"], "QA DECISION: pending (release needs the signature of an authorised person)"
+        lines: list[str] = []
+    else:
+        colour = STATUS_COLOURS["pass" if d.get("decision") == "released" else "fail"]
+        title = f"QA DECISION: {str(d.get('decision')).upper()} by {d.get('name')} ({d.get('by')}) on {d.get('ts')}"
+        lines = [f"Verdict: {d.get('verdict')}", f"Product expiry {d.get('expiry')}; keep this record until "
+                 f"{d.get('retention_until')} (retention date; not purged before it)"]
+        if d.get("reason"):
+            lines.append(f"Reason: {d['reason']}")
+        lines.append(f"Decision entry {d.get('entry')}, signed (see electronic signatures).")
+    cell = [_p(title, st.box_title)] + [_p(line, st.small) for line in lines]
+    box = Table([[cell]], colWidths=[FRAME_WIDTH])
+    box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
+                             ("BOX", (0, 0), (-1, -1), 1.2, colors.HexColor("#44505c")),
+                             ("LEFTPADDING", (0, 0), (-1, -1), 8), ("TOPPADDING", (0, 0), (-1, -1), 6),
+                             ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+    return box
+
+
+def _viable_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """Viable monitoring results with their limits, reader and verifier; media fill and retained samples."""
+    out: list[Flowable] = []
+    if summary.viable:
+        out.append(_p("Viable monitoring (Annex 1 9.24-9.31)", st.h2))
+        rows: list[list[Any]] = [[_p(t, st.small) for t in ("Sample", "Location", "Grade", "Limit", "CFU", "Level",
+                                                              "Read by", "Verified by")]]
+        for v in summary.viable:
+            rows.append([_p(f"{v['sample_id']} {v['type']}", st.small), _p(v["location"], st.small),
+                         _p(v["grade"], st.small), _p(v["limits"], st.small),
+                         _p("-" if v["cfu"] is None else v["cfu"], st.small), _p(v["level"] or "missing", st.small),
+                         _p(v["reader"] or "-", st.small), _p(v["verified_by"] or "-", st.small)])
+        out.append(_grid(rows, [2.6 * cm, 3.6 * cm, 1.2 * cm, 3.2 * cm, 1.1 * cm, 1.5 * cm, 2.1 * cm,
+                                FRAME_WIDTH - 15.3 * cm], repeat=True))
+    m = summary.media_fill
+    if m:
+        out.append(_p("Media fill outcome (APS)", st.h2))
+        out.append(_p(f"{'PASSED' if m.get('passed') else 'FAILED'}: filled {m.get('units_filled')}, incubated "
+                      f"{m.get('incubated')}, growth {m.get('growth')}, not incubated {m.get('not_incubated')} "
+                      f"{m.get('justification') or ''}; read by {m.get('reader')}, verified by {m.get('verifier')}; "
+                      f"line {m.get('line_id')}; operators {', '.join(m.get('operators') or [])}", st.body))
+    r = summary.retained_samples
+    if r:
+        out.append(_p("Retained samples", st.h2))
+        out.append(_p(f"{r.get('count')} vials {r.get('vials')} at {r.get('location')}; retention until "
+                      f"{r.get('retention_until') or 'the date set at QA release'}", st.body))
+    return out
 
 
 def _signatures_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
@@ -320,9 +374,24 @@ def _plots_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
     return out
 
 
+def _deviations_8d(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
+    """Each deviation (grouped per event) with its number, 8D state, classification, impact and closure."""
+    out: list[Flowable] = []
+    label = ParagraphStyle("d8label", parent=st.small, fontName=st.bold)
+    for dev in summary.deviations:
+        rows: list[list[Any]] = [[_p(f"Deviation {dev['number'] or '(not numbered yet)'}", label),
+                                  _p(f"{dev['state']}; alarm entries {dev['alarm_entries']}", st.small)],
+                                 [_p("what", st.small), _p(dev["title"], st.small)]]
+        for key, value in dev["fields"].items():
+            rows.append([_p(key.replace("_", " "), st.small), _p(value, st.small)])
+        out += [KeepTogether(_grid(rows, [3.5 * cm, FRAME_WIDTH - 3.5 * cm], header=True)), Spacer(1, 5)]
+    return out
+
+
 def _deviations_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
     """Every deviation entry in full, with the alarm that opened it."""
     out: list[Flowable] = [_p("Deviations", st.h2)]
+    out += _deviations_8d(review(snap), st)
     deviations = [e for e in snap.entries if e.kind == "deviation"]
     if not deviations:
         return out + [_p("No deviation recorded for this batch.", st.body)]
@@ -396,10 +465,13 @@ def pdf_bytes(snap: RecordSnapshot) -> bytes:
     )
     story: list[Flowable] = []
     story += _header_section(snap, summary, st)
+    story.append(_decision_box(summary, st))
+    story.append(Spacer(1, 6))
     story.append(_disposition_box(summary, st))
     story += _signatures_section(summary, st)
     story += _integrity_section(snap, summary, st)
     story += _review_section(summary, st)
+    story += _viable_section(summary, st)
     story += _deviations_section(snap, st)
     story += _plots_section(snap, st)
     story += _entries_section(snap, st)

@@ -153,6 +153,23 @@ class ReviewSummary:
     entries_total: int
     integrity_ok: bool | None
     integrity_text: str
+    viable: tuple[dict[str, Any], ...] = ()
+    deviations: tuple[dict[str, Any], ...] = ()
+    media_fill: dict[str, Any] | None = None
+    retained_samples: dict[str, Any] | None = None
+    qa_decision: dict[str, Any] | None = None
+
+    def qa_decision_text(self) -> str:
+        """The final state for people: released/rejected, by whom, when, the retention date; or still pending."""
+        d = self.qa_decision
+        if not d:
+            return "pending: release needs the signature of an authorised QA person"
+        text = f"{str(d.get('decision', '?')).upper()} by {d.get('name')} ({d.get('by')}) {d.get('ts')}"
+        if d.get("retention_until"):
+            text += f"; keep the record until {d['retention_until']} (expiry {d.get('expiry')})"
+        if d.get("reason"):
+            text += f"; reason: {d['reason']}"
+        return text
 
     def exception_counts(self) -> dict[str, int]:
         """How many exceptions of each kind (only kinds that occur), in EXCEPTION_KINDS order."""
@@ -197,6 +214,11 @@ class ReviewSummary:
                  "valid": s.valid, **({} if s.valid else {"status": "NOT VALID", "why": s.why})}
                 for s in self.signatures
             ],
+            "viable_monitoring": [dict(v) for v in self.viable],
+            "deviations": [dict(d) for d in self.deviations],
+            "media_fill": dict(self.media_fill) if self.media_fill else None,
+            "retained_samples": dict(self.retained_samples) if self.retained_samples else None,
+            "qa_decision": dict(self.qa_decision) if self.qa_decision else None,
         }
 
 
@@ -375,6 +397,12 @@ def exceptions(entries: Sequence[Entry]) -> list[ExceptionItem]:
             items[alarm_index[target]] = ExceptionItem(
                 old.kind, old.seq, old.ts, old.title, "; ".join(p for p in (old.detail, note) if p), people, duration,
                 old.entries + (entry.seq,))
+        elif kind == "deviation" and d.get("event") in ("registered", "updated"):
+            continue  # numbering and 8D work: shown in the deviations section, not as exceptions
+        elif kind == "deviation" and d.get("number"):
+            items.append(ExceptionItem("deviation", entry.seq, entry.ts, f"deviation {d['number']} closed by "
+                                       f"{d.get('closed_by')}", f"classification {d.get('classification')}; impact "
+                                       f"{d.get('impact')}", (entry.actor,), entries=(entry.seq,)))
         elif kind == "deviation":
             refs = tuple(sorted({entry.seq} | ({int(d["alarm_entry"])} if _num(d.get("alarm_entry")) else set())))
             where = ", ".join(f"{k} {d[k]}" for k in ("phase", "state") if d.get(k))
@@ -473,14 +501,24 @@ def _uv_check(name: str, step: str, entries: Sequence[Entry], min_irr: float | N
 
 
 def _phase_times(entries: Sequence[Entry]) -> dict[tuple[str, str], float]:
-    """(phase, event) -> t (controller clock seconds) of the last such phase entry."""
+    """(phase, event) -> Unix seconds of the last such phase entry: its record timestamp (the controller writes no
+    time field in phase entries; an explicit numeric `t` in older hand-written records is still honoured)."""
     out: dict[tuple[str, str], float] = {}
     for entry in entries:
         if entry.kind == "phase":
             t = _num(entry.data.get("t"))
-            if t is not None:
-                out[(str(entry.data.get("phase")), str(entry.data.get("event")))] = t
+            out[(str(entry.data.get("phase")), str(entry.data.get("event")))] = t if t is not None else entry.ts.timestamp()
     return out
+
+
+def _step_end(entries: Sequence[Entry], step: str, phase: str) -> float | None:
+    """End of a UV step in Unix seconds: its `end` field when numeric, else the time of its `uv_cycle` entry, else the
+    end of its phase."""
+    for e in reversed(entries):
+        if e.kind == "uv_cycle" and e.data.get("step") == step:
+            end = _num(e.data.get("end"))
+            return end if end is not None else e.ts.timestamp()
+    return _phase_times(entries).get((phase, "done"))
 
 
 def _hold_time_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> Check | None:
@@ -489,10 +527,8 @@ def _hold_time_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> Che
     fill_start = phases.get(("fill", "start"))
     if fill_start is None:
         return None
-    uv_end = next((_num(e.data.get("end")) for e in reversed(entries)
-                   if e.kind == "uv_cycle" and e.data.get("step") == "uv_cycle"), None)
-    tip_end = next((_num(e.data.get("end")) for e in reversed(entries)
-                    if e.kind == "uv_cycle" and e.data.get("step") == "tip_uv"), None)
+    uv_end = _step_end(entries, "uv_cycle", "uv_cycle")
+    tip_end = _step_end(entries, "tip_uv", "tip_sterilisation")
     fill_done = phases.get(("fill", "done"))
     rows = (
         ("UV end to fill start", uv_end, fill_start, "uv_end_to_fill_start_s"),
@@ -636,13 +672,15 @@ def review(snap: RecordSnapshot) -> ReviewSummary:
                         (rec_seq,) if rec_seq else ()))
 
     items = exceptions(entries)
-    deviations = [e for e in entries if e.kind == "deviation"]
-    opened = sum(1 for e in deviations if e.data.get("event", "opened") == "opened")
-    closed = sum(1 for e in deviations if e.data.get("event") == "closed")
-    checks.append(Check("Deviations", "pass" if not deviations else ("fail" if opened > closed else "attention"),
-                        f"{opened} opened, {closed} closed" + ("; open deviations block release" if opened > closed
-                                                               else ""),
-                        tuple(e.seq for e in deviations)))
+    quality = _quality_views(snap, entries)
+    devs = quality["deviations"]
+    still_open = [d for d in devs if d["open"]]
+    checks.append(Check("Deviations", "pass" if not devs else ("fail" if still_open else "attention"),
+                        f"{len(devs)} deviations, {len(devs) - len(still_open)} closed"
+                        + ("; open: " + ", ".join(f"{d['number'] or '(unnumbered)'} {d['state']}" for d in still_open)
+                           + "; open deviations block release" if still_open else ""),
+                        tuple(s for d in devs for s in d["opened_entries"])))
+    checks.extend(quality["checks"])
     faults = [i for i in items if i.kind in ("exception", "safe_state", "interlock", "recovery")]
     checks.append(Check("Faults, safe-state actions, recovery", "pass" if not faults else "fail",
                         f"{len(faults)} recorded", tuple(i.seq for i in faults)))
@@ -656,6 +694,11 @@ def review(snap: RecordSnapshot) -> ReviewSummary:
     verdict = str(disp.data.get("verdict")) if disp is not None and disp.data.get("verdict") is not None else None
     suitable = disp.data.get("suitable") if disp is not None and isinstance(disp.data.get("suitable"), bool) else None
     reasons = tuple(r for r in (disp.data.get("reasons") or []) if isinstance(r, Mapping)) if disp is not None else ()
+    if disp is not None and quality["viable_reasons"]:  # results read after the proposal: growth makes it not CTG
+        from fillfinish.batch.disposition import NOT_SUITABLE
+
+        verdict, suitable = NOT_SUITABLE, False
+        reasons = reasons + tuple(quality["viable_reasons"])
     if disp is None:
         checks.append(Check("Disposition", "n/a", "no disposition recorded (the batch has not ended)"))
     else:
@@ -676,4 +719,76 @@ def review(snap: RecordSnapshot) -> ReviewSummary:
         entries_total=len(entries),
         integrity_ok=integrity_ok,
         integrity_text=integrity_text,
+        viable=tuple(quality["viable"]),
+        deviations=tuple(devs),
+        media_fill=quality["media_fill"],
+        retained_samples=quality["retained"],
+        qa_decision=quality["decision"],
     )
+
+
+def _quality_views(snap: RecordSnapshot, entries: list[Entry]) -> dict[str, Any]:
+    """Viable results with limits, deviations with 8D state, media-fill outcome, retained samples, QA decision, and
+    the checks they make (fillfinish.quality)."""
+    from fillfinish.quality import deviations as quality_deviations
+    from fillfinish.quality import viable as quality_viable
+
+    checks: list[Check] = []
+    status = quality_viable.status(snap.header, entries)
+    rows = []
+    for s in status.samples:
+        d = s.result.data if s.result else {}
+        rows.append({"sample_id": s.planned.sample_id, "type": s.planned.sample_type, "location": s.planned.location,
+                     "grade": s.planned.grade, "limits": s.limits.text(), "cfu": d.get("cfu"), "level": s.level,
+                     "reader": d.get("reader"), "medium_lot": d.get("medium_lot"),
+                     "incubation": f"{d.get('incubation_start')} .. {d.get('incubation_end')}" if d else None,
+                     "verified_by": s.verified.data.get("verified_by") if s.verified else None,
+                     "entry": s.result.seq if s.result else None})
+    if status.samples:
+        bad = status.unsuitable_reasons()
+        alerts = [s for s in status.samples if s.level == "alert"]
+        state = "fail" if bad else ("n/a" if status.missing or status.unverified else
+                                    ("attention" if alerts else "pass"))
+        detail = (f"{len(status.samples) - len(status.missing)}/{len(status.samples)} results entered, "
+                  f"{len(status.samples) - len(status.missing) - len(status.unverified)} verified")
+        if bad:
+            detail += "; " + "; ".join(r["reason"] for r in bad)
+        elif alerts:
+            detail += f"; {len(alerts)} at alert level"
+        if status.missing or status.unverified:
+            detail += "; release waits for every planned result, verified"
+        checks.append(Check("Viable monitoring (Annex 1 9.24-9.31)", state, detail,
+                            tuple(s.result.seq for s in status.samples if s.result is not None)))
+    media = next((e for e in entries if e.kind == "mediafill_result"), None)
+    media_view = None
+    if media is not None:
+        media_view = dict(media.data, entry=media.seq)
+        checks.append(Check("Media fill outcome (APS)", "pass" if media.data.get("passed") else "fail",
+                            f"incubated {media.data.get('incubated')}, growth {media.data.get('growth')}, not "
+                            f"incubated {media.data.get('not_incubated')} of {media.data.get('units_filled')} filled; "
+                            f"{'passed' if media.data.get('passed') else 'FAILED'}", (media.seq,)))
+    elif snap.header.mode == "media_fill":
+        checks.append(Check("Media fill outcome (APS)", "n/a", "not recorded yet (after incubation: "
+                                                               "`fillfinish mediafill result`)"))
+    kept = [e for e in entries if e.kind == "retained_sample"]
+    decision = next((e for e in entries if e.kind in ("release", "rejection")), None)
+    retained_view = None
+    if kept:
+        d = kept[-1].data
+        retention = decision.data.get("retention_until") if decision is not None else None
+        retained_view = {"vials": d.get("vials", []), "count": d.get("count"), "location": d.get("location"),
+                         "retention_until": retention, "entry": kept[-1].seq}
+        checks.append(Check("Retained samples", "pass" if not d.get("short") else "attention",
+                            f"{d.get('count')} vials {d.get('vials')} kept at {d.get('location')}; retention "
+                            f"{retention or 'date set at QA release'}", (kept[-1].seq,)))
+    decision_view = None
+    if decision is not None:
+        dd = decision.data
+        decision_view = {"decision": dd.get("decision", "released" if decision.kind == "release" else "rejected"),
+                         "by": decision.actor, "name": dd.get("name"), "ts": format_ts(decision.ts),
+                         "verdict": dd.get("verdict"), "expiry": dd.get("expiry"),
+                         "retention_until": dd.get("retention_until"), "reason": dd.get("reason"),
+                         "entry": decision.seq}
+    return {"checks": checks, "viable": rows, "viable_reasons": status.unsuitable_reasons(),
+            "deviations": [d.as_dict() for d in quality_deviations.fold(snap.header, entries)],
+            "media_fill": media_view, "retained": retained_view, "decision": decision_view}
