@@ -237,6 +237,17 @@ class Reconciliation(EntryData):
     unaccounted: int = _f("planned - filled - rejected - samples")
 
 
+@entry_kind("retained_sample", "Accepted vials kept as retained samples by the recipe's plan (EU GMP Annex 19).")
+class RetainedSample(EntryData):
+    vials: list[int] = _f("vial positions kept")
+    count: int = _f("vials kept")
+    planned: int = _f("vials the plan asks for")
+    rule: str = _f("how they were chosen: first | last | spread")
+    location: str = _f("where they are kept")
+    retention: str = _f("how long (the date is set at QA release)")
+    short: int = _f("planned - kept (too few accepted vials)")
+
+
 # ------------------------------------------------------------------------------------------------ alarms, exceptions
 @entry_kind("alarm", "An excursion or interlock trip: severity alert | action | fault | interlock.")
 class AlarmRaised(EntryData):

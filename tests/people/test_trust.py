@@ -3,6 +3,8 @@ copied signature, a forged release, a simulated batch sent to release, user ids 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import typer
 from sqlalchemy import text
@@ -18,13 +20,16 @@ from fillfinish.people import (
     release,
     sign,
 )
-from fillfinish.people.cli import qa_app, user_app
+from fillfinish.people.cli import user_app
+from fillfinish.quality.cli import qa_app
 from fillfinish.people.trail import check_accounts, trail
 from fillfinish.record import RecordStore
 from fillfinish.record.export.summary import load_snapshot, review
 from people_helpers import BATCH_FIELDS, PASSWORDS, run_batch
 
 runner = CliRunner()
+EXPIRY = dt.date(2028, 6, 30)
+
 app = typer.Typer()
 app.add_typer(user_app, name="user")
 app.add_typer(qa_app, name="qa")
@@ -61,7 +66,7 @@ def test_sql_role_escalation_is_reported_and_refused(store: RecordStore, users: 
     with pytest.raises(AuthenticationError, match="differs from its audit trail"):
         users.authenticate("sam", PASSWORDS["sam"])
     with pytest.raises(AuthenticationError):
-        release(store, batch, "sam", PASSWORDS["sam"], users=users)
+        release(store, batch, "sam", PASSWORDS["sam"], users=users, expiry=EXPIRY)
     assert store.entries(batch, kinds=["release"]) == []
     assert users.events("sam")[-1].event == "login_refused"
 
@@ -135,8 +140,8 @@ def test_release_of_a_simulated_batch_is_refused(store: RecordStore, users: User
     batch = store.create_batch(**{**BATCH_FIELDS, "mode": "simulation"})
     store.append(batch, "disposition", {"verdict": "suitable for cell therapy grade", "suitable": True,
                                         "reasons": [], "reconciliation": {}}, "system")
-    with pytest.raises(ReleaseRefused, match="simulator"):
-        release(store, batch, "quinn", PASSWORDS["quinn"], users=users)
+    with pytest.raises(ReleaseRefused, match="simulation mode; a simulation is never released"):
+        release(store, batch, "quinn", PASSWORDS["quinn"], users=users, expiry=EXPIRY)
     assert store.entries(batch, kinds=["release", "signature"]) == []
 
 
