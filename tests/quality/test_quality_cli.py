@@ -3,6 +3,8 @@ path from viable results and 8D deviations to release, purge, hold, backup and r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -145,5 +147,5 @@ def test_the_main_cli_mounts_the_quality_commands() -> None:
     for args in (["viable", "--help"], ["mediafill", "result", "--help"], ["record", "purge", "--help"],
                  ["qa", "reject", "--help"]):
         done = subprocess.run([sys.executable, "-m", "fillfinish", *args], capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
         assert done.returncode == 0 and "Usage" in done.stdout, (args, done.stderr)
