@@ -3,14 +3,24 @@ path from viable results and 8D deviations to release, purge, hold, backup and r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from fillfinish.cli import app
+from fillfinish.quality.cli import deviation_app, mediafill_app, qa_app, register_record_commands, viable_app
 from fillfinish.people import UserStore
 from fillfinish.record import RecordStore
 from quality_helpers import PASSWORDS, run_batch
 
+# the sub-apps as fillfinish/cli.py mounts them, without the main callback (it binds structlog to CliRunner's stdout)
+app = typer.Typer()
+for sub, name in ((viable_app, "viable"), (mediafill_app, "mediafill"), (deviation_app, "deviation"), (qa_app, "qa")):
+    app.add_typer(sub, name=name)
+record_app = typer.Typer()
+register_record_commands(record_app)
+app.add_typer(record_app, name="record")
 runner = CliRunner()
 
 COMMANDS = [("viable", "add"), ("viable", "verify"), ("viable", "list"), ("mediafill", "result"),
@@ -127,3 +137,15 @@ def test_unknown_things_are_one_line(db_url: str, store: RecordStore) -> None:
     refused(*cli(db_url, "viable", "list", "B-20990101-0001"), "unknown batch")
     refused(*cli(db_url, "deviation", "show", "DEV-2099-0001"), "no deviation numbered")
 
+
+
+def test_the_main_cli_mounts_the_quality_commands() -> None:
+    """`fillfinish viable|mediafill|deviation|qa` and `fillfinish record purge|hold|backup|restore` exist."""
+    import subprocess
+    import sys
+
+    for args in (["viable", "--help"], ["mediafill", "result", "--help"], ["record", "purge", "--help"],
+                 ["qa", "reject", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "fillfinish", *args], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0 and "Usage" in done.stdout, (args, done.stderr)

@@ -33,9 +33,11 @@ def test_released_record_shows_its_final_state_on_page_one(clean_record: tuple[R
     store, batch = clean_record
     summary = review(load_snapshot(store, batch))
     assert {c.status for c in summary.checks} == {"pass"}, [c for c in summary.checks if c.status != "pass"]
+    keep = summary.qa_decision["retention_until"] if summary.qa_decision else None
+    assert keep and keep >= "2031-11-30"  # expiry 2028-11-30 + 3 years at least (company rule)
     first = _first_page(pdf_bytes(load_snapshot(store, batch)))
     assert "QA DECISION: RELEASED by Dana QA (qa.dana)" in first
-    assert "keep this record until 2031-11-30" in first
+    assert f"keep this record until {keep}" in first
     assert "release needs the signature" not in first
 
 
