@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fillfinish.masterdata.settings import MasterDataSettings
 from fillfinish.validation import FileProblemsError, RuleViolations, load_toml_model, problem
 
 __all__ = [
@@ -153,6 +154,7 @@ class SiteConfig(_Section):
     plc: PlcConfig
     database: DatabaseConfig
     site: SiteRules
+    master_data: MasterDataSettings = Field(default_factory=MasterDataSettings)
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

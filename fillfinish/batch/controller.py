@@ -276,8 +276,9 @@ class BatchController:
 
     # ----------------------------------------------------------------------------------------------- run, resume
     async def run_new(self, *, lot: str, vials: int, operator: str, tip_lot: TipLot | None = None,
-                      authenticated: bool = False) -> BatchOutcome:
-        """Create the batch in the record and run it from Stopped to Complete (or wherever it ends)."""
+                      authenticated: bool = False, master_data: dict[str, Any] | None = None) -> BatchOutcome:
+        """Create the batch in the record and run it from Stopped to Complete (or wherever it ends); `master_data`
+        (the checks before start: recipe approval, qualification, lots, cleaning, clearance, APS) is recorded."""
         f = self.r.fill
         if not f.vial_count_min <= vials <= f.vial_count_max:
             raise ValueError(f"vials: {vials} outside the recipe's limits; allowed: {f.vial_count_min}-"
@@ -294,6 +295,8 @@ class BatchController:
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None,
                     signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
+        if master_data is not None:
+            self._write("master_data", operator, **master_data)
         return await self._drive(fresh=True)
 
     def _restore(self, batch_id: str, operator: str) -> None:
