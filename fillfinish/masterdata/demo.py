@@ -47,10 +47,15 @@ def ensure_user(users: UserStore, name: str, role: str, full_name: str, password
 
 def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: float | dt.datetime, *,
             line_id: str = "line-1", operator_password: str | None = None, planned_vials: int = 100_000,
-            lot_prefix: str = "DEMO") -> Prepared:
-    """Make `operator` able to start every recipe in `recipe_paths` on `line_id` at `now` (the batch's clock)."""
+            lot_prefix: str = "DEMO", tip: tuple[str, str, str] | None = None,
+            extra_people: dict[str, str] | None = None) -> Prepared:
+    """Make `operator` able to start every recipe in `recipe_paths` on `line_id` at `now` (the batch's clock);
+    `tip` (lot, sterilisation cycle id, expiry YYYY-MM-DD) names the tips lot to receive instead of a generated one;
+    `extra_people` (user id -> role) are further accounts to create (e.g. a supervisor who resumes a batch)."""
     users = UserStore(store)
     pw = {name: ensure_user(users, name, role, full) for name, (role, full) in DEMO_PEOPLE.items()}
+    for name, role in (extra_people or {}).items():
+        pw[name] = ensure_user(users, name, role, f"Demo {role} {name}")
     try:
         existing = users.get(operator)
         if operator_password is None:
@@ -86,11 +91,14 @@ def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: fl
     for kind, qty in (("bulk", 1000.0), ("media", 1000.0), ("vial", float(planned_vials)),
                       ("stopper", float(planned_vials)), ("tips", 1000.0)):
         lot = f"{lot_prefix}-{kind.upper()}-{stamp}-{secrets.token_hex(2)}"
+        cycle, lot_expiry = f"EO-{stamp}", expiry
+        if kind == "tips" and tip is not None:
+            lot, cycle, lot_expiry = tip[0], tip[1], dt.date.fromisoformat(tip[2])
         materials.receive(store, lot=lot, material=kind, supplier="Demo Supplier", supplier_lot=f"S-{lot}",
-                          quantity=qty, expiry=expiry, certificate=f"CoA-{lot}", user="demo.trainer",
+                          quantity=qty, expiry=lot_expiry, certificate=f"CoA-{lot}", user="demo.trainer",
                           password=pw["demo.trainer"], animal_origin_free=True if kind in ("bulk", "media") else None,
                           concentration_mg_ml=0.1 if kind == "bulk" else None,
-                          sterilisation_cycle_id=f"EO-{stamp}" if kind == "tips" else None)
+                          sterilisation_cycle_id=cycle if kind == "tips" else None)
         materials.decide(store, lot, True, "demo.qa", pw["demo.qa"], "demo")
         chosen[kind] = lot
     cleaning.record_cleaning(store, line_id, "SOP-CLEAN-001", f"AGENT-{stamp}", "demo.second", pw["demo.second"], now)
