@@ -194,13 +194,11 @@ def _tip_lot(lot: str | None, cycle: str | None, expiry: str | None) -> Any:
 
     if lot is None:
         return None
-    if not cycle or not expiry:
-        raise UserError("--tip-lot needs --tip-cycle (its sterilisation cycle id) and --tip-expiry (YYYY-MM-DD)")
-    try:
-        dt.date.fromisoformat(expiry)
+    try:  # the lot is the `tips` material lot; cycle and expiry come from its receipt and must match when given
+        dt.date.fromisoformat(expiry) if expiry else None
     except ValueError:
         raise UserError(f"--tip-expiry: '{expiry}' is not a date; allowed: YYYY-MM-DD") from None
-    return TipLot(lot, cycle, expiry)
+    return TipLot(lot, cycle or "", expiry or "")
 
 
 async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator: str, db_url: str,
@@ -323,9 +321,10 @@ def run(
     vials: Annotated[int, typer.Option(min=1, help="vials to fill")],
     operator: Annotated[str, typer.Option(help="operator name (performs the batch)")],
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
-    tip_lot: Annotated[Optional[str], typer.Option(help="pre-sterilised tip lot")] = None,
-    tip_cycle: Annotated[Optional[str], typer.Option(help="its sterilisation cycle id")] = None,
-    tip_expiry: Annotated[Optional[str], typer.Option(help="its expiry date YYYY-MM-DD")] = None,
+    tip_lot: Annotated[Optional[str], typer.Option(help="pre-sterilised tip lot (the `tips` material lot)")] = None,
+    tip_cycle: Annotated[Optional[str], typer.Option(help="its sterilisation cycle id (checked against the lot)")] = (
+        None),
+    tip_expiry: Annotated[Optional[str], typer.Option(help="its expiry YYYY-MM-DD (checked against the lot)")] = None,
     material: Annotated[Optional[list[str]], typer.Option(help="a material lot KIND=LOT (bulk, media, vial, stopper, "
                                                                "cap, tips); repeat for each")] = None,
     materials: Annotated[Optional[Path], typer.Option(help="TOML file of KIND = \"LOT\" lines")] = None,
