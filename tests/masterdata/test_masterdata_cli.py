@@ -17,6 +17,15 @@ from conftest import FGF2
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _reset_logging() -> object:
+    """The CLI's callback points structlog at the runner's (then closed) stderr: restore the defaults after."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()
+
+
 def ff(*args: str, password: str | None = None) -> tuple[int, str, str]:
     """Run `fillfinish ARGS` (password on stdin when given); (exit code, stdout, stderr)."""
     res = runner.invoke(app, list(args), input=None if password is None else password + "\n")

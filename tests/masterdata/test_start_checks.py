@@ -174,3 +174,15 @@ def test_training_signed_by_the_trainee_or_an_operator_is_refused(world: World) 
         training.add_training(world.store, "op.bert", "gowning", "", day, day, "op.anna", world.pw("op.anna"))
     with pytest.raises(MasterDataError, match="unknown user or wrong password"):
         training.add_training(world.store, "op.bert", "gowning", "", day, day, "demo.trainer", "wrong password")
+
+
+def test_the_record_approval_counts_not_the_files_status_text(world: World, tmp_path: Path) -> None:
+    draft = tmp_path / "fgf2-v3.toml"
+    text = FGF2.read_text().replace("version = 1", "version = 3").replace('status = "approved"', 'status = "draft"')
+    draft.write_text(text.replace('approved_by = "qa.lindqvist"\n', "").replace("approved_on = 2026-11-20\n", ""))
+    recipes_control.import_recipe(world.store, draft, "demo.author", world.pw("demo.author"))
+    recipes_control.approve_recipe(world.store, "fgf2", 3, "demo.qa", world.pw("demo.qa"),
+                                   effective_from=START.date(), floor=SiteFloor())
+    training.add_training(world.store, "op.anna", "recipe", "fgf2", START.date(), START.date(), "demo.trainer",
+                          world.pw("demo.trainer"))
+    assert world.check(load_recipe(draft)).record["recipe"]["version"] == 3
