@@ -158,7 +158,7 @@ def approve_recipe(store: RecordStore, name: str, version: int, user: str, passw
         raise MasterDataError(f"{what}: looser than the site floor: " + "; ".join(problems))
     append_registry(store, REGISTRY, "recipe_approved", {
         "name": name, "version": version, "sha256": v.sha256, "effective_from": effective_from.isoformat(),
-        "signature": signature(account, "approved", reason)}, account.username)
+        "site_floor": floor.model_dump(), "signature": signature(account, "approved", reason)}, account.username)
     return versions(store)[(name, version)]
 
 
