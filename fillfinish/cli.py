@@ -204,7 +204,7 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                      authenticated: bool = False, materials: dict[str, str] | None = None) -> Any:
     from fillfinish.batch.controller import TipLot
     from fillfinish.batch.recovery import unfinished_batches
-    from fillfinish.masterdata.start_checks import finish_batch
+    from fillfinish.masterdata.start_checks import finish_batch, use_clearance_for
     from fillfinish.progress import BatchProgress
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
@@ -227,6 +227,7 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
                     err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                use_clearance_for(db_url, config, start, lot, operator)
                 outcome = await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
                                                    authenticated=authenticated, master_data=start.record)
         if outcome.state in ("Complete", "Aborted", "Stopped"):

@@ -130,8 +130,9 @@ def decide(store: RecordStore, lot: str, approve: bool, user: str, password: str
         raise MasterDataError(f"{what}: --reason is required")
     account = authenticate(store, user, password, QA_ROLES, what)
     append_registry(store, REGISTRY, f"material_{verb}d" if approve else "material_rejected", {
-        "lot": lot, "reason": reason, "signature": signature(account, "approved" if approve else "rejected", reason)},
-        account.username)
+        "lot": lot, "reason": reason, "old": {"status": current.status},
+        "new": {"status": "approved" if approve else "rejected"},
+        "signature": signature(account, "approved" if approve else "rejected", reason)}, account.username)
     return lots(store)[lot]
 
 

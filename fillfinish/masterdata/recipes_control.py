@@ -158,7 +158,8 @@ def approve_recipe(store: RecordStore, name: str, version: int, user: str, passw
         raise MasterDataError(f"{what}: looser than the site floor: " + "; ".join(problems))
     append_registry(store, REGISTRY, "recipe_approved", {
         "name": name, "version": version, "sha256": v.sha256, "effective_from": effective_from.isoformat(),
-        "site_floor": floor.model_dump(), "signature": signature(account, "approved", reason)}, account.username)
+        "site_floor": floor.model_dump(), "old": {"status": v.status}, "new": {"status": "approved"},
+        "signature": signature(account, "approved", reason)}, account.username)
     return versions(store)[(name, version)]
 
 
@@ -174,8 +175,8 @@ def retire_recipe(store: RecordStore, name: str, version: int, user: str, passwo
         raise MasterDataError(f"{what}: --reason is required")
     account = authenticate(store, user, password, APPROVER_ROLES, what)
     append_registry(store, REGISTRY, "recipe_retired", {
-        "name": name, "version": version, "sha256": v.sha256, "reason": reason,
-        "signature": signature(account, "retired", reason)}, account.username)
+        "name": name, "version": version, "sha256": v.sha256, "reason": reason, "old": {"status": v.status},
+        "new": {"status": "retired"}, "signature": signature(account, "retired", reason)}, account.username)
     return versions(store)[(name, version)]
 
 

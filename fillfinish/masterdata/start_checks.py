@@ -22,7 +22,8 @@ from fillfinish.masterdata.training import qualification_problems
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
 
-__all__ = ["StartRefused", "StartDecision", "TipOptions", "check_start", "commit_start"]
+__all__ = ["StartRefused", "StartDecision", "TipOptions", "check_start", "commit_start", "start_batch",
+           "use_clearance_for", "finish_batch"]
 
 
 class StartRefused(MasterDataError):
@@ -115,17 +116,25 @@ def commit_start(store: RecordStore, decision: StartDecision, lot: str, operator
 
 def start_batch(db_url: str, site: Any, loaded: LoadedRecipe, *, operator: str, vials: int, lot: str,
                 materials: dict[str, str], tip_lot: Any = None) -> StartDecision:
-    """Open the record on the site's clock, run `check_start` and use the line clearance; `tip_lot` is the legacy
-    TipLot (lot, sterilisation_cycle_id, expiry) given on the command line, or None."""
+    """Open the record on the site's clock and run `check_start`; `tip_lot` is the legacy TipLot (lot,
+    sterilisation_cycle_id, expiry) given on the command line, or None. `use_clearance_for` follows once the line
+    is open, right before the batch is created."""
     from fillfinish.clock import Clock
 
     clock = Clock(site.clock.speed, site.clock.epoch)
     tips = TipOptions(tip_lot.lot, tip_lot.sterilisation_cycle_id, tip_lot.expiry) if tip_lot is not None else None
     with RecordStore(db_url, now=clock.now) as store:
-        decision = check_start(store, site, loaded, operator=operator, vials=vials, materials=materials,
-                               now=clock.now(), tips=tips)
+        return check_start(store, site, loaded, operator=operator, vials=vials, materials=materials,
+                           now=clock.now(), tips=tips)
+
+
+def use_clearance_for(db_url: str, site: Any, decision: StartDecision, lot: str, operator: str) -> None:
+    """Right before the batch is created: mark the line clearance used by it (see `commit_start`)."""
+    from fillfinish.clock import Clock
+
+    clock = Clock(site.clock.speed, site.clock.epoch)
+    with RecordStore(db_url, now=clock.now) as store:
         commit_start(store, decision, lot, operator)
-    return decision
 
 
 def finish_batch(db_url: str, batch_id: str, decision: StartDecision, site: Any) -> dict[str, Any]:

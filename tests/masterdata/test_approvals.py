@@ -16,7 +16,7 @@ from fillfinish.record.registry import registry_entries
 from fillfinish.record.store import RecordStore
 from fillfinish.record.verify import verify
 
-from conftest import FGF2, START, SetClock
+from masterdata_helpers import FGF2, START, SetClock
 
 DAY = START.date()
 

@@ -12,7 +12,7 @@ from fillfinish.masterdata.demo import ensure_user
 from fillfinish.people.users import UserStore
 from fillfinish.record.store import RecordStore
 
-from conftest import FGF2
+from masterdata_helpers import FGF2
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from fillfinish.recipes.loader import load_recipe
 from fillfinish.record.registry import append_registry
 from fillfinish.record.verify import verify
 
-from conftest import FGF2, MEDIA_FILL, START, World, site
+from masterdata_helpers import FGF2, MEDIA_FILL, START, World, site
 
 
 def test_prepared_master_data_allow_the_start_and_are_recorded(world: World) -> None:
@@ -119,7 +119,7 @@ def test_missing_or_old_cleaning_is_refused(db_url: str) -> None:
     from fillfinish.masterdata.demo import prepare
     from fillfinish.record.store import RecordStore
 
-    from conftest import SetClock
+    from masterdata_helpers import SetClock
 
     clock = SetClock(START)
     with RecordStore(db_url, now=clock) as store:
