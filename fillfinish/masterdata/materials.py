@@ -25,6 +25,7 @@ REGISTRY = "materials"
 MATERIALS = ("bulk", "vial", "stopper", "cap", "tips", "media")
 RECEIVER_ROLES = ("operator", "supervisor", "qa", "admin")
 QA_ROLES = ("qa",)
+OPTIONAL = ("cap",)  # a recipe does not require it; a lot given is checked and recorded like the others
 UNITS = {"bulk": "mL", "media": "mL"}  # everything else is counted in pieces
 
 
@@ -155,7 +156,9 @@ def lot_problems(store: RecordStore, recipe: Recipe, chosen: dict[str, str], day
     for slot in chosen:
         if slot not in MATERIALS:
             problems.append(f"--material {slot}=...: '{slot}' is not a material; allowed: {', '.join(MATERIALS)}")
-    for slot in required_materials(recipe):
+    required = required_materials(recipe)
+    optional = tuple(slot for slot in OPTIONAL if slot in chosen)  # checked and recorded when given
+    for slot in required + optional:
         lot_id = chosen.get(slot)
         if not lot_id:
             problems.append(f"no {slot} lot given (--material {slot}=LOT)")

@@ -186,3 +186,14 @@ def test_the_record_approval_counts_not_the_files_status_text(world: World, tmp_
     training.add_training(world.store, "op.anna", "recipe", "fgf2", START.date(), START.date(), "demo.trainer",
                           world.pw("demo.trainer"))
     assert world.check(load_recipe(draft)).record["recipe"]["version"] == 3
+
+
+def test_an_optional_lot_given_is_checked_and_recorded(world: World) -> None:
+    lot = "T-CAP-1"
+    materials.receive(world.store, lot=lot, material="cap", supplier="S", supplier_lot="S1", quantity=500,
+                      expiry=START.date() + dt.timedelta(days=100), certificate="C", user="demo.trainer",
+                      password=world.pw("demo.trainer"))
+    with pytest.raises(StartRefused, match=f"cap lot {lot} is in quarantine"):
+        world.check(materials={**world.prepared.materials, "cap": lot})
+    materials.decide(world.store, lot, True, "demo.qa", world.pw("demo.qa"))
+    assert world.check(materials={**world.prepared.materials, "cap": lot}).record["materials"]["cap"]["lot"] == lot
