@@ -31,7 +31,9 @@ def slow_recipe(tmp_path: Path) -> Path:
     """FGF-2 with a slow 900 uL dispense, so the kill lands while a dispense is under way."""
     text = (REPO / "recipes" / "fgf2.toml").read_text()
     for old, new in (("fill_volume_ul = 100.0", "fill_volume_ul = 900.0"), ("dispense_speed_ul_s = 80.0",
-                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1")):
+                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1"),
+                     # the people now sign with passwords between the kill and the resume: more room at speed x400
+                     ("fill_duration_max_s = 14400.0", "fill_duration_max_s = 86400.0")):
         assert old in text
         text = text.replace(old, new)
     path = tmp_path / "fgf2-slow.toml"
