@@ -15,6 +15,7 @@ import structlog
 import typer
 from rich.console import Console
 
+from fillfinish.masterdata.cli import mount as _mount_master_data
 from fillfinish.people.cli import user_app
 from fillfinish.quality.cli import deviation_app, mediafill_app, qa_app, register_record_commands, viable_app
 from fillfinish.recipes.cli import app as recipe_app
@@ -34,6 +35,7 @@ register_record_commands(record_app)
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 app.add_typer(site_app, name="site")
+_mount_master_data(app)  # recipe import|approve|retire|list|show, training, material, cleaning, clearance
 
 out = Console()
 err = Console(stderr=True)
@@ -86,9 +88,7 @@ def _load_recipe(value: Path | str) -> Any:
         loaded = load_recipe(path)
     except RecipeError as exc:
         raise UserError("\n".join(exc.problems)) from exc
-    if loaded.recipe.recipe.status != "approved":
-        raise UserError(f"{path}: recipe.status: '{loaded.recipe.recipe.status}' may not run a batch; allowed: approved")
-    return loaded
+    return loaded  # whether it may run is the record's signed approval (masterdata/start_checks.py), not its text
 
 
 def _load_config(path: Path) -> Any:
@@ -187,24 +187,47 @@ def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, pass
     return True
 
 
+def _site_accounts(db_url: str) -> list[str]:
+    """User ids in the record other than the demo's own (demo.*): a non-empty list means a site's record."""
+    from fillfinish.people import UserStore
+    from fillfinish.record.store import RecordOpenError, RecordStore
+
+    try:
+        with RecordStore(db_url) as store:
+            return [u.username for u in UserStore(store).users() if not u.username.startswith("demo.")]
+    except RecordOpenError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _materials(items: list[str] | None, file: Path | None) -> dict[str, str]:
+    """The material lots of `run --material KIND=LOT ... --materials FILE`."""
+    from fillfinish.masterdata import MasterDataError
+    from fillfinish.masterdata.cli import parse_materials
+
+    try:
+        return parse_materials(items, file)
+    except MasterDataError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _tip_lot(lot: str | None, cycle: str | None, expiry: str | None) -> Any:
     from fillfinish.batch.controller import TipLot
 
     if lot is None:
         return None
-    if not cycle or not expiry:
-        raise UserError("--tip-lot needs --tip-cycle (its sterilisation cycle id) and --tip-expiry (YYYY-MM-DD)")
-    try:
-        dt.date.fromisoformat(expiry)
+    try:  # the lot is the `tips` material lot; cycle and expiry come from its receipt and must match when given
+        dt.date.fromisoformat(expiry) if expiry else None
     except ValueError:
         raise UserError(f"--tip-expiry: '{expiry}' is not a date; allowed: YYYY-MM-DD") from None
-    return TipLot(lot, cycle, expiry)
+    return TipLot(lot, cycle or "", expiry or "")
 
 
 async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator: str, db_url: str,
                      tip_lot: Any, serve: int | None, show_progress: bool, wire_log: Path | None = None,
-                     authenticated: bool = False) -> Any:
+                     authenticated: bool = False, materials: dict[str, str] | None = None) -> Any:
+    from fillfinish.batch.controller import TipLot
     from fillfinish.batch.recovery import unfinished_batches
+    from fillfinish.masterdata.start_checks import finish_batch, use_clearance_for
     from fillfinish.progress import BatchProgress
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
@@ -218,14 +241,52 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
         if pending:
             raise UserError(f"batch {pending[0]} did not end (unclean shutdown?): run `fillfinish batch recover "
                             f"--config ...` then resume or abort it before starting a new batch")
+        start = _master_data_start(config, recipe, db_url, operator=operator, vials=vials, lot=lot,
+                                   materials=materials or {}, tip_lot=tip_lot)
+        tip_lot = TipLot(*start.tip_lot) if start.tip_lot else None
         with BatchProgress(enabled=show_progress) as progress:
             async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
                                           serve_port=serve, wire_log_path=wire_log) as controller:
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
                     err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
-                return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
-                                                authenticated=authenticated)
+                use_clearance_for(db_url, config, start, lot, operator)
+                outcome = await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
+                                                   authenticated=authenticated, master_data=start.record)
+        if outcome.state in ("Complete", "Aborted", "Stopped"):
+            finish_batch(db_url, outcome.batch_id, start, config)
+        return outcome
+
+
+def _master_data_start(config: Any, recipe: Any, db_url: str, **request: Any) -> Any:
+    """The checks before start (fillfinish/masterdata/start_checks.py); a refusal names everything missing."""
+    from fillfinish.masterdata import MasterDataError
+    from fillfinish.masterdata.start_checks import start_batch
+
+    try:
+        return start_batch(db_url, config, recipe, **request)
+    except MasterDataError as exc:
+        raise UserError(f"may not start: {exc}") from None
+
+
+def _demo_master_data(config: Any, recipe: Path, db_url: str, operator: str, vials: int) -> Any:
+    """The demo's own master data (demo accounts, approved recipe, trained operator, approved lots, cleaning,
+    clearance by a second person) on the simulator's clock, so `fillfinish demo` needs no set-up."""
+    from fillfinish.clock import Clock
+    from fillfinish.masterdata import MasterDataError
+    from fillfinish.masterdata.demo import prepare
+    from fillfinish.people import PeopleError, UserStore
+    from fillfinish.record.store import RecordStore
+
+    clock = Clock(config.clock.speed, config.clock.epoch)
+    try:
+        with RecordStore(db_url, now=clock.now) as store:
+            prepared = prepare(store, [recipe], operator, clock.now(), line_id=config.master_data.line_id,
+                               planned_vials=max(vials, 1000))
+            UserStore(store).authenticate(operator, prepared.passwords[operator], purpose="start a batch (demo)")
+            return prepared
+    except (MasterDataError, PeopleError) as exc:
+        raise UserError(f"demo master data: {exc}") from None
 
 
 @app.command()
@@ -262,14 +323,19 @@ def demo(
                 config = _load_config(cfg_path)
                 err.print(f"simulator: pump {sim.pump_path}, balance {sim.balance_path}, PLC {sim.plc.endpoint}, "
                           f"speed x{speed:g}")
-                tip = None
-                if loaded.recipe.tips.require_presterilised_lot:
-                    expiry = (dt.date.today() + dt.timedelta(days=365)).isoformat()
-                    tip = _tip_lot("TL-DEMO-0001", "EO-CYCLE-2026-118", expiry)
+                if _site_accounts(db_url):  # a site's record: log in like `run`, change no account (issue 6.6)
+                    signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a demo batch", None)
+                    materials: dict[str, str] = {}  # the site's own approved lots and master data apply, as for run
+                else:  # a demo record: the demo's own accounts (demo.*) and signed master data (issue 8.6)
+                    if not operator.startswith("demo."):
+                        raise UserError(f"--operator {operator}: the demo creates its own accounts, named demo.*; "
+                                        "allowed: a demo.* name, or a record with user accounts and a login")
+                    prepared = _demo_master_data(config, loaded.path, db_url, operator, vials)
+                    materials, signed = prepared.materials, True
                 lot = f"DEMO-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-                signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a demo batch", None)
                 return await _run_batch(config, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
-                                        tip_lot=tip, serve=0, show_progress=True, authenticated=signed)
+                                        tip_lot=None, serve=0, show_progress=True, materials=materials,
+                                        authenticated=signed)
         finally:
             await asyncio.to_thread(sim.stop)
 
@@ -286,9 +352,13 @@ def run(
     vials: Annotated[int, typer.Option(min=1, help="vials to fill")],
     operator: Annotated[str, typer.Option(help="operator name (performs the batch)")],
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
-    tip_lot: Annotated[Optional[str], typer.Option(help="pre-sterilised tip lot")] = None,
-    tip_cycle: Annotated[Optional[str], typer.Option(help="its sterilisation cycle id")] = None,
-    tip_expiry: Annotated[Optional[str], typer.Option(help="its expiry date YYYY-MM-DD")] = None,
+    tip_lot: Annotated[Optional[str], typer.Option(help="pre-sterilised tip lot (the `tips` material lot)")] = None,
+    tip_cycle: Annotated[Optional[str], typer.Option(help="its sterilisation cycle id (checked against the lot)")] = (
+        None),
+    tip_expiry: Annotated[Optional[str], typer.Option(help="its expiry YYYY-MM-DD (checked against the lot)")] = None,
+    material: Annotated[Optional[list[str]], typer.Option(help="a material lot KIND=LOT (bulk, media, vial, stopper, "
+                                                               "cap, tips); repeat for each")] = None,
+    materials: Annotated[Optional[Path], typer.Option(help="TOML file of KIND = \"LOT\" lines")] = None,
     serve: Annotated[int, typer.Option(help="port of the controller's OPC UA server (0: any free port)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     wire_log: Annotated[Optional[Path], typer.Option(help="append every device exchange to this JSONL file")] = None,
@@ -307,7 +377,8 @@ def run(
         signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
-                                   show_progress=progress, wire_log=wire_log, authenticated=signed)
+                                   show_progress=progress, wire_log=wire_log, authenticated=signed,
+                                   materials=_materials(material, materials))
         return outcome, db_url
 
     outcome, db_url = _run(main())

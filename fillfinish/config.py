@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fillfinish.masterdata.settings import MasterDataSettings
 from fillfinish.validation import FileProblemsError, RuleViolations, load_toml_model, problem
 
 __all__ = [
@@ -212,6 +213,23 @@ class SiteConfig(_Section):
     site: SiteRules
     record: RecordSettings = Field(default_factory=RecordSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    master_data: MasterDataSettings = Field(default_factory=MasterDataSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_line_id(cls, data: Any) -> Any:
+        """One line id for the whole config: `[record] line_id`; `[master_data] line_id` may repeat it, not differ."""
+        if not isinstance(data, dict):
+            return data
+        record = data.get("record") if isinstance(data.get("record"), dict) else {}
+        master = data.get("master_data") if isinstance(data.get("master_data"), dict) else {}
+        line = record.get("line_id", master.get("line_id"))
+        if "line_id" in record and "line_id" in master and record["line_id"] != master["line_id"]:
+            raise ValueError(f"master_data.line_id {master['line_id']!r} differs from record.line_id "
+                             f"{record['line_id']!r}; allowed: one line id, set as [record] line_id")
+        if line is not None:
+            data = dict(data, record=dict(record, line_id=line), master_data=dict(master, line_id=line))
+        return data
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

@@ -125,6 +125,7 @@ class BatchController:
         self._line_checks_ok = False
         self._pump_needs_init = False
         self.tip_lot: TipLot | None = None
+        self.master_data: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------------ the record
     def _write(self, kind: str, actor: str = "system", /, **data: Any) -> int:
@@ -277,8 +278,9 @@ class BatchController:
 
     # ----------------------------------------------------------------------------------------------- run, resume
     async def run_new(self, *, lot: str, vials: int, operator: str, tip_lot: TipLot | None = None,
-                      authenticated: bool = False) -> BatchOutcome:
-        """Create the batch in the record and run it from Stopped to Complete (or wherever it ends)."""
+                      authenticated: bool = False, master_data: dict[str, Any] | None = None) -> BatchOutcome:
+        """Create the batch in the record and run it from Stopped to Complete (or wherever it ends); `master_data`
+        (the checks before start: recipe approval, qualification, lots, cleaning, clearance, APS) is recorded."""
         f = self.r.fill
         if not f.vial_count_min <= vials <= f.vial_count_max:
             raise ValueError(f"vials: {vials} outside the recipe's limits; allowed: {f.vial_count_min}-"
@@ -296,6 +298,9 @@ class BatchController:
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None,
                     signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
+        if master_data is not None:
+            self.master_data = master_data
+            self._write("master_data", operator, **master_data)
         return await self._drive(fresh=True)
 
     def _restore(self, batch_id: str, operator: str) -> None:
@@ -530,10 +535,13 @@ class BatchController:
         if hours >= site.lamp_warn_hours:
             self._write("warning", source="lamp", message=f"lamp hours {hours:.0f} >= warning {site.lamp_warn_hours:g}")
         checks.append(("lamp_fault", not latest(plc, "lamp_fault"), "no lamp fault"))
-        aps_until = site.aps_last_success + dt.timedelta(days=site.aps_validity_days)
+        aps_last, aps_until = site.aps_last_success, site.aps_last_success + dt.timedelta(days=site.aps_validity_days)
+        aps = self.master_data.get("aps") or {}
+        if aps.get("valid_until"):  # the line's APS from the record (masterdata/aps.py), checked again here
+            aps_last, aps_until = aps["last_pass"], dt.date.fromisoformat(aps["valid_until"])
         if self.r.recipe.mode == "production":
             checks.append(("aps_valid", today <= aps_until,
-                           f"last successful media fill {site.aps_last_success} valid until {aps_until}"))
+                           f"last successful media fill {aps_last} valid until {aps_until}"))
         checks.append(("balance_check", today <= site.balance_check_valid_until,
                        f"balance check valid until {site.balance_check_valid_until}"))
         assert self.monitor is not None

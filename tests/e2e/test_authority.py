@@ -14,6 +14,8 @@ import pytest
 from fillfinish.record.store import RecordStore
 from sim.runner import Simulator
 
+from masterdata_fixture import seed_master_data
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 FF = [sys.executable, "-m", "fillfinish"]
@@ -31,8 +33,11 @@ def test_start_needs_a_known_operator_with_the_right_password(simulator: Simulat
         added = ff("user", "add", name, "--role", role, "--full-name", name, "--password", "long enough 1", "--db", db)
         assert added.returncode == 0, added.stderr
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    seeded = seed_master_data(db, site, [REPO / "recipes" / "fgf2.toml"], "op.anna", operator_password="long enough 1",
+                              tip=("TL", "EO", expiry))
     base = ["run", "--config", str(site), "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L-AUTH",
-            "--vials", "10", "--tip-lot", "TL", "--tip-cycle", "EO", "--tip-expiry", expiry, "--no-progress"]
+            "--vials", "10", "--tip-lot", "TL", "--tip-cycle", "EO", "--tip-expiry", expiry, "--no-progress",
+            *seeded.material_args]
 
     no_password = ff(*base, "--operator", "op.anna")
     assert no_password.returncode == 1 and "--password" in no_password.stderr

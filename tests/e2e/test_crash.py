@@ -20,6 +20,7 @@ from hal.transport.wirelog import WireLog
 from sim.runner import Simulator
 
 from e2e_support import kinds
+from masterdata_fixture import seed_master_data
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +31,9 @@ def slow_recipe(tmp_path: Path) -> Path:
     """FGF-2 with a slow 900 uL dispense, so the kill lands while a dispense is under way."""
     text = (REPO / "recipes" / "fgf2.toml").read_text()
     for old, new in (("fill_volume_ul = 100.0", "fill_volume_ul = 900.0"), ("dispense_speed_ul_s = 80.0",
-                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1")):
+                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1"),
+                     # the people now sign with passwords between the kill and the resume: more room at speed x400
+                     ("fill_duration_max_s = 14400.0", "fill_duration_max_s = 86400.0")):
         assert old in text
         text = text.replace(old, new)
     path = tmp_path / "fgf2-slow.toml"
@@ -67,9 +70,11 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     site = simulator.write_site_config(tmp_path / "site.toml", db)
     recipe = slow_recipe(tmp_path)
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    seeded = seed_master_data(db, site, [recipe], "op.anna", tip=("TL-9", "EO-9", expiry),
+                              extra_people={"sup.bob": "supervisor"})
     run_args = ["run", "--config", str(site), "--recipe", str(recipe), "--lot", "L-CRASH", "--vials", "6",
                 "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
-                "--no-progress", "--wire-log", str(tmp_path / "wire.jsonl")]
+                "--no-progress", "--wire-log", str(tmp_path / "wire.jsonl"), *seeded.run_args]
     proc = subprocess.Popen([*FILLFINISH, *run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -117,7 +122,8 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     assert again.returncode == 0 and "already recovered" in again.stdout
 
     resumed = fillfinish("batch", "resume", batch_id, "--config", str(site), "--operator", "sup.bob",
-                         "--reason", "line inspected after power cut", "--no-progress")
+                         "--reason", "line inspected after power cut", "--no-progress",
+                         "--password", seeded.prepared.passwords["sup.bob"])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "not suitable for cell therapy grade" in resumed.stdout
 
@@ -145,10 +151,12 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
     db = f"sqlite:///{tmp_path / 'record.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    seeded = seed_master_data(db, site, [REPO / "recipes" / "fgf2.toml"], "op.anna", tip=("TL-9", "EO-9", expiry),
+                              extra_people={"sup.bob": "supervisor"})
     proc = subprocess.Popen(
         [*FILLFINISH, "run", "--config", str(site), "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L-UV",
          "--vials", "10", "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
-         "--no-progress"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--no-progress", *seeded.run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         batch_id, _ = wait_entries(db, lambda entries: kinds(entries, "outcome", action="lamp_on"))
         proc.send_signal(signal.SIGKILL)
@@ -165,7 +173,8 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
     assert not simulator.world.lamp.commanded, "recovery makes the line safe: lamp off"
 
     aborted = fillfinish("batch", "abort", batch_id, "--config", str(site), "--operator", "sup.bob",
-                         "--reason", "UV cycle cut by a power failure")
+                         "--reason", "UV cycle cut by a power failure",
+                         "--password", seeded.prepared.passwords["sup.bob"])
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     store = RecordStore(db, create=False)
     try:

@@ -54,6 +54,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "interlock": ("Alarm", "Other:interlock"),
     "vial": ("Material", "Produce"),
     "reconciliation": ("Material", "Reconciliation"),
+    "master_data": ("Material", "Other:master data checked at start"),
+    "material_reconciliation": ("Material", "Reconciliation"),
     "operator": ("Operator", "State Command"),
     "command_refused": ("Operator", "Security"),
     "signature": ("Operator", "Other:signature"),
@@ -391,6 +393,47 @@ def _personnel(root: etree._Element, snap: RecordSnapshot) -> None:
         _add(manifest, "Reason", "; ".join(what))
 
 
+def _materials(root: etree._Element, snap: RecordSnapshot) -> None:
+    """OperationsPerformances: the material lots of the batch (its `master_data` entry at start) as MaterialActual,
+    with the vial reconciliation (used, rejected, returned) when the batch recorded one."""
+    start = next((e for e in snap.entries if e.kind == "master_data"), None)
+    lots = start.data.get("materials") if start is not None else None
+    if not isinstance(lots, Mapping) or not lots:
+        return
+    rec = next((e.data for e in reversed(snap.entries) if e.kind == "material_reconciliation"), {})
+    vials = rec.get("vials") if isinstance(rec.get("vials"), Mapping) else {}
+    bid = snap.header.batch_id
+    record = _add(_add(root, "OperationsPerformances"), "OperationsPerformanceRecord")
+    _record_entry(record, f"{bid}/materials", "Other", format_ts(start.ts), event_id(bid, start.seq),
+                  "material lots checked at start (approved, unexpired, right material) and their use")
+    record.find(_q("ObjectType")).set("OtherValue", "Material Actual")  # type: ignore[union-attr]
+    performance = _add(record, "OperationsPerformance")
+    _add(performance, "ID", bid)
+    _add(performance, "OperationsType", "Production")
+    response = _add(performance, "OperationsResponse")
+    _add(response, "ID", bid)
+    _add(response, "OperationsType", "Production")
+    segment = _add(response, "SegmentResponse")
+    _add(segment, "ID", f"{bid}/fill")
+    for slot, lot in sorted(lots.items()):
+        if not isinstance(lot, Mapping):
+            continue
+        actual = _add(segment, "MaterialActual")
+        _add(actual, "ID", f"{bid}/material/{slot}")
+        _add(actual, "MaterialDefinitionID", slot)
+        _add(actual, "MaterialLotID", str(lot.get("lot")))
+        _add(actual, "Description", f"supplier {lot.get('supplier')} lot {lot.get('supplier_lot')}, expiry "
+                                    f"{lot.get('expiry')}, certificate {lot.get('certificate')}, approved by "
+                                    f"{lot.get('approved_by')}")
+        _add(actual, "MaterialUse", "Consumed")
+        if slot == "vial" and vials:
+            for key in ("used", "rejected", "returned"):
+                quantity = _add(actual, "Quantity")
+                _add(quantity, "QuantityString", str(vials.get(key)))
+                _add(quantity, "UnitOfMeasure", "pcs")
+                _add(quantity, "Key", key)
+
+
 def _samples(root: etree._Element, snap: RecordSnapshot) -> None:
     """Samples: every weighed vial as a check-weight sample with its test result (accepted or rejected)."""
     vials = [e for e in snap.entries if e.kind == "vial" and isinstance(e.data.get("net_g"), (int, float))]
@@ -458,6 +501,7 @@ def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
     for entry in entries:
         _event(events, entry)
     _personnel(root, snap)
+    _materials(root, snap)
     _samples(root, snap)
     return etree.ElementTree(root)
 
