@@ -104,6 +104,26 @@ class RunStart(EntryData):
     signature: dict[str, Any] = _f("the operator's signature: meaning, name, authenticated")
 
 
+@entry_kind("master_data", "The master data the start checks found valid: recipe version and approver, the operator's "
+            "qualification, material lots, cleaning, line clearance and APS (docs/master-data.md).")
+class MasterData(EntryData):
+    checked_at: str = _f("when the checks ran (ISO-8601 UTC, shared clock)")
+    line_id: str = _f("the line")
+    recipe: dict[str, Any] = _f("approved recipe version: name, version, sha256, author, approver, effective date")
+    operator: dict[str, Any] = _f("the operator and the training/media-fill evidence that qualifies them")
+    materials: dict[str, Any] = _f("material slot -> the approved lot used (supplier, expiry, certificate)")
+    cleaning: Optional[dict[str, Any]] = _f("the valid line cleaning: entry, time, procedure, agent lot, by")
+    line_clearance: Optional[dict[str, Any]] = _f("the line clearance by a second person: entry, time, by")
+    aps: dict[str, Any] = _f("the line's APS qualification: last pass, source, valid until")
+
+
+@entry_kind("material_reconciliation", "After the batch: material lots used; vials issued = used + rejected + "
+            "returned.")
+class MaterialReconciliation(EntryData):
+    lots: dict[str, str] = _f("material slot -> lot issued to the batch")
+    vials: Optional[dict[str, Any]] = _f("the vial lot: issued, used, rejected, returned, balanced", None)
+
+
 @entry_kind("line_check", "One check of line fitness before the UV cycle (devices, door, environment, APS, lamp).")
 class LineCheck(EntryData):
     check: str = _f("check name (devices, door_closed, hepa, particles, aps_valid, lamp_life, ...)")
