@@ -193,12 +193,16 @@ def verify_figures(folder: Path, entries: int, jobs: int) -> tuple[list[Figure],
     info = build(f"sqlite:///{db}", entries, key=key)
     env = dict(os.environ, PYTHONPATH=str(REPO), FILLFINISH_SITE_KEY=key)
     cmd = [sys.executable, "-m", "fillfinish", "record", "verify", "--db", str(db), "--jobs", str(jobs)]
+    log = folder / "verify.out"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    with log.open("w") as sink:  # a file, not a pipe: a million-entry report must not block the child
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    out = proc.stdout.read() if proc.stdout else ""
-    children = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN).ru_maxrss
+    out = log.read_text()
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # largest finished child (verify's workers)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"record verify failed on the bench record:\n{out[-2000:]}")
     t0 = time.perf_counter()
