@@ -214,7 +214,9 @@ def verify_figures(folder: Path, entries: int, jobs: int) -> tuple[list[Figure],
     conn.close()
     raw_wall = time.perf_counter() - t0
     rows = [["entries / batches built", f"{entries:,} / {info['batches']:,}", f"in {info['seconds']} s"],
-            ["record verify wall time", f"{wall:.2f} s", f"--jobs {jobs}"],
+            ["record verify wall time", f"{wall:.2f} s", f"--jobs {jobs}, load average {os.getloadavg()[0]:.1f}"],
+            ["record verify CPU time (process and workers)", f"{usage.ru_utime + usage.ru_stime:.1f} s",
+             f"{entries / max(usage.ru_utime + usage.ru_stime, 1e-9):,.0f} entries per CPU-second"],
             ["record verify peak RSS (verify process / largest child)", f"{usage.ru_maxrss / 1024:.0f} MB",
              f"{children / 1024:.0f} MB"]]
     return [Figure(f"record verify entries/s ({entries:,} entries)", entries / wall, entries / raw_wall, "/s",
