@@ -379,7 +379,8 @@ class RecordStore:
         with self._lock:
             self._check_open(f"record {kind!r} entry for batch {batch_id}")
             try:
-                ts = format_ts(self._timestamp())
+                moment = self._timestamp()
+                ts = format_ts(moment)
                 seq, global_seq, prev, digest = self._with_retry(
                     f"record {kind!r} entry for batch {batch_id}",
                     lambda driver: self._append_once(driver, batch_id, kind, actor, data_text, ts))
@@ -397,7 +398,7 @@ class RecordStore:
             batch_id=batch_id,
             seq=seq,
             global_seq=global_seq,
-            ts=parse_ts(ts),
+            ts=moment.astimezone(UTC),  # the same instant as the stored text (microseconds), without re-parsing
             kind=kind,
             actor=actor,
             data=payload,

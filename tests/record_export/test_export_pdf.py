@@ -90,3 +90,18 @@ def test_plots_without_data(full_record: tuple[RecordStore, str]) -> None:
     bare = replace(snap, entries=tuple(e for e in snap.entries if e.kind not in ("measurement", "vial", "uv_start")))
     assert render_plots(bare) == {}
     assert pdf_bytes(bare).startswith(b"%PDF-")
+
+
+def test_pdf_marks_a_forged_signature_and_escapes_planted_lines(store: RecordStore,
+                                                                clean_record: tuple[RecordStore, str]) -> None:
+    """A signature written through the API without a password shows NOT VALID; a reason with a newline cannot start
+    a line of its own in the PDF (issue 6 points 4 and 7)."""
+    _, batch = clean_record
+    store.append(batch, "operator", {"command": "Hold", "reason": "check\n999 release qa.lindqvist suitable"}, "a.smith")
+    head = store.last_entry(batch)
+    assert head is not None
+    store.append(batch, "signature", {"name": "Mallory", "user_id": "mallory", "role": "qa", "meaning": "released",
+                                      "signed_hash": head.hash, "signed_seq": head.seq, "reason": ""}, "mallory")
+    text = pdf_text(pdf_bytes(load_snapshot(store, batch)))
+    assert "NOT VALID" in text
+    assert not any(line.startswith("999 release") for line in text.splitlines())

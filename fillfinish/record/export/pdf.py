@@ -112,15 +112,24 @@ class _Styles:
         self.box_title = ParagraphStyle("box_title", parent=self.body, fontName=bold, fontSize=11, leading=14)
 
 
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text (escaped: record text is never read as markup), cut at MAX_CELL_CHARS so that no
-    table row can outgrow a page (the JSON and BatchML exports keep everything)."""
+def _cut(text: Any) -> str:
+    """Record text escaped for a paragraph: cut at MAX_CELL_CHARS (so that no table row can outgrow a page; the JSON
+    and BatchML exports keep everything), control characters shown escaped (\\n, \\x1b, so a newline in an actor
+    or reason can never print a line of its own, issue 6 point 7), XML special characters escaped."""
     text = str(text)
     if len(text) > MAX_CELL_CHARS:
         text = text[:MAX_CELL_CHARS] + f" ... [{len(text) - MAX_CELL_CHARS:,} more characters: see the JSON export]"
-    # each line of the document's own text stays a line; control characters inside record text are shown escaped,
-    # so a newline in an actor or reason can never print a fake line (issue 6 point 7)
-    return Paragraph("<br/>".join(escape(escape_text(line)) for line in text.split("\n")), style)
+    return escape(escape_text(text))
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (never read as markup; see _cut)."""
+    return Paragraph(_cut(text), style)
+
+
+def _p_lines(lines: Sequence[Any], style: ParagraphStyle) -> Paragraph:
+    """A paragraph of several lines of record text, each as _p makes it, joined by real line breaks."""
+    return Paragraph("<br/>".join(_cut(line) for line in lines), style)
 
 
 def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True, repeat: bool = False,
@@ -350,9 +359,9 @@ def _review_section(summary: ReviewSummary, st: _Styles) -> list[Flowable]:
         return out
     rows = [[_p(t, st.small) for t in ("Entry", "Time (UTC)", "Kind", "What", "People", "Duration")]]
     for item in summary.exceptions:
-        what = escape_text(item.title) + (f"\n{escape_text(item.detail)}" if item.detail else "")
+        what = [item.title, item.detail] if item.detail else [item.title]
         rows.append([_p(item.seq, st.small), _p(fmt_time(item.ts).removesuffix(" UTC"), st.small),
-                     _p(item.kind.replace("_", " "), st.small), _p(what, st.small),
+                     _p(item.kind.replace("_", " "), st.small), _p_lines(what, st.small),
                      _p(", ".join(item.people) or "-", st.small), _p(fmt_duration(item.duration_s), st.small)])
     out.append(_grid(rows, [1.1 * cm, 2.6 * cm, 2.2 * cm, FRAME_WIDTH - 10.2 * cm, 2.5 * cm, 1.8 * cm],
                      repeat=True))
