@@ -15,6 +15,7 @@ import structlog
 import typer
 from rich.console import Console
 
+from fillfinish.password_input import PasswordStdinOption
 from fillfinish.people.cli import deviation_app, qa_app, user_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
@@ -151,10 +152,11 @@ def _summary(outcome: Any, db_url: str, endpoint: str | None = None) -> None:
     out.print(t)
 
 
-def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, password: str | None) -> bool:
+def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, password_stdin: bool) -> bool:
     """Authority check (21 CFR 11.10(g)) once the record has user accounts: `person` must be an active user with one
-    of `roles` and give their password (prompted when not given). Without accounts names are recorded as given.
-    Returns True when the person was authenticated."""
+    of `roles` and give their password (asked on the terminal, or one line of stdin with --password-stdin). Without
+    accounts names are recorded as given. Returns True when the person was authenticated."""
+    from fillfinish.password_input import PasswordInputError, read_password
     from fillfinish.people import PeopleError, UserStore
     from fillfinish.record.store import RecordStore
 
@@ -162,11 +164,10 @@ def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, pass
         users = UserStore(store)
         if not users.users():
             return False
-        if password is None:
-            if not sys.stdin.isatty():
-                raise UserError(f"{what}: the record has user accounts; give --password for {person} (no terminal "
-                                "to ask on)")
-            password = typer.prompt(f"Password for {person}", hide_input=True)
+        try:
+            password = read_password(f"Password for {person}", from_stdin=password_stdin)
+        except PasswordInputError as exc:
+            raise UserError(f"{what}: the record has user accounts: {exc}") from None
         try:
             account = users.authenticate(person, password, purpose=what)
         except PeopleError as exc:
@@ -279,8 +280,7 @@ def run(
     serve: Annotated[int, typer.Option(help="port of the controller's OPC UA server (0: any free port)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     wire_log: Annotated[Optional[Path], typer.Option(help="append every device exchange to this JSONL file")] = None,
-    password: Annotated[Optional[str], typer.Option(help="the operator's password (asked when the record has user "
-                                                         "accounts and this is not given)")] = None,
+    password_stdin: PasswordStdinOption = False,
     verbose: bool = False,
 ) -> None:
     """Run one batch against a site config."""
@@ -291,7 +291,7 @@ def run(
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
         db_url = _db_url(db, cfg.database.url)
-        signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password)
+        signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password_stdin)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
                                    show_progress=progress, wire_log=wire_log, authenticated=signed)
@@ -425,7 +425,7 @@ def batch_recover(
 
 async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, operator: str, reason: str,
                       serve: int | None = None, progress: bool = False,
-                      password: str | None = None) -> tuple[Any, str]:
+                      password_stdin: bool = False) -> tuple[Any, str]:
     """Open a controller on the recipe snapshot of a Held batch (hash-checked) and resume or abort it."""
     from fillfinish.progress import BatchProgress
     from fillfinish.recipes.loader import RecipeError, loaded_from_text
@@ -439,7 +439,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
-    _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password)
+    _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password_stdin)
     with exclusive(db_url, f"fillfinish batch {action}"):
         store = RecordStore(db_url, create=False)
         try:
@@ -483,10 +483,11 @@ def batch_resume(
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
     serve: Annotated[int, typer.Option(help="controller OPC UA port (0: any)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Resume a Held batch (a supervisor): Unhold re-checks every interlock and hold time first."""
-    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress, password))
+    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress,
+                                       password_stdin))
     _summary(outcome, db_url)
     raise typer.Exit(0 if outcome.state == "Complete" else 1)
 
@@ -498,10 +499,11 @@ def batch_abort(
     operator: Annotated[str, typer.Option(help="the person who aborts")],
     reason: Annotated[str, typer.Option(help="why")],
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
-    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Abort a Held batch (a supervisor): safe state, Aborted, disposition not suitable."""
-    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason, password=password))
+    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason,
+                                       password_stdin=password_stdin))
     _summary(outcome, db_url)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fillfinish.security_settings import SecuritySettings
 from fillfinish.validation import FileProblemsError, RuleViolations, load_toml_model, problem
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
-_WHAT = "a TOML site config: [clock], [dispenser], [balance], [plc], [plc.nodes], [database], [site]"
+_WHAT = "a TOML site config: [clock], [dispenser], [balance], [plc], [plc.nodes], [database], [site], [security]"
 
 LooseDate = Annotated[datetime.date, Field(strict=False)]  # TOML date or the text "2026-06-01"
 LoosePath = Annotated[Path, Field(strict=False)]  # a path given as text
@@ -153,6 +154,7 @@ class SiteConfig(_Section):
     plc: PlcConfig
     database: DatabaseConfig
     site: SiteRules
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
 
 def load_site_config(path: str | Path) -> SiteConfig:
@@ -179,6 +181,10 @@ def _resolve_files(path: Path, config: SiteConfig) -> SiteConfig:
         updates[name] = full
     if problems:
         raise ConfigError(path, problems)
+    pki = config.security.pki_dir
+    if not pki.is_absolute():  # the controller's certificate folder, next to the site config
+        config = config.model_copy(update={"security": config.security.model_copy(
+            update={"pki_dir": path.parent / pki})})
     if not updates:
         return config
     return config.model_copy(update={"plc": config.plc.model_copy(update=updates)})
