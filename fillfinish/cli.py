@@ -213,7 +213,8 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                                           serve_port=serve, wire_log_path=wire_log) as controller:
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
-                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
+                              "log in as a user of the record)")
                 return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
                                                 authenticated=authenticated)
 
@@ -512,23 +513,38 @@ def command(
     name: Annotated[str, typer.Argument(help="Reset, Start, Stop, Hold, Unhold, Suspend, Unsuspend, Abort, Clear, "
                                              "Complete")],
     endpoint: Annotated[str, typer.Option(help="the controller's OPC UA endpoint")],
-    operator: Annotated[str, typer.Option(help="who issues the command")],
+    user: Annotated[str, typer.Option(help="your user id (the password is asked, or read with --password-stdin)")],
     reason: Annotated[str, typer.Option(help="why")] = "",
+    password_stdin: PasswordStdinOption = False,
+    server_certificate: Annotated[Optional[Path], typer.Option(help="the controller's certificate (DER) to pin; "
+                                                                    "default: taken from its endpoint")] = None,
 ) -> None:
-    """Send a PackML command to a running controller (over its OPC UA server)."""
-    from fillfinish.hmi.client import ClientError, CommandRejected, ControllerClient
+    """Send a PackML command to a running controller as an authenticated user (over its OPC UA server). Abort,
+    Complete and Unhold after an alarm are signed with the same password (an electronic signature)."""
+    from fillfinish.command_roles import SIGNATURE_MEANINGS
+    from fillfinish.hmi.client import ClientError, CommandRejected, ControllerClient, LoginRefused
+    from fillfinish.password_input import PasswordInputError, read_password
+
+    try:
+        password = read_password(f"Password for {user}", from_stdin=password_stdin)
+    except PasswordInputError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
 
     async def main() -> str:
-        client = ControllerClient(endpoint)
+        client = ControllerClient(endpoint, user=user, password=password, server_certificate=server_certificate)
         await client.connect()
         try:
-            return await client.command(name, operator, reason)
+            return await client.command(name, reason, password if _canonical(name) in SIGNATURE_MEANINGS else "")
         finally:
             await client.close()
 
     try:
         result = asyncio.run(main())
     except CommandRejected as exc:
+        err.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+    except LoginRefused as exc:
         err.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
     except ClientError as exc:
@@ -540,15 +556,32 @@ def command(
     out.print(result)
 
 
+def _canonical(name: str) -> str:
+    """The PackML command name for a name or number as typed ('' when it is none: the controller explains)."""
+    from fillfinish.machine.packml import UnknownCommand, parse_command
+
+    try:
+        return parse_command(name.strip()).name
+    except (UnknownCommand, ValueError):
+        return ""
+
+
 @app.command()
 def hmi(
     endpoint: Annotated[str, typer.Option(help="the controller's OPC UA endpoint")],
-    operator: Annotated[str, typer.Option(help="who is at the console")],
+    user: Annotated[str, typer.Option(help="user id to pre-fill on the login screen")] = "",
+    config: Annotated[Optional[Path], typer.Option(help="site config: its [security] console_lock_after_s")] = None,
+    lock_after: Annotated[Optional[float], typer.Option(min=10, help="lock after this many seconds without input "
+                                                                     "(default: site config, else 300)")] = None,
+    server_certificate: Annotated[Optional[Path], typer.Option(help="the controller's certificate (DER) to pin")] = None,
 ) -> None:
-    """The operator console (Textual) for a running controller."""
-    from fillfinish.hmi.app import run_console
+    """The operator console (Textual) for a running controller; it starts with the login (user id + password)."""
+    from fillfinish.hmi.app import DEFAULT_LOCK_AFTER_S, run_console
 
-    run_console(endpoint, operator)
+    seconds = lock_after
+    if seconds is None:
+        seconds = _load_config(config).security.console_lock_after_s if config else DEFAULT_LOCK_AFTER_S
+    run_console(endpoint, user=user, lock_after_s=seconds, server_certificate=server_certificate)
 
 
 @app.command()

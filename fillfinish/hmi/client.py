@@ -228,6 +228,12 @@ class ControllerClient:
         request.InputArguments = args
         try:
             results = await client.uaclient.call([request])
+        except ua.UaStatusCodeError as exc:
+            if exc.code != ua.StatusCodes.BadUserAccessDenied:
+                await self.close()
+                raise ControllerUnavailable(f"lost the controller at {self.endpoint}: {_why(exc)}") from exc
+            # refused for the whole request (a read-only session); the session itself stays open
+            return ua.StatusCode(exc.code), f"BadUserAccessDenied: {self.user} may browse and read only here"
         except Exception as exc:
             await self.close()
             raise ControllerUnavailable(f"lost the controller at {self.endpoint}: {_why(exc)}") from exc
