@@ -457,7 +457,8 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
                                               serve_port=serve) as controller:
                     endpoint = getattr(controller, "endpoint", None)
                     if endpoint:
-                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
+                                  "log in as a user of the record)")
                     if action == "resume":
                         return await controller.resume(batch_id, operator, reason), db_url
                     return await controller.abort_held(batch_id, operator, reason), db_url
