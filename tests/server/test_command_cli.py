@@ -10,10 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from fillfinish.cli import app
+from fillfinish.cli import command as command_cmd
 from fillfinish.machine.packml import State
+
+# the command alone, without the main app's callback (which configures logging onto CliRunner's closed stderr)
+app = typer.Typer()
+app.command("command")(command_cmd)
+
+
+@app.callback()
+def _group() -> None:
+    """Keep `command` a sub-command."""
+
 
 runner = CliRunner()
 
