@@ -18,6 +18,7 @@ from rich.console import Console
 from fillfinish.masterdata.cli import mount as _mount_master_data
 from fillfinish.people.cli import user_app
 from fillfinish.quality.cli import deviation_app, mediafill_app, qa_app, register_record_commands, viable_app
+from fillfinish.password_input import PasswordStdinOption
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
 from fillfinish.record.site_cli import app as site_app
@@ -162,10 +163,11 @@ def _summary(outcome: Any, db_url: str, endpoint: str | None = None) -> None:
     out.print(t)
 
 
-def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, password: str | None) -> bool:
+def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, password_stdin: bool) -> bool:
     """Authority check (21 CFR 11.10(g)) once the record has user accounts: `person` must be an active user with one
-    of `roles` and give their password (prompted when not given). Without accounts names are recorded as given.
-    Returns True when the person was authenticated."""
+    of `roles` and give their password (asked on the terminal, or one line of stdin with --password-stdin). Without
+    accounts names are recorded as given. Returns True when the person was authenticated."""
+    from fillfinish.password_input import PasswordInputError, read_password
     from fillfinish.people import PeopleError, UserStore
     from fillfinish.record.store import RecordStore
 
@@ -173,11 +175,10 @@ def _authorise(db_url: str, person: str, roles: tuple[str, ...], what: str, pass
         users = UserStore(store)
         if not users.users():
             return False
-        if password is None:
-            if not sys.stdin.isatty():
-                raise UserError(f"{what}: the record has user accounts; give --password for {person} (no terminal "
-                                "to ask on)")
-            password = typer.prompt(f"Password for {person}", hide_input=True)
+        try:
+            password = read_password(f"Password for {person}", from_stdin=password_stdin)
+        except PasswordInputError as exc:
+            raise UserError(f"{what}: the record has user accounts: {exc}") from None
         try:
             account = users.authenticate(person, password, purpose=what)
         except PeopleError as exc:
@@ -249,7 +250,8 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
                                           serve_port=serve, wire_log_path=wire_log) as controller:
                 endpoint = getattr(controller, "endpoint", None)
                 if endpoint:
-                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
+                              "log in as a user of the record)")
                 use_clearance_for(db_url, config, start, lot, operator)
                 outcome = await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
                                                    authenticated=authenticated, master_data=start.record)
@@ -324,7 +326,7 @@ def demo(
                 err.print(f"simulator: pump {sim.pump_path}, balance {sim.balance_path}, PLC {sim.plc.endpoint}, "
                           f"speed x{speed:g}")
                 if _site_accounts(db_url):  # a site's record: log in like `run`, change no account (issue 6.6)
-                    signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a demo batch", None)
+                    signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a demo batch", False)
                     materials: dict[str, str] = {}  # the site's own approved lots and master data apply, as for run
                 else:  # a demo record: the demo's own accounts (demo.*) and signed master data (issue 8.6)
                     if not operator.startswith("demo."):
@@ -362,8 +364,7 @@ def run(
     serve: Annotated[int, typer.Option(help="port of the controller's OPC UA server (0: any free port)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     wire_log: Annotated[Optional[Path], typer.Option(help="append every device exchange to this JSONL file")] = None,
-    password: Annotated[Optional[str], typer.Option(help="the operator's password (asked when the record has user "
-                                                         "accounts and this is not given)")] = None,
+    password_stdin: PasswordStdinOption = False,
     verbose: bool = False,
 ) -> None:
     """Run one batch against a site config."""
@@ -374,7 +375,7 @@ def run(
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
         db_url = _db_url(db, cfg.database.url)
-        signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password)
+        signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password_stdin)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
                                    tip_lot=_tip_lot(tip_lot, tip_cycle, tip_expiry), serve=serve,
                                    show_progress=progress, wire_log=wire_log, authenticated=signed,
@@ -509,7 +510,7 @@ def batch_recover(
 
 async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, operator: str, reason: str,
                       serve: int | None = None, progress: bool = False,
-                      password: str | None = None) -> tuple[Any, str]:
+                      password_stdin: bool = False) -> tuple[Any, str]:
     """Open a controller on the recipe snapshot of a Held batch (hash-checked) and resume or abort it."""
     from fillfinish.progress import BatchProgress
     from fillfinish.recipes.loader import RecipeError, loaded_from_text
@@ -523,7 +524,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
-    _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password)
+    _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password_stdin)
     with exclusive(db_url, f"fillfinish batch {action}"):
         store = RecordStore(db_url, create=False)
         try:
@@ -540,7 +541,8 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
                                               serve_port=serve) as controller:
                     endpoint = getattr(controller, "endpoint", None)
                     if endpoint:
-                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
+                                  "log in as a user of the record)")
                     if action == "resume":
                         return await controller.resume(batch_id, operator, reason), db_url
                     return await controller.abort_held(batch_id, operator, reason), db_url
@@ -567,10 +569,11 @@ def batch_resume(
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
     serve: Annotated[int, typer.Option(help="controller OPC UA port (0: any)")] = 0,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Resume a Held batch (a supervisor): Unhold re-checks every interlock and hold time first."""
-    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress, password))
+    outcome, db_url = _run(_held_batch("resume", batch_id, config, db, operator, reason, serve, progress,
+                                       password_stdin))
     _summary(outcome, db_url)
     raise typer.Exit(0 if outcome.state == "Complete" else 1)
 
@@ -582,10 +585,11 @@ def batch_abort(
     operator: Annotated[str, typer.Option(help="the person who aborts")],
     reason: Annotated[str, typer.Option(help="why")],
     db: Annotated[Optional[str], typer.Option(help="record database URL (default: site config)")] = None,
-    password: Annotated[Optional[str], typer.Option(help="the supervisor's password (asked when needed)")] = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Abort a Held batch (a supervisor): safe state, Aborted, disposition not suitable."""
-    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason, password=password))
+    outcome, db_url = _run(_held_batch("abort", batch_id, config, db, operator, reason,
+                                       password_stdin=password_stdin))
     _summary(outcome, db_url)
 
 
@@ -594,23 +598,38 @@ def command(
     name: Annotated[str, typer.Argument(help="Reset, Start, Stop, Hold, Unhold, Suspend, Unsuspend, Abort, Clear, "
                                              "Complete")],
     endpoint: Annotated[str, typer.Option(help="the controller's OPC UA endpoint")],
-    operator: Annotated[str, typer.Option(help="who issues the command")],
+    user: Annotated[str, typer.Option(help="your user id (the password is asked, or read with --password-stdin)")],
     reason: Annotated[str, typer.Option(help="why")] = "",
+    password_stdin: PasswordStdinOption = False,
+    server_certificate: Annotated[Optional[Path], typer.Option(help="the controller's certificate (DER) to pin; "
+                                                                    "default: taken from its endpoint")] = None,
 ) -> None:
-    """Send a PackML command to a running controller (over its OPC UA server)."""
-    from fillfinish.hmi.client import ClientError, CommandRejected, ControllerClient
+    """Send a PackML command to a running controller as an authenticated user (over its OPC UA server). Abort,
+    Complete and Unhold after an alarm are signed with the same password (an electronic signature)."""
+    from fillfinish.command_roles import SIGNATURE_MEANINGS
+    from fillfinish.hmi.client import ClientError, CommandRejected, ControllerClient, LoginRefused
+    from fillfinish.password_input import PasswordInputError, read_password
+
+    try:
+        password = read_password(f"Password for {user}", from_stdin=password_stdin)
+    except PasswordInputError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
 
     async def main() -> str:
-        client = ControllerClient(endpoint)
+        client = ControllerClient(endpoint, user=user, password=password, server_certificate=server_certificate)
         await client.connect()
         try:
-            return await client.command(name, operator, reason)
+            return await client.command(name, reason, password if _canonical(name) in SIGNATURE_MEANINGS else "")
         finally:
             await client.close()
 
     try:
         result = asyncio.run(main())
     except CommandRejected as exc:
+        err.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+    except LoginRefused as exc:
         err.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
     except ClientError as exc:
@@ -622,15 +641,32 @@ def command(
     out.print(result)
 
 
+def _canonical(name: str) -> str:
+    """The PackML command name for a name or number as typed ('' when it is none: the controller explains)."""
+    from fillfinish.machine.packml import UnknownCommand, parse_command
+
+    try:
+        return parse_command(name.strip()).name
+    except (UnknownCommand, ValueError):
+        return ""
+
+
 @app.command()
 def hmi(
     endpoint: Annotated[str, typer.Option(help="the controller's OPC UA endpoint")],
-    operator: Annotated[str, typer.Option(help="who is at the console")],
+    user: Annotated[str, typer.Option(help="user id to pre-fill on the login screen")] = "",
+    config: Annotated[Optional[Path], typer.Option(help="site config: its [security] console_lock_after_s")] = None,
+    lock_after: Annotated[Optional[float], typer.Option(min=10, help="lock after this many seconds without input "
+                                                                     "(default: site config, else 300)")] = None,
+    server_certificate: Annotated[Optional[Path], typer.Option(help="the controller's certificate (DER) to pin")] = None,
 ) -> None:
-    """The operator console (Textual) for a running controller."""
-    from fillfinish.hmi.app import run_console
+    """The operator console (Textual) for a running controller; it starts with the login (user id + password)."""
+    from fillfinish.hmi.app import DEFAULT_LOCK_AFTER_S, run_console
 
-    run_console(endpoint, operator)
+    seconds = lock_after
+    if seconds is None:
+        seconds = _load_config(config).security.console_lock_after_s if config else DEFAULT_LOCK_AFTER_S
+    run_console(endpoint, user=user, lock_after_s=seconds, server_certificate=server_certificate)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fillfinish.masterdata.settings import MasterDataSettings
+from fillfinish.security_settings import SecuritySettings
 from fillfinish.validation import FileProblemsError, RuleViolations, load_toml_model, problem
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
-_WHAT = "a TOML site config: [clock], [dispenser], [balance], [plc], [plc.nodes], [database], [site]"
+_WHAT = "a TOML site config: [clock], [dispenser], [balance], [plc], [plc.nodes], [database], [site], [security]"
 
 LooseDate = Annotated[datetime.date, Field(strict=False)]  # TOML date or the text "2026-06-01"
 LoosePath = Annotated[Path, Field(strict=False)]  # a path given as text
@@ -214,6 +215,7 @@ class SiteConfig(_Section):
     record: RecordSettings = Field(default_factory=RecordSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     master_data: MasterDataSettings = Field(default_factory=MasterDataSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -260,6 +262,10 @@ def _resolve_files(path: Path, config: SiteConfig) -> SiteConfig:
     if key_file is not None and not key_file.is_absolute():  # relative to the config file, like the PLC's files
         config = config.model_copy(update={"record": config.record.model_copy(
             update={"key_file": path.parent / key_file})})
+    pki = config.security.pki_dir
+    if not pki.is_absolute():  # the controller's certificate folder, next to the site config
+        config = config.model_copy(update={"security": config.security.model_copy(
+            update={"pki_dir": path.parent / pki})})
     if not updates:
         return config
     return config.model_copy(update={"plc": config.plc.model_copy(update=updates)})

@@ -43,6 +43,8 @@ class StatusView:
     environment: dict[str, float] = field(default_factory=dict)  # latest particles, dp, downflow
     # the batch recipe's limits per environment value: name -> (low or None, high or None), same units
     environment_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    hold_cause: str = ""  # while Held/Holding: the alarm or system cause ("" after a person's Hold)
+    uv_target_mj_cm2: float = 0.0  # the recipe's UV-C target dose at the reference point
 
 
 class ControllerView(Protocol):
@@ -52,9 +54,10 @@ class ControllerView(Protocol):
         """The current snapshot (cheap; called at the tag update rate)."""
         ...
 
-    async def command(self, command: str, actor: str, reason: str = "") -> str:
+    async def command(self, command: str, actor: str, reason: str = "", signature: dict | None = None) -> str:
         """Issue a PackML command by name (Reset, Start, Stop, Hold, Unhold, Suspend, Unsuspend, Abort, Clear,
-        Complete); returns the new state name, raises fillfinish.machine.packml.CommandRefused when not valid."""
+        Complete) as the authenticated `actor`; `signature` (meaning, name, authenticated) when the person signed it;
+        returns the new state name, raises fillfinish.machine.packml.CommandRefused when not valid."""
         ...
 
     async def acknowledge(self, alarm_id: int, actor: str) -> None:

@@ -1,7 +1,10 @@
 """The controller's own OPC UA server: PackML tags (read-only) and the Command/AcknowledgeAlarm methods.
 
-The HMI, the CLI and a plant MES talk to the controller only through this address space (docs/hmi.md). It depends on
-nothing but `fillfinish.control.ControllerView`, so it is tested against a test double.
+The HMI, the CLI and a plant MES talk to the controller only through this address space (docs/hmi.md), over
+Basic256Sha256 Sign or SignAndEncrypt channels, as a user of the record (docs/security.md): the actor of every command
+and acknowledgement is the session's authenticated user, and fillfinish/command_roles.py says who may do what. It
+depends on nothing but `fillfinish.control.ControllerView` and an `Authenticator`, so it is tested against test
+doubles.
 """
 
 from __future__ import annotations
@@ -9,53 +12,43 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 from asyncua import Node, Server, ua
 
+from fillfinish.command_roles import Decision, decide_acknowledge, decide_command
 from fillfinish.control import ControllerView, StatusView
 from fillfinish.machine.packml import Command, CommandRefused, UnknownCommand, parse_command
+from fillfinish.server_nodes import (  # noqa: F401 - re-exported: the address space's names
+    ACK_METHOD,
+    APPLICATION_URI,
+    COMMAND_METHOD,
+    ENDPOINT_PATH,
+    ENVIRONMENT_OBJECT,
+    NAMESPACE_URI,
+    OBJECT_NAME,
+    STATUS_OBJECT,
+    STATUS_TAGS,
+)
+from fillfinish.server_security import (
+    CURRENT_CALL,
+    AccessAudit,
+    Authenticator,
+    CallContext,
+    ControllerUserManager,
+    ensure_server_certificate,
+    install_session_rules,
+)
 
 log = structlog.get_logger("fillfinish.server")
-
-NAMESPACE_URI = "urn:fillfinish:controller"
-ENDPOINT_PATH = "/fillfinish/controller"
-OBJECT_NAME = "FillFinish"
-STATUS_OBJECT = "FillFinish.Status"
-ENVIRONMENT_OBJECT = "FillFinish.EnvironmentValues"
-COMMAND_METHOD = "FillFinish.Command"
-ACK_METHOD = "FillFinish.AcknowledgeAlarm"
 
 # PackML command numbers (OPC 30050 / ISA-TR88.00.02): Reset 1 .. Complete 10.
 COMMAND_NUMBERS: dict[str, int] = {c.name: int(c.value) for c in Command}
 UNIT_MODE_NAMES: dict[int, str] = {1: "Production", 2: "Maintenance", 3: "Manual", 4: "Media fill (APS)"}
-
-# Status tag name -> OPC UA variant type (order is the order of the address space and of docs/hmi.md).
-STATUS_TAGS: dict[str, ua.VariantType] = {
-    "StateCurrent": ua.VariantType.Int32,
-    "StateCurrentName": ua.VariantType.String,
-    "UnitModeCurrent": ua.VariantType.Int32,
-    "UnitModeCurrentName": ua.VariantType.String,
-    "BatchId": ua.VariantType.String,
-    "Product": ua.VariantType.String,
-    "Phase": ua.VariantType.String,
-    "PlannedCount": ua.VariantType.Int32,
-    "ProdProcessedCount": ua.VariantType.Int32,
-    "ProdDefectiveCount": ua.VariantType.Int32,
-    "UvDose_mJ_cm2": ua.VariantType.Double,
-    "StopReason": ua.VariantType.String,
-    "ValidCommands": ua.VariantType.String,
-    "Alarms": ua.VariantType.String,
-    "AlarmCount": ua.VariantType.Int32,
-    "UnacknowledgedAlarmCount": ua.VariantType.Int32,
-    "Environment": ua.VariantType.String,
-    "EnvironmentLimits": ua.VariantType.String,
-    "LastCommandResult": ua.VariantType.String,
-    "StatusError": ua.VariantType.String,
-    "Heartbeat": ua.VariantType.Int32,
-}
 
 _INITIAL: dict[ua.VariantType, Any] = {
     ua.VariantType.Int32: 0,
@@ -87,7 +80,9 @@ def status_tags(status: StatusView) -> dict[str, Any]:
         "ProdProcessedCount": int(status.processed),
         "ProdDefectiveCount": int(status.defective),
         "UvDose_mJ_cm2": float(status.uv_dose_mj_cm2),
+        "UvDoseTarget_mJ_cm2": float(getattr(status, "uv_target_mj_cm2", 0.0) or 0.0),
         "StopReason": status.stop_reason,
+        "HoldCause": str(getattr(status, "hold_cause", "") or ""),
         "ValidCommands": ",".join(status.valid_commands),
         "Alarms": json.dumps(alarms, sort_keys=True),
         "AlarmCount": len(alarms),
@@ -111,13 +106,25 @@ def _result(status: int, text: str) -> ua.CallMethodResult:
     return res
 
 
+@dataclass(frozen=True)
+class ServerSecurity:
+    """How the server authenticates and where it keeps its certificate and records refusals."""
+
+    pki_dir: Path  # the controller's certificate and key (created on first start)
+    users: Authenticator  # the record's accounts (UserStore)
+    store: Any | None = None  # the RecordStore for REG-ACCESS (refusals while no batch runs)
+    allow_anonymous_read: bool = False  # anonymous sessions may browse and read (never write or call)
+
+
 class ControllerServer:
-    """OPC UA server exposing a ControllerView: PackML tags refreshed by a task, and command/acknowledge methods."""
+    """OPC UA server exposing a ControllerView: PackML tags refreshed by a task, and command/acknowledge methods,
+    for authenticated sessions over signed (and encrypted) channels only."""
 
     def __init__(
         self,
         view: ControllerView,
         *,
+        security: ServerSecurity,
         host: str = "127.0.0.1",
         port: int = 0,
         update_interval_s: float = 0.2,
@@ -127,6 +134,9 @@ class ControllerServer:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 = any free port), got {port!r}")
         self.view = view
+        self.security = security
+        self.audit = AccessAudit(security.store, batch_sink=self._into_batch)
+        self.certificate: Path | None = None
         self.host = host
         self.port = port
         self.update_interval_s = update_interval_s
@@ -140,6 +150,11 @@ class ControllerServer:
         self._ns = 0
         self._publish_lock = asyncio.Lock()  # the update task and the method handlers both publish
 
+    def _into_batch(self, actor: str, kind: str, data: dict[str, Any]) -> bool:
+        """A refusal into the running batch's record (the view's record_refusal, when it has one)."""
+        sink = getattr(self.view, "record_refusal", None)
+        return bool(sink(actor, kind, data)) if sink is not None else False
+
     @property
     def endpoint(self) -> str:
         """The endpoint URL clients connect to (the real port once started with port=0)."""
@@ -149,16 +164,31 @@ class ControllerServer:
         """Build the address space, listen, and start the tag update task."""
         if self._server is not None:
             raise RuntimeError("ControllerServer already started")
-        server = Server()
+        sec = self.security
+        cert, key = await ensure_server_certificate(sec.pki_dir, APPLICATION_URI, self.host)
+        self.certificate = cert
+        server = Server(user_manager=ControllerUserManager(sec.users, self.audit,
+                                                           allow_anonymous_read=sec.allow_anonymous_read))
         await server.init()
         server.set_server_name("fillfinish controller")
+        await server.set_application_uri(APPLICATION_URI)
         server.set_endpoint(self.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])  # actor is a method argument (docs/hmi.md)
+        await server.load_certificate(str(cert))
+        await server.load_private_key(str(key))
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                                    ua.SecurityPolicyType.Basic256Sha256_Sign])
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if sec.allow_anonymous_read:
+            tokens.append(ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)  # what the endpoints advertise
         server.allow_remote_admin(False)  # no network user may bypass the read-only tags
         self._ns = await server.register_namespace(NAMESPACE_URI)
         await self._build(server)
         await server.start()
+        install_session_rules(server, self.audit)
+        # accept the anonymous token at activation even when not advertised, so that the refusal is recorded by the
+        # user manager (asyncua would otherwise refuse it before any hook runs)
+        server.iserver.supported_tokens = (ua.UserNameIdentityToken, ua.AnonymousIdentityToken)
         self._server = server
         if server.bserver is not None and self.port == 0:
             self.port = int(server.bserver.port)
@@ -219,8 +249,10 @@ class ControllerServer:
             [
                 _arg("command", ua.NodeId(ua.ObjectIds.BaseDataType),
                      "PackML command number (Int32: Reset 1 .. Complete 10) or name (String)"),
-                _arg("actor", ua.NodeId(ua.ObjectIds.String), "user id of the person issuing the command"),
                 _arg("reason", ua.NodeId(ua.ObjectIds.String), "why (recorded in the batch record); may be empty"),
+                _arg("signaturePassword", ua.NodeId(ua.ObjectIds.String),
+                     "the session user's password again, as an electronic signature, for Abort, Complete and Unhold "
+                     "after an alarm (SignAndEncrypt sessions only); empty otherwise"),
             ],
             [_arg("result", ua.NodeId(ua.ObjectIds.String), "new state name, or the refusal text on a Bad status")],
         )
@@ -230,7 +262,6 @@ class ControllerServer:
             self._on_acknowledge,
             [
                 _arg("alarmId", ua.NodeId(ua.ObjectIds.Int32), "alarm id (from the Alarms tag)"),
-                _arg("actor", ua.NodeId(ua.ObjectIds.String), "user id of the person acknowledging"),
             ],
             [_arg("result", ua.NodeId(ua.ObjectIds.String), "confirmation, or the error text on a Bad status")],
         )
@@ -254,7 +285,7 @@ class ControllerServer:
     async def _publish_snapshot(self) -> None:
         """One snapshot -> tags (call with the publish lock held)."""
         self._heartbeat = (self._heartbeat + 1) % 2_000_000_000
-        values: dict[str, Any] = {"Heartbeat": self._heartbeat}
+        values: dict[str, Any] = {"Heartbeat": self._heartbeat, "SecurityEvents": self.audit.as_json()}
         environment: dict[str, float] = {}
         try:
             snapshot = self.view.status()
@@ -303,24 +334,36 @@ class ControllerServer:
     # ----------------------------------------------------------------- methods
 
     async def _on_command(self, parent: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        """Command(command, actor, reason): Good + new state, or Bad + the reason it was refused."""
-        if len(args) < 2:
-            return _result(ua.StatusCodes.BadArgumentsMissing, "Command needs (command, actor[, reason])")
+        """Command(command[, reason[, signaturePassword]]) as the session's user: Good + new state, or Bad + why."""
+        ctx = CURRENT_CALL.get()
+        if ctx is None or not ctx.role:
+            return _result(ua.StatusCodes.BadUserAccessDenied, "commands need an authenticated session")
+        actor = ctx.actor
+        if not args:
+            return _result(ua.StatusCodes.BadArgumentsMissing, "Command needs (command[, reason[, signaturePassword]])")
         if len(args) > 3:
-            return _result(ua.StatusCodes.BadTooManyArguments, "Command takes (command, actor, reason)")
+            return _result(ua.StatusCodes.BadTooManyArguments, "Command takes (command, reason, signaturePassword)")
         raw = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
-        actor = _text(args[1]).strip()
-        reason = _text(args[2]) if len(args) > 2 else ""
+        reason = _text(args[1]) if len(args) > 1 else ""
+        password = _text(args[2]) if len(args) > 2 else ""
         try:
             name = command_name(raw)
         except ValueError as exc:
             return await self._command_done(str(raw), actor, reason, ua.StatusCodes.BadInvalidArgument, str(exc))
-        if not actor:
-            return await self._command_done(
-                name, actor, reason, ua.StatusCodes.BadInvalidArgument, "actor (the person's user id) is required"
-            )
+        snapshot = self._snapshot()
+        held_by_alarm = bool(snapshot is not None and snapshot.state_name in ("Held", "Holding")
+                             and getattr(snapshot, "hold_cause", ""))
+        decision = decide_command(ctx.role, name, held_by_alarm=held_by_alarm)
+        refused = self._check(ctx, decision, password, f"Command {name}")
+        if refused is not None:
+            status, why = refused
+            self.audit.refused(actor, f"Command {name}", why, role=ctx.role, reason=reason)
+            return await self._command_done(name, actor, reason, status, why)
+        extra: dict[str, Any] = {}
+        if decision.signature_meaning:
+            extra["signature"] = {"meaning": decision.signature_meaning, "name": actor, "authenticated": True}
         try:
-            new_state = await self.view.command(name, actor, reason)
+            new_state = await self.view.command(name, actor, reason, **extra)
         except CommandRefused as exc:
             return await self._command_done(name, actor, reason, ua.StatusCodes.BadInvalidState, str(exc))
         except UnknownCommand as exc:
@@ -331,6 +374,35 @@ class ControllerServer:
                 name, actor, reason, ua.StatusCodes.BadInternalError, f"controller error: {type(exc).__name__}: {exc}"
             )
         return await self._command_done(name, actor, reason, ua.StatusCodes.Good, str(new_state))
+
+    def _snapshot(self) -> StatusView | None:
+        """The controller's current status, or None when it cannot give one."""
+        try:
+            return self.view.status()
+        except Exception:  # noqa: BLE001 - the decision then treats the machine as not held by an alarm
+            return None
+
+    def _check(self, ctx: CallContext, decision: Decision, password: str, what: str) -> tuple[int, str] | None:
+        """None when the role table allows it and any signature it needs is given and valid; else (status, why)."""
+        if not decision.allowed:
+            return ua.StatusCodes.BadUserAccessDenied, decision.why
+        if decision.signature_meaning is None:
+            return None
+        if not password:
+            return (ua.StatusCodes.BadUserAccessDenied,
+                    f"{what} needs your electronic signature ({decision.signature_meaning}): enter your password again")
+        if ctx.mode != ua.MessageSecurityMode.SignAndEncrypt:
+            return (ua.StatusCodes.BadSecurityModeInsufficient,
+                    f"{what}: an electronic signature needs a SignAndEncrypt session (the password would cross the "
+                    "network in clear on a Sign-only channel)")
+        from fillfinish.people.users import PeopleError
+
+        try:
+            self.security.users.authenticate(ctx.actor, password, purpose=f"sign: {decision.signature_meaning}")
+        except PeopleError as exc:
+            self.audit.note("signature_failed", ctx.actor, str(exc))
+            return ua.StatusCodes.BadUserAccessDenied, f"{what}: electronic signature refused: {exc}"
+        return None
 
     async def _command_done(
         self, command: str, actor: str, reason: str, status: int, text: str
@@ -352,18 +424,27 @@ class ControllerServer:
         return _result(status, text)
 
     async def _on_acknowledge(self, parent: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
-        """AcknowledgeAlarm(alarmId, actor): Good, or Bad + why."""
-        if len(args) != 2:
-            return _result(ua.StatusCodes.BadArgumentsMissing, "AcknowledgeAlarm takes (alarmId, actor)")
+        """AcknowledgeAlarm(alarmId) as the session's user: Good, or Bad + why."""
+        ctx = CURRENT_CALL.get()
+        if ctx is None or not ctx.role:
+            return _result(ua.StatusCodes.BadUserAccessDenied, "acknowledging needs an authenticated session")
+        actor = ctx.actor
+        if len(args) != 1:
+            return _result(ua.StatusCodes.BadArgumentsMissing if not args else ua.StatusCodes.BadTooManyArguments,
+                           "AcknowledgeAlarm takes (alarmId)")
         raw = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
-        actor = _text(args[1]).strip()
         if isinstance(raw, bool) or not isinstance(raw, int):
             try:
                 raw = int(str(raw).strip())
             except ValueError:
                 return _result(ua.StatusCodes.BadInvalidArgument, f"alarmId must be an integer, got {raw!r}")
-        if not actor:
-            return _result(ua.StatusCodes.BadInvalidArgument, "actor (the person's user id) is required")
+        snapshot = self._snapshot()
+        severity = next((a.severity for a in (snapshot.alarms if snapshot else ()) if a.alarm_id == raw), None)
+        if severity is not None:
+            decision = decide_acknowledge(ctx.role, severity)
+            if not decision.allowed:
+                self.audit.refused(actor, f"acknowledge alarm {raw}", decision.why, role=ctx.role)
+                return _result(ua.StatusCodes.BadUserAccessDenied, decision.why)
         try:
             await self.view.acknowledge(int(raw), actor)
         except (KeyError, ValueError, LookupError) as exc:

@@ -39,9 +39,13 @@ async def controller_session(
         await line.open()
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
         if serve_port is not None:
-            from fillfinish.server import ControllerServer
+            from fillfinish.people.users import UserStore
+            from fillfinish.server import ControllerServer, ServerSecurity
 
-            server = ControllerServer(controller, port=serve_port)
+            sec = config.security
+            security = ServerSecurity(pki_dir=sec.pki_dir, users=UserStore(store, rules=sec.passwords), store=store,
+                                      allow_anonymous_read=sec.allow_anonymous_read)
+            server = ControllerServer(controller, port=serve_port, security=security)
             await server.start()
             stack.push_async_callback(server.stop)
             controller.endpoint = server.endpoint  # type: ignore[attr-defined]

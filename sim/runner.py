@@ -2,11 +2,15 @@
 
 `Simulator.start()` brings everything up (the OPC UA server in its own asyncio loop thread) and `site_config_toml()`
 writes the site config that points a controller at it. Used by `fillfinish sim`, `fillfinish demo` and test fixtures.
+The PLC is secured by default like a real one (Basic256Sha256 SignAndEncrypt, one user; sim/pki.py), and the emitted
+site config carries the controller's certificate, the pinned PLC certificate and the user.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
 import time
 from concurrent.futures import Future
@@ -16,6 +20,7 @@ from typing import Any, Coroutine
 from sim.balance import BalanceEmulator
 from sim.clock import SimClock
 from sim.dispenser import PumpEmulator
+from sim.pki import PlcPki, make_plc_pki
 from sim.plc import PlcServer
 from sim.world import World, WorldSettings
 
@@ -33,6 +38,8 @@ class Simulator:
         pump_address: str = "1",
         plc_port: int = 0,
         faults_file: Path | None = None,
+        secure: bool = True,
+        pki_dir: Path | None = None,
     ) -> None:
         self.clock = SimClock(speed=speed)
         self.world = World(self.clock, settings)
@@ -42,6 +49,11 @@ class Simulator:
         self.pump = PumpEmulator(self.world, address=pump_address, syringe_ul=syringe_ul, model=pump_model)
         self.balance = BalanceEmulator(self.world)
         self.plc = PlcServer(self.world, port=plc_port)
+        self.plc_port = plc_port
+        self.secure = secure
+        self.pki: PlcPki | None = None
+        self._pki_dir = Path(pki_dir) if pki_dir is not None else None
+        self._own_pki_dir: str | None = None
         self._faults_file = faults_file
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -57,8 +69,20 @@ class Simulator:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sim-plc", daemon=True)
         self._thread.start()
+        if self.secure:
+            self._secure_plc()
         self.run(self.plc.start(), timeout=30)
         return self
+
+    def _secure_plc(self) -> None:
+        """Certificates and the controller's user for the PLC (in pki_dir, else a folder removed at stop)."""
+        if self._pki_dir is None:
+            self._own_pki_dir = tempfile.mkdtemp(prefix="fillfinish-sim-pki-")
+            self._pki_dir = Path(self._own_pki_dir)
+        pki = self.run(make_plc_pki(self._pki_dir), timeout=60)
+        self.pki = pki
+        self.plc = PlcServer(self.world, port=self.plc_port, security="Basic256Sha256_SignAndEncrypt",
+                             certificate=pki.server_certificate, private_key=pki.server_key, users=pki.users)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
         """Run a coroutine in the simulator's loop (the PLC server lives there) and wait for it."""
@@ -82,6 +106,9 @@ class Simulator:
                 self.pump.stop()
             finally:
                 self.balance.stop()
+                if self._own_pki_dir is not None:
+                    shutil.rmtree(self._own_pki_dir, ignore_errors=True)
+                    self._own_pki_dir = None
 
     def __enter__(self) -> "Simulator":
         return self.start()
@@ -115,7 +142,7 @@ baudrate = 9600
 
 [plc]
 endpoint = {_q(self.plc.endpoint)}
-security = "None"
+{self.pki.site_config_lines() if self.pki is not None else 'security = "None"'}
 
 [plc.nodes]
 {nodes}

@@ -162,6 +162,8 @@ class BatchController:
             uv_dose_mj_cm2=round(self._uv["uv_cycle"].dose_mj_cm2 if "uv_cycle" in self._uv else self._uv_live, 2),
             stop_reason=self.stop_reason, valid_commands=tuple(cmd.name for cmd in self.machine.valid_commands()),
             alarms=tuple(self.alarms), environment=env, environment_limits=self._env_limits(),
+            hold_cause=(self._hold_cause or "") if self.machine.state in (State.Held, State.Holding) else "",
+            uv_target_mj_cm2=float(self.r.uv.target_dose_mj_cm2),
         )
 
     def _env_limits(self) -> dict[str, tuple[float | None, float | None]]:
@@ -173,8 +175,9 @@ class BatchController:
                 "downflow_m_s": (e.downflow_min_m_s, e.downflow_max_m_s),
                 "particle_flow_l_min": (e.min_sample_flow_l_min, None)}
 
-    async def command(self, command: str, actor: str, reason: str = "") -> str:
-        """A person's PackML command. Unhold is refused while any interlock or hold-time check fails."""
+    async def command(self, command: str, actor: str, reason: str = "", signature: dict[str, Any] | None = None) -> str:
+        """A person's PackML command (`signature`: their e-signature when the command needs one, recorded with it).
+        Unhold is refused while any interlock or hold-time check fails."""
         cmd = parse_command(command)  # UnknownCommand (a ValueError) names the allowed commands
         try:
             if cmd == Command.Unhold and self.machine.state == State.Held:
@@ -183,7 +186,8 @@ class BatchController:
                     raise CommandRefused(Command.Unhold, State.Held, "; ".join(problems), actor=actor)
             if parse_command(cmd) not in self.machine.valid_commands():
                 self.machine.command(cmd, actor=actor, reason=reason)  # raises CommandRefused with the reason
-            self._write("operator", actor, command=parse_command(cmd).name, reason=reason)
+            self._write("operator", actor, command=parse_command(cmd).name, reason=reason,
+                        **({"signature": signature} if signature else {}))
             new = self.machine.command(cmd, actor=actor, reason=reason)
         except CommandRefused as exc:
             if self.rec is not None:
@@ -196,6 +200,17 @@ class BatchController:
                 self._terminate_now(f"{new.name} by {actor}")
         self._wake.set()
         return new.name
+
+    def record_refusal(self, actor: str, kind: str, data: dict[str, Any]) -> bool:
+        """A refused login or command (OPC UA server) into the running batch's record; False when no batch runs."""
+        if self.rec is None or self.rec.failed or self.machine.state in (State.Complete, State.Aborted, State.Stopped):
+            return False
+        try:
+            self._write(kind, actor, **data)
+        except RecordFailure as exc:
+            self._fail(exc)
+            return False
+        return True
 
     async def acknowledge(self, alarm_id: int, actor: str) -> None:
         for i, a in enumerate(self.alarms):

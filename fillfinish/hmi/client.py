@@ -1,18 +1,28 @@
 """Client of the controller's OPC UA server (fillfinish/server.py): read the PackML tags, send commands, acknowledge.
 
-Used by the operator console and by the CLI (`fillfinish command ...`); every failure is one of the typed errors below,
-so callers can show a clear message instead of a traceback.
+Used by the operator console and by the CLI (`fillfinish command ...`): a Basic256Sha256 SignAndEncrypt session as a
+user of the record (user id + password), with the client's own application certificate (created on first use in a
+folder of the person's account). Every failure is one of the typed errors below, so callers can show a clear message
+instead of a traceback. It knows the address space only through fillfinish/server_nodes.py.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+from pathlib import Path
 from typing import Any
 
 import structlog
 from asyncua import Client, Node, ua
+from asyncua.crypto import cert_gen, security_policies
 
-from fillfinish.server import ACK_METHOD, COMMAND_METHOD, NAMESPACE_URI, OBJECT_NAME, STATUS_OBJECT, STATUS_TAGS
+from fillfinish.server_nodes import ACK_METHOD, COMMAND_METHOD, NAMESPACE_URI, OBJECT_NAME, STATUS_OBJECT, STATUS_TAGS
+
+CLIENT_APPLICATION_URI = "urn:fillfinish:console"
+CLIENT_PKI_ENV = "FILLFINISH_CLIENT_PKI"
+MODES = {"SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt, "Sign": ua.MessageSecurityMode.Sign}
 
 log = structlog.get_logger("fillfinish.hmi.client")
 
@@ -23,6 +33,11 @@ class ClientError(Exception):
 
 class ControllerUnavailable(ClientError):
     """Not connected, the connection was lost, or the endpoint does not serve the fillfinish controller."""
+
+
+class LoginRefused(ClientError):
+    """The controller refused the user id and password (wrong, unknown, locked, disabled, expired or must be changed:
+    the controller does not say which, and records every refusal)."""
 
 
 class RequestRejected(ClientError):
@@ -53,6 +68,7 @@ def decode_status(raw: dict[str, Any]) -> dict[str, Any]:
     out["Environment"] = _json(raw.get("Environment"), {})
     out["EnvironmentLimits"] = _json(raw.get("EnvironmentLimits"), {})
     out["LastCommandResult"] = _json(raw.get("LastCommandResult"), None)
+    out["SecurityEvents"] = _json(raw.get("SecurityEvents"), [])
     commands = raw.get("ValidCommands") or ""
     out["ValidCommands"] = [c for c in str(commands).split(",") if c]
     return out
@@ -67,11 +83,42 @@ def _json(text: object, default: Any) -> Any:
         return default
 
 
-class ControllerClient:
-    """One OPC UA session to the controller server; async connect/close, status(), command(), acknowledge()."""
+def default_client_pki() -> Path:
+    """Where the console keeps its application certificate: $FILLFINISH_CLIENT_PKI, else ~/.local/share/fillfinish."""
+    env = os.environ.get(CLIENT_PKI_ENV)
+    return Path(env) if env else Path.home() / ".local" / "share" / "fillfinish" / "client-pki"
 
-    def __init__(self, endpoint: str, *, timeout_s: float = 4.0) -> None:
+
+async def ensure_client_certificate(pki_dir: Path) -> tuple[Path, Path]:
+    """The console's application certificate (DER) and key (PEM), created on first use (kept while valid)."""
+    pki_dir = Path(pki_dir)
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = pki_dir / "console-cert.der", pki_dir / "console-key.pem"
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    await cert_gen.setup_self_signed_certificate(key, cert, CLIENT_APPLICATION_URI, socket.gethostname(),
+                                                 [ExtendedKeyUsageOID.CLIENT_AUTH], {"organizationName": "fillfinish"})
+    try:
+        key.chmod(0o600)
+    except OSError:
+        pass
+    return cert, key
+
+
+class ControllerClient:
+    """One OPC UA session to the controller server as `user`; async connect/close, status(), command(),
+    acknowledge()."""
+
+    def __init__(self, endpoint: str, *, user: str, password: str, pki_dir: Path | None = None,
+                 mode: str = "SignAndEncrypt", server_certificate: Path | None = None, timeout_s: float = 4.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"security mode {mode!r}; allowed: {', '.join(MODES)}")
         self.endpoint = endpoint
+        self.user = user
+        self._password = password
+        self.pki_dir = Path(pki_dir) if pki_dir is not None else default_client_pki()
+        self.mode = mode
+        self.server_certificate = server_certificate
         self.timeout_s = timeout_s
         self._client: Client | None = None
         self._ns = 0
@@ -89,9 +136,27 @@ class ControllerClient:
             return
         client = Client(self.endpoint, timeout=self.timeout_s)
         client.session_timeout = 600_000
+        client.application_uri = CLIENT_APPLICATION_URI
         try:
+            cert, key = await ensure_client_certificate(self.pki_dir)
+            await client.set_security(
+                security_policies.SecurityPolicyBasic256Sha256, certificate=str(cert), private_key=str(key),
+                server_certificate=str(self.server_certificate) if self.server_certificate else None,
+                mode=MODES[self.mode],
+            )
+            client.set_user(self.user)
+            client.set_password(self._password)
             await client.connect()
+        except ua.UaStatusCodeError as exc:
+            await _quiet_disconnect(client)
+            if exc.code in (ua.StatusCodes.BadUserAccessDenied, ua.StatusCodes.BadIdentityTokenRejected,
+                            ua.StatusCodes.BadIdentityTokenInvalid):
+                raise LoginRefused(f"login refused for {self.user!r} at {self.endpoint}: wrong user id or password, "
+                                   "or the account is locked, disabled, expired or must change its password "
+                                   "(`fillfinish user passwd`)") from exc
+            raise ControllerUnavailable(f"cannot connect to the controller at {self.endpoint}: {_why(exc)}") from exc
         except Exception as exc:
+            await _quiet_disconnect(client)
             raise ControllerUnavailable(f"cannot connect to the controller at {self.endpoint}: {_why(exc)}") from exc
         try:
             ns = await client.get_namespace_index(NAMESPACE_URI)
@@ -134,21 +199,22 @@ class ControllerClient:
             raise ControllerUnavailable(f"lost the controller at {self.endpoint}: {_why(exc)}") from exc
         return decode_status(dict(zip(STATUS_TAGS, values, strict=True)))
 
-    async def command(self, name: str | int, actor: str, reason: str = "") -> str:
-        """Send a PackML command (name or number); returns the new state name, raises CommandRejected with the text."""
+    async def command(self, name: str | int, reason: str = "", signature_password: str = "") -> str:
+        """Send a PackML command (name or number) as the session's user; `signature_password` is the password again
+        as an e-signature (Abort, Complete, Unhold after an alarm). Returns the new state name, raises CommandRejected
+        with the text."""
         first = ua.Variant(name, ua.VariantType.Int32) if isinstance(name, int) else ua.Variant(str(name))
-        status, text = await self._call(
-            COMMAND_METHOD, [first, ua.Variant(actor, ua.VariantType.String), ua.Variant(reason, ua.VariantType.String)]
-        )
+        args = [first, ua.Variant(reason, ua.VariantType.String)]
+        if signature_password:
+            args.append(ua.Variant(signature_password, ua.VariantType.String))
+        status, text = await self._call(COMMAND_METHOD, args)
         if not status.is_good():
             raise CommandRejected(text, status=status.name, command=str(name))
         return text
 
-    async def acknowledge(self, alarm_id: int, actor: str) -> str:
-        """Acknowledge an alarm as `actor`; returns the confirmation, raises AcknowledgeRejected with the text."""
-        status, text = await self._call(
-            ACK_METHOD, [ua.Variant(int(alarm_id), ua.VariantType.Int32), ua.Variant(actor, ua.VariantType.String)]
-        )
+    async def acknowledge(self, alarm_id: int) -> str:
+        """Acknowledge an alarm as the session's user; returns the confirmation, raises AcknowledgeRejected."""
+        status, text = await self._call(ACK_METHOD, [ua.Variant(int(alarm_id), ua.VariantType.Int32)])
         if not status.is_good():
             raise AcknowledgeRejected(text, status=status.name)
         return text
@@ -162,6 +228,12 @@ class ControllerClient:
         request.InputArguments = args
         try:
             results = await client.uaclient.call([request])
+        except ua.UaStatusCodeError as exc:
+            if exc.code != ua.StatusCodes.BadUserAccessDenied:
+                await self.close()
+                raise ControllerUnavailable(f"lost the controller at {self.endpoint}: {_why(exc)}") from exc
+            # refused for the whole request (a read-only session); the session itself stays open
+            return ua.StatusCode(exc.code), f"BadUserAccessDenied: {self.user} may browse and read only here"
         except Exception as exc:
             await self.close()
             raise ControllerUnavailable(f"lost the controller at {self.endpoint}: {_why(exc)}") from exc
@@ -173,10 +245,12 @@ class ControllerClient:
         return result.StatusCode, text
 
 
-async def send_command(endpoint: str, name: str | int, actor: str, reason: str = "") -> str:
-    """One-shot helper for the CLI: connect, send one command, close; returns the new state name."""
-    async with ControllerClient(endpoint) as client:
-        return await client.command(name, actor, reason)
+async def send_command(endpoint: str, name: str | int, *, user: str, password: str, reason: str = "",
+                       sign: bool = False, pki_dir: Path | None = None) -> str:
+    """One-shot helper for the CLI: log in, send one command (signed with the same password when `sign`), close;
+    returns the new state name."""
+    async with ControllerClient(endpoint, user=user, password=password, pki_dir=pki_dir) as client:
+        return await client.command(name, reason, password if sign else "")
 
 
 def _why(exc: BaseException) -> str:

@@ -1,8 +1,9 @@
 """`fillfinish user ...`: accounts from the command line (deviations, QA review/release/rejection moved to
 fillfinish/quality/cli.py).
 
-The lead mounts `user_app` under the main CLI. Passwords are prompted (hidden) unless
-given with --password (for scripts). Every refusal prints one clear line on stderr and exits 1, never a traceback.
+The lead mounts `user_app` under the main CLI. Passwords are prompted (hidden) on the
+terminal, or read one line each from standard input with --password-stdin (scripts); never command-line options.
+Every refusal prints one clear line on stderr and exits 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from fillfinish.password_input import PasswordInputError, PasswordStdinOption, read_password
 from fillfinish.people.users import DEFAULT_MAX_AGE_DAYS, ROLES, PeopleError, PermissionDenied, UserStore, os_actor
 from fillfinish.record.cli import resolve_db_url
 from fillfinish.record.names import escape_text
 from fillfinish.record.store import RecordError, RecordStore, safe_url
+from fillfinish.security_settings import password_rules_from_env
+from fillfinish.validation import FileProblemsError
 
 MAX_AGE_ENV = "FILLFINISH_PASSWORD_MAX_AGE_DAYS"
 
@@ -28,12 +32,8 @@ user_app = typer.Typer(name="user", help="User accounts (21 CFR 11.300).", no_ar
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env FILLFINISH_DB).",
                                               show_default=False)]
-PasswordOption = Annotated[str | None, typer.Option("--password", help="Password (prompted, hidden, when omitted).",
-                                                    show_default=False)]
 AdminOption = Annotated[str | None, typer.Option("--admin", help="Administrator making the change (required once an "
                                                  "active admin exists).", show_default=False)]
-AdminPasswordOption = Annotated[str | None, typer.Option("--admin-password", help="The administrator's password "
-                                                         "(prompted when omitted).", show_default=False)]
 
 
 def _fail(message: str) -> NoReturn:
@@ -62,12 +62,16 @@ def _opened(db: str | None, *, create: bool = False) -> Iterator[tuple[RecordSto
     url = resolve_db_url(db)
     max_age = _max_age()
     try:
+        rules = password_rules_from_env()
+    except FileProblemsError as exc:
+        _fail("; ".join(exc.problems))
+    try:
         store = RecordStore(url, create=create)
     except RecordError as exc:
         _fail(str(exc))
     try:
-        yield store, UserStore(store, max_age_days=max_age)
-    except (PeopleError, RecordError) as exc:
+        yield store, UserStore(store, max_age_days=max_age, rules=rules)
+    except (PeopleError, RecordError, PasswordInputError) as exc:
         _fail(str(exc))
     except SQLAlchemyError as exc:
         _fail(f"database error on {safe_url(url)}: {str(exc).splitlines()[0]}")
@@ -75,20 +79,13 @@ def _opened(db: str | None, *, create: bool = False) -> Iterator[tuple[RecordSto
         store.close()
 
 
-def _password(given: str | None, prompt: str, *, confirm: bool = False) -> str:
-    """The given password, else a hidden prompt."""
-    if given is not None:
-        return given
-    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
-
-
-def _admin_actor(users: UserStore, admin: str | None, admin_password: str | None, what: str) -> str:
+def _admin_actor(users: UserStore, admin: str | None, stdin: bool, what: str) -> str:
     """Who makes an account change: an authenticated admin, or the OS login while no active admin exists (bootstrap)."""
     if admin is None:
         if users.has_admin():
             _fail(f"{what} needs an administrator: give --admin NAME (and its password)")
         return os_actor()
-    account = users.authenticate(admin, _password(admin_password, f"Password for {admin}"), purpose=what)
+    account = users.authenticate(admin, read_password(f"Password for {admin}", from_stdin=stdin), purpose=what)
     if account.role != "admin":
         raise PermissionDenied(f"user {admin} has role {account.role}; {what} needs role admin")
     return account.username
@@ -100,18 +97,21 @@ def user_add(
     name: Annotated[str, typer.Argument(help="User id (lowercase letters, digits, . _ -).")],
     role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
     full_name: Annotated[str, typer.Option("--full-name", help="Printed name shown on signatures.")],
-    password: PasswordOption = None,
     admin: AdminOption = None,
-    admin_password: AdminPasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
-    """Create an account (the first account, while no admin exists, may be created without --admin)."""
+    """Create an account (the first account, while no admin exists, may be created without --admin). Asks the
+    admin's password first, then the new account's; an account created by an admin must change its password before
+    its first signature (`fillfinish user passwd`)."""
     if role not in ROLES:
         _fail(f"--role {role!r} is not allowed; allowed: {', '.join(ROLES)}")
     with _opened(db, create=True) as (_store, users):
-        actor = _admin_actor(users, admin, admin_password, f"adding user {name}")
-        user = users.add(name, full_name, role, _password(password, f"Password for {name}", confirm=True), actor=actor)
-        typer.echo(f"user {user.username} ({user.full_name}, {user.role}) created by {actor}")
+        actor = _admin_actor(users, admin, password_stdin, f"adding user {name}")
+        password = read_password(f"Password for {name}", from_stdin=password_stdin, confirm=True)
+        user = users.add(name, full_name, role, password, actor=actor, must_change=admin is not None)
+        typer.echo(f"user {user.username} ({user.full_name}, {user.role}) created by {actor}"
+                   + (f"; {name} must change this password before the first signature" if admin else ""))
 
 
 @user_app.command("list")
@@ -160,11 +160,11 @@ def user_disable(
     name: Annotated[str, typer.Argument(help="User id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
     admin: AdminOption = None,
-    admin_password: AdminPasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
     """Disable an account (kept for the record; its id is never reused)."""
-    _account_change("disable", name, reason, admin, admin_password, db)
+    _account_change("disable", name, reason, admin, password_stdin, db)
 
 
 @user_app.command("unlock")
@@ -172,18 +172,33 @@ def user_unlock(
     name: Annotated[str, typer.Argument(help="User id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
     admin: AdminOption = None,
-    admin_password: AdminPasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
     """Unlock an account locked after repeated failed logins."""
-    _account_change("unlock", name, reason, admin, admin_password, db)
+    _account_change("unlock", name, reason, admin, password_stdin, db)
 
 
-def _account_change(action: str, name: str, reason: str, admin: str | None, admin_password: str | None,
-                    db: str | None) -> None:
+@user_app.command("reset-password")
+def user_reset_password(
+    name: Annotated[str, typer.Argument(help="User id.")],
+    admin: AdminOption = None,
+    password_stdin: PasswordStdinOption = False,
+    db: DbOption = None,
+) -> None:
+    """An administrator sets a new password for `name` (admin's password first, then the new one); the owner must
+    change it before the first signature."""
+    with _opened(db, create=False) as (_store, users):
+        actor = _admin_actor(users, admin, password_stdin, f"reset the password of {name}")
+        users.set_password(name, read_password(f"New password for {name}", from_stdin=password_stdin, confirm=True),
+                           actor=actor, must_change=True)
+        typer.echo(f"password of {name} reset by {actor}; {name} must change it before the first signature")
+
+
+def _account_change(action: str, name: str, reason: str, admin: str | None, stdin: bool, db: str | None) -> None:
     """disable or unlock `name`, as an authenticated admin (or the OS login while no admin exists)."""
     with _opened(db, create=False) as (_store, users):
-        actor = _admin_actor(users, admin, admin_password, f"{action} user {name}")
+        actor = _admin_actor(users, admin, stdin, f"{action} user {name}")
         getattr(users, action)(name, actor=actor, reason=reason)
         typer.echo(f"user {name} {action}{'d' if action.endswith('e') else 'ed'} by {actor}")
 
@@ -191,12 +206,12 @@ def _account_change(action: str, name: str, reason: str, admin: str | None, admi
 @user_app.command("passwd")
 def user_passwd(
     name: Annotated[str, typer.Argument(help="User id.")],
-    old_password: Annotated[str | None, typer.Option("--old-password", show_default=False)] = None,
-    new_password: Annotated[str | None, typer.Option("--new-password", show_default=False)] = None,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
-    """Change your own password (also when it has expired)."""
+    """Change your own password (also when it has expired or was set by an administrator): the current password
+    first, then the new one."""
     with _opened(db, create=False) as (_store, users):
-        old = _password(old_password, "Current password")
-        users.change_password(name, old, _password(new_password, "New password", confirm=True))
+        old = read_password("Current password", from_stdin=password_stdin)
+        users.change_password(name, old, read_password("New password", from_stdin=password_stdin, confirm=True))
         typer.echo(f"password of {name} changed")

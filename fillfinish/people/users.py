@@ -22,14 +22,16 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, insert, select, update
 
 from fillfinish.people import trail as account_trail
+from fillfinish.password_rules import DEFAULT_MIN_LENGTH, PasswordRules, WeakPassword
 from fillfinish.record.chain import format_ts, parse_ts
 from fillfinish.record.names import escape_text, valid_actor
 from fillfinish.record.store import PG_WRITE_LOCK, RecordStore
 
 log = structlog.get_logger(__name__)
 
-ROLES: tuple[str, ...] = ("operator", "supervisor", "qa", "admin")
-"""The roles of the domain brief: operator runs batches, supervisor handles alarms, QA reviews/releases, admin users."""
+ROLES: tuple[str, ...] = ("operator", "supervisor", "qa", "admin", "service")
+"""The roles of the domain brief: operator runs batches, supervisor handles alarms, QA reviews/releases, admin users;
+service: a plant MES/historian account that may browse and read the controller only (fillfinish/command_roles.py)."""
 
 MAX_FAILURES = 5
 """Consecutive failed authentications that lock an account (11.300(d))."""
@@ -37,8 +39,8 @@ MAX_FAILURES = 5
 DEFAULT_MAX_AGE_DAYS = 90.0
 """Default password age limit (11.300(b)); a site passes its own."""
 
-MIN_PASSWORD_LENGTH = 8
-"""Shortest password accepted."""
+MIN_PASSWORD_LENGTH = DEFAULT_MIN_LENGTH
+"""Shortest password accepted by default (the site's [security.passwords] rules may ask for more)."""
 
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
@@ -91,6 +93,10 @@ class AccountLocked(AuthenticationError):
 
 class PasswordExpired(AuthenticationError):
     """The password is older than the age limit; it must be changed before the account can sign."""
+
+
+class PasswordChangeRequired(PasswordExpired):
+    """The password was set by an administrator (account created or reset): its owner must change it first."""
 
 
 class PermissionDenied(PeopleError):
@@ -165,6 +171,7 @@ class UserStore:
         now: Callable[[], datetime | float] | None = None,
         alert: Callable[[str, str], None] = default_alert,
         hasher: PasswordHasher | None = None,
+        rules: PasswordRules | None = None,
     ) -> None:
         """Use the (already migrated) database of `store`; `max_age_days` is the password age limit, `alert` is
         called with (username, detail) when an account locks."""
@@ -178,6 +185,7 @@ class UserStore:
         self._alert = alert
         self._hasher = hasher or PasswordHasher()
         account_trail.baseline(store)  # accounts from before the keyed trail get one baseline entry (decision 0012)
+        self.rules = rules or PasswordRules()
 
     # ------------------------------------------------------------------------------------------------ plumbing
     def now(self) -> datetime:
@@ -214,10 +222,26 @@ class UserStore:
         """The app_user row of `username` or None."""
         return conn.execute(select(APP_USER).where(APP_USER.c.username == username)).first()
 
-    def _check_password(self, password: str) -> None:
-        """Refuse passwords that are too short."""
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-            raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    def _check_password(self, password: str, username: str) -> None:
+        """Refuse passwords that break the site's rules (length, the user id, common passwords)."""
+        try:
+            self.rules.check(password, username)
+        except WeakPassword as exc:
+            raise UserError(str(exc)) from None
+
+    @staticmethod
+    def _must_change(conn: Connection, username: str) -> bool:
+        """True when the account's current password was set by someone else with must_change (created/reset by an
+        administrator): the latest 'created' or 'password_set' event of the account says so."""
+        row = conn.execute(select(USER_EVENT.c.detail).where(
+            USER_EVENT.c.username == username, USER_EVENT.c.event.in_(("created", "password_set")))
+            .order_by(USER_EVENT.c.id.desc()).limit(1)).first()
+        return bool(row is not None and json.loads(row.detail).get("must_change"))
+
+    def must_change_password(self, username: str) -> bool:
+        """True when `username` must change an administrator-set password before it can log in or sign."""
+        with self._engine.connect() as conn:
+            return self._must_change(conn, username)
 
     # ------------------------------------------------------------------------------------------------ reads
     def get(self, username: str) -> User:
@@ -256,8 +280,10 @@ class UserStore:
         return self.now() - user.password_set_at > self.max_age
 
     # ------------------------------------------------------------------------------------------------ changes
-    def add(self, username: str, full_name: str, role: str, password: str, *, actor: str) -> User:
-        """Create an account (username: lowercase letters, digits, . _ -; role one of ROLES); audited as 'created'."""
+    def add(self, username: str, full_name: str, role: str, password: str, *, actor: str,
+            must_change: bool = False) -> User:
+        """Create an account (username: lowercase letters, digits, . _ -; role one of ROLES); audited as 'created'.
+        `must_change`: the password was chosen by an administrator and must be changed before the first signature."""
         if not username or len(username) > 64 or not set(username) <= USERNAME_CHARS or not username[0].isalnum():
             raise UserError(
                 f"username {username!r}: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -266,7 +292,7 @@ class UserStore:
             raise UserError(f"role {role!r} is not allowed; allowed: {', '.join(ROLES)}")
         if not isinstance(full_name, str) or not full_name.strip():
             raise UserError("full name (printed on signatures, 21 CFR 11.50) must not be empty")
-        self._check_password(password)
+        self._check_password(password, username)
         digest = self._hasher.hash(password)
         now = format_ts(self.now())
         with self._write() as conn:
@@ -279,7 +305,8 @@ class UserStore:
                     created_by=actor,
                 )
             )
-            self._event(conn, username, "created", actor, role=role, full_name=full_name.strip())
+            self._event(conn, username, "created", actor, role=role, full_name=full_name.strip(),
+                        **({"must_change": True} if must_change else {}))
         account_trail.record_change(self._store, username, "created", actor,
                                     new={"role": role, "full_name": full_name.strip()})
         log.info("user.created", user=username, role=role, actor=actor)
@@ -318,12 +345,13 @@ class UserStore:
         """Unlock an account locked by repeated failures and reset its failure count."""
         return self._change(username, "unlocked", actor, {"locked": False, "failed_attempts": 0}, reason=reason)
 
-    def set_password(self, username: str, new_password: str, *, actor: str) -> User:
-        """Set a new password (starts a new ageing period, resets failures; does not unlock)."""
-        self._check_password(new_password)
+    def set_password(self, username: str, new_password: str, *, actor: str, must_change: bool = False) -> User:
+        """Set a new password (starts a new ageing period, resets failures; does not unlock); `must_change` for a
+        reset by an administrator (the owner must change it before the first signature)."""
+        self._check_password(new_password, username)
         values = {"password_hash": self._hasher.hash(new_password), "password_set_at": format_ts(self.now()),
                   "failed_attempts": 0}
-        return self._change(username, "password_set", actor, values)
+        return self._change(username, "password_set", actor, values, **({"must_change": True} if must_change else {}))
 
     def change_password(self, username: str, old_password: str, new_password: str) -> User:
         """The user changes their own password (an expired one is accepted here, and only here)."""
@@ -383,7 +411,13 @@ class UserStore:
                                  .values(password_hash=self._hasher.hash(password)))
                     rehashed = True
                 user = _user(row)
-                if not allow_expired and self.password_expired(user):
+                if not allow_expired and self._must_change(conn, username):
+                    self._event(conn, username, "login_refused", username, reason="password change required",
+                                purpose=purpose)
+                    error = PasswordChangeRequired(
+                        f"user {username!r}: the password was set by an administrator and must be changed before "
+                        f"the first signature: `fillfinish user passwd {username}`")
+                elif not allow_expired and self.password_expired(user):
                     self._event(conn, username, "login_refused", username, reason="password expired", purpose=purpose)
                     error = PasswordExpired(
                         f"user {username!r}: password older than {self.max_age.days} days has expired; change it "

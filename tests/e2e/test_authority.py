@@ -21,16 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 FF = [sys.executable, "-m", "fillfinish"]
 
 
-def ff(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FF, *args], capture_output=True, text=True, timeout=180, cwd=REPO, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "COLUMNS": "200"})
+def ff(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; `stdin` feeds --password-stdin (no stdin at all otherwise: no terminal to prompt on)."""
+    return subprocess.run([*FF, *args], capture_output=True, text=True, timeout=180, cwd=REPO, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None, env={**os.environ, "COLUMNS": "200"})
 
 
 def test_start_needs_a_known_operator_with_the_right_password(simulator: Simulator, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'r.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
     for name, role in (("op.anna", "operator"), ("qa.karin", "qa")):
-        added = ff("user", "add", name, "--role", role, "--full-name", name, "--password", "long enough 1", "--db", db)
+        added = ff("user", "add", name, "--role", role, "--full-name", name, "--password-stdin", "--db", db,
+                   stdin="long enough 1\n")
         assert added.returncode == 0, added.stderr
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
     seeded = seed_master_data(db, site, [REPO / "recipes" / "fgf2.toml"], "op.anna", operator_password="long enough 1",
@@ -40,15 +42,15 @@ def test_start_needs_a_known_operator_with_the_right_password(simulator: Simulat
             *seeded.material_args]
 
     no_password = ff(*base, "--operator", "op.anna")
-    assert no_password.returncode == 1 and "--password" in no_password.stderr
-    wrong = ff(*base, "--operator", "op.anna", "--password", "nope nope nope")
+    assert no_password.returncode == 1 and "--password-stdin" in no_password.stderr
+    wrong = ff(*base, "--operator", "op.anna", "--password-stdin", stdin="nope nope nope\n")
     assert wrong.returncode == 1 and "start a batch" in wrong.stderr and "Traceback" not in wrong.stderr
-    qa = ff(*base, "--operator", "qa.karin", "--password", "long enough 1")
+    qa = ff(*base, "--operator", "qa.karin", "--password-stdin", stdin="long enough 1\n")
     assert qa.returncode == 1 and "role qa" in qa.stderr
     with RecordStore(db, create=False) as store:
         assert store.batches() == [], "nothing started"
 
-    ok = ff(*base, "--operator", "op.anna", "--password", "long enough 1")
+    ok = ff(*base, "--operator", "op.anna", "--password-stdin", stdin="long enough 1\n")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     with RecordStore(db, create=False) as store:
         (header,) = store.batches()

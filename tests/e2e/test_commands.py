@@ -45,29 +45,54 @@ async def test_operator_stop_ends_in_stopped_with_disposition(controller: BatchC
     assert kinds(entries, "state")[-1].data["to"] == "Stopped"
 
 
-async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, tip_lot: TipLot) -> None:
-    from fillfinish.hmi.client import CommandRejected, ControllerClient
+async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, tip_lot: TipLot, db_url: str,
+                                                                   tmp_path) -> None:
+    """Over the secured server: the MES's service account is refused (recorded in the batch), the operator's Hold and
+    Unhold after their own Hold are accepted and recorded with the session's user."""
+    from argon2 import PasswordHasher
+
+    from fillfinish.hmi.client import CommandRejected, ControllerClient, ensure_client_certificate
+    from fillfinish.people.users import UserStore
+    from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
 
+    with RecordStore(db_url) as store:
+        people = UserStore(store, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        people.add("op.anna", "Anna Operator", "operator", "anna-password-1", actor="setup")
+        people.add("mes", "Plant MES", "service", "mes-password-12", actor="setup")
+    await ensure_client_certificate(tmp_path)  # RSA key generation is slow: not while the batch runs in this loop
     async with controller_session(site, fgf2, serve_port=0) as c:
-        task = asyncio.create_task(c.run_new(lot="L-MES", vials=12, operator="op.anna", tip_lot=tip_lot))
-        await wait_for(lambda: c.history.counts["accepted"] >= 2, what="2 vials filled", task=task, controller=c)
-        client = ControllerClient(c.endpoint)  # type: ignore[attr-defined]
+        endpoint = c.endpoint  # type: ignore[attr-defined]
+        # sessions open before the batch: a login verifies an argon2 hash in the controller's loop (docs/decisions/0011)
+        mes = ControllerClient(endpoint, user="mes", password="mes-password-12", pki_dir=tmp_path)
+        client = ControllerClient(endpoint, user="op.anna", password="anna-password-1", pki_dir=tmp_path)
+        await mes.connect()
         await client.connect()
+        task = asyncio.create_task(c.run_new(lot="L-MES", vials=12, operator="op.anna", tip_lot=tip_lot))
         try:
+            await wait_for(lambda: c.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
+            assert (await mes.status())["BatchId"] == c.batch_id  # the MES reads
+            with pytest.raises(CommandRejected, match="BadUserAccessDenied|access"):
+                await mes.command("Hold", "MES may not")
             with pytest.raises(CommandRejected, match="Start"):
-                await client.command("Start", "mes", "not valid in Execute")
-            assert await client.command("Hold", "op.anna", "from the console") == "Holding"
+                await client.command("Start", "not valid in Execute")
+            assert await client.command("Hold", "from the console") == "Holding"
             await wait_for(lambda: c.machine.state == State.Held, what="Held", task=task)
             await asyncio.sleep(0.5)  # the server publishes its tags every 0.2 s
             tags = await client.status()
             assert tags["StateCurrent"] == int(State.Held) and tags["BatchId"] == c.batch_id
             assert tags["EnvironmentLimits"]["hepa_dp_pa"] == [80.0, 250.0]  # the recipe's own range
-            await client.command("Unhold", "sup.bob", "from the console")
+            await client.command("Unhold", "from the console")
         finally:
             await client.close()
+            await mes.close()
         outcome = await asyncio.wait_for(task, 120)
+        entries = c.store.entries(outcome.batch_id)
     assert outcome.state == "Complete"
+    assert [(e.data["command"], e.actor) for e in kinds(entries, "operator")] == [("Hold", "op.anna"),
+                                                                                 ("Unhold", "op.anna")]
+    (refused,) = kinds(entries, "access_refused")
+    assert refused.actor == "mes" and refused.data["what"] == "call Command Hold"
 
 
 async def test_suspend_unsuspend_and_early_complete(controller: BatchController, tip_lot: TipLot) -> None:

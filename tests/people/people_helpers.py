@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from fillfinish.record import RecordStore
 
-PASSWORDS = {"root": "root-pass-1", "olga": "olga-pass-1", "sam": "sam-pass-12", "quinn": "quinn-pass-1",
-             "qiana": "qiana-pass-1"}
+PASSWORDS = {"root": "root-pass-123", "olga": "olga-pass-123", "sam": "sam-pass-1234", "quinn": "quinn-pass-12",
+             "qiana": "qiana-pass-12"}
 
 
 from step_clock import StepClock  # noqa: E402,F401 - shared with the other record tests

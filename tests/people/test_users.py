@@ -27,11 +27,14 @@ def test_add_get_list_and_hash(users: UserStore) -> None:
 @pytest.mark.parametrize(
     ("name", "full", "role", "password", "match"),
     [
-        ("quinn", "Other", "qa", "long-enough", "already exists"),
-        ("Bad Name", "X", "qa", "long-enough", "username"),
-        ("newbie", "X", "boss", "long-enough", "role 'boss' is not allowed; allowed: operator, supervisor, qa, admin"),
-        ("newbie", " ", "qa", "long-enough", "full name"),
-        ("newbie", "X", "qa", "short", "at least 8"),
+        ("quinn", "Other", "qa", "long-enough-1", "already exists"),
+        ("Bad Name", "X", "qa", "long-enough-1", "username"),
+        ("newbie", "X", "boss", "long-enough-1", "role 'boss' is not allowed; allowed: operator, supervisor, qa, admin"),
+        ("newbie", " ", "qa", "long-enough-1", "full name"),
+        ("newbie", "X", "qa", "short", "at least 12"),
+        ("newbie", "X", "qa", "Password1234", "common passwords"),
+        ("newbie", "X", "qa", "NEWBIE", "at least 12 .*; password must not be the user id"),
+        ("newbie", "X", "qa", "aaaaaaaaaaaaaa", "different characters"),
     ],
 )
 def test_bad_accounts_refused(users: UserStore, name: str, full: str, role: str, password: str, match: str) -> None:
@@ -78,7 +81,7 @@ def test_disabled_user_cannot_authenticate(users: UserStore) -> None:
     with pytest.raises(AuthenticationError, match="disabled"):
         users.authenticate("olga", PASSWORDS["olga"])
     with pytest.raises(UserError, match="already exists"):
-        users.add("olga", "Another Olga", "operator", "long-enough", actor="root")
+        users.add("olga", "Another Olga", "operator", "long-enough-1", actor="root")
     assert users.get("olga").active is False
 
 
@@ -89,8 +92,8 @@ def test_password_ageing(users: UserStore, clock: StepClock) -> None:
         users.authenticate("quinn", PASSWORDS["quinn"])
     with pytest.raises(UserError, match="differ"):
         users.change_password("quinn", PASSWORDS["quinn"], PASSWORDS["quinn"])
-    users.change_password("quinn", PASSWORDS["quinn"], "a-brand-new-one")
-    assert users.authenticate("quinn", "a-brand-new-one").username == "quinn"
+    users.change_password("quinn", PASSWORDS["quinn"], "a-brand-new-one-2")
+    assert users.authenticate("quinn", "a-brand-new-one-2").username == "quinn"
     with pytest.raises(AuthenticationError):
         users.authenticate("quinn", PASSWORDS["quinn"])
     assert "password_set" in [e.event for e in users.events("quinn")]
@@ -116,3 +119,22 @@ def test_user_tables_are_guarded_by_the_database(users: UserStore) -> None:
 def test_record_still_verifies_with_user_tables(users: UserStore) -> None:
     """The user tables are outside the hash chains: the (empty) record and ledger still verify."""
     assert users._store.verify().ok  # noqa: SLF001
+
+
+def test_admin_set_password_must_be_changed(users: UserStore) -> None:
+    """must_change (created or reset by an administrator) refuses every login and signature until the owner changes
+    the password; the refusal is in the audit trail."""
+    from fillfinish.people.users import PasswordChangeRequired
+
+    users.add("nora", "Nora New", "operator", "set-by-admin-1", actor="root", must_change=True)
+    assert users.must_change_password("nora")
+    with pytest.raises(PasswordChangeRequired, match="must be changed"):
+        users.authenticate("nora", "set-by-admin-1")
+    assert users.events("nora")[-1].detail["reason"] == "password change required"
+    users.change_password("nora", "set-by-admin-1", "chosen-by-nora-1")
+    assert not users.must_change_password("nora")
+    assert users.authenticate("nora", "chosen-by-nora-1").username == "nora"
+    users.set_password("nora", "reset-by-admin-1", actor="root", must_change=True)
+    with pytest.raises(PasswordChangeRequired):
+        users.authenticate("nora", "reset-by-admin-1")
+    assert not users.must_change_password("olga"), "accounts without the flag sign as before"

@@ -1,16 +1,21 @@
-"""Test double of ControllerView for the OPC UA server and HMI tests: PackML rules from the real transition table."""
+"""Test double of ControllerView for the OPC UA server and HMI tests: PackML rules from the real transition table;
+the record's accounts on a temporary SQLite database; certificates made once per test session."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
-
-from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 
 from fillfinish.control import AlarmView, StatusView
-from fillfinish.server import ControllerServer
+from fillfinish.people.users import UserStore
+from fillfinish.record.store import RecordStore
+from fillfinish.server import ControllerServer, ServerSecurity
 from fillfinish.machine.packml import (
     NEXT,
     CommandRefused,
@@ -41,7 +46,9 @@ class FakeController:
     )
     refuse_with: str | None = None  # refuse every command with this reason (a controller-level refusal)
     fail_status: bool = False
+    hold_cause: str = ""
     commands: list[tuple[str, str, str]] = field(default_factory=list)
+    signatures: list[dict[str, Any]] = field(default_factory=list)
     acks: list[tuple[int, str]] = field(default_factory=list)
 
     def status(self) -> StatusView:
@@ -63,11 +70,15 @@ class FakeController:
             valid_commands=tuple(c.name for c in valid_commands_in(self.state)),
             alarms=tuple(self.alarms),
             environment=dict(self.environment),
+            hold_cause=self.hold_cause,
+            uv_target_mj_cm2=120.0,
         )
 
-    async def command(self, command: str, actor: str, reason: str = "") -> str:
+    async def command(self, command: str, actor: str, reason: str = "", signature: dict[str, Any] | None = None) -> str:
         """Apply a command by the PackML table; raise CommandRefused when it is not valid."""
         self.commands.append((command, actor, reason))
+        if signature:
+            self.signatures.append(signature)
         cmd = parse_command(command)
         if self.refuse_with is not None:
             raise CommandRefused(cmd, self.state, self.refuse_with, actor=actor)
@@ -116,12 +127,80 @@ def _fresh_controller(controller: FakeController) -> None:
     controller.reset()
 
 
+PASSWORDS = {"op1": "op1-password-1", "sup1": "sup1-password-1", "qa1": "qa1-password-12", "mes": "mes-password-12",
+             "root": "root-password-1", "victim": "victim-password"}
+ROLES = {"op1": "operator", "sup1": "supervisor", "qa1": "qa", "mes": "service", "root": "admin",
+         "victim": "operator"}
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session")
+def server_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The controller's certificate folder, shared by every server of the session (made once, by the first)."""
+    return tmp_path_factory.mktemp("server-pki")
+
+
+@pytest.fixture(scope="session")
+def client_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The console's certificate folder, shared by every client of the session."""
+    return tmp_path_factory.mktemp("client-pki")
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordStore]:
+    """A record database with the test accounts (module scope, like the server)."""
+    store = RecordStore(f"sqlite:///{tmp_path_factory.mktemp('record') / 'record.db'}")
+    people = UserStore(store, hasher=FAST_HASHER)
+    for name, role in ROLES.items():
+        people.add(name, name.title(), role, PASSWORDS[name], actor="setup")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def users(record: RecordStore) -> UserStore:
+    """The accounts of the test record."""
+    return UserStore(record, hasher=FAST_HASHER)
+
+
+@pytest.fixture
+def passwords() -> dict[str, str]:
+    """User id -> password of the test accounts."""
+    return dict(PASSWORDS)
+
+
+def make_server(controller: Any, record: RecordStore, users: UserStore, pki: Path, **kw: Any) -> ControllerServer:
+    """A ControllerServer on a free loopback port with the test accounts."""
+    security = ServerSecurity(pki_dir=pki, users=users, store=record,
+                              allow_anonymous_read=kw.pop("allow_anonymous_read", False))
+    return ControllerServer(controller, security=security, update_interval_s=kw.pop("update_interval_s", 0.05), **kw)
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> Any:
+    """make_server as a fixture (test modules cannot import conftest)."""
+    return make_server
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(controller: FakeController) -> AsyncIterator[ControllerServer]:
+async def server(controller: FakeController, record: RecordStore, users: UserStore,
+                 server_pki: Path) -> AsyncIterator[ControllerServer]:
     """A ControllerServer on a free loopback port (module scope: asyncua start takes about a second)."""
-    srv = ControllerServer(controller, update_interval_s=0.05)
+    srv = make_server(controller, record, users, server_pki)
     await srv.start()
     try:
         yield srv
     finally:
         await srv.stop()
+
+
+@pytest.fixture
+def login(client_pki: Path, passwords: dict[str, str]) -> Any:
+    """login(endpoint, user) -> a ControllerClient for that test account (not yet connected)."""
+    from fillfinish.hmi.client import ControllerClient
+
+    def make(endpoint: str, user: str, password: str | None = None, **kw: Any) -> ControllerClient:
+        return ControllerClient(endpoint, user=user, password=passwords.get(user, "") if password is None else password,
+                                pki_dir=client_pki, **kw)
+
+    return make

@@ -29,16 +29,29 @@ def test_command_name_rejects_with_allowed_list(given: object) -> None:
 
 def test_status_tags_cover_every_tag_but_runtime_ones() -> None:
     tags = status_tags(StatusView(state=6, state_name="Execute", unit_mode=4, batch_id=None, product=None, phase=None))
-    assert set(tags) == set(STATUS_TAGS) - {"LastCommandResult", "StatusError", "Heartbeat"}
+    assert set(tags) == set(STATUS_TAGS) - {"LastCommandResult", "StatusError", "Heartbeat", "SecurityEvents"}
     assert tags["UnitModeCurrentName"] == "Media fill (APS)"
     assert tags["BatchId"] == "" and tags["Alarms"] == "[]" and tags["Environment"] == "{}"
 
 
-def test_bad_constructor_arguments_are_clear(controller: Any) -> None:
+def test_bad_constructor_arguments_are_clear(controller: Any, tmp_path: Any) -> None:
+    from fillfinish.server import ServerSecurity
+
+    security = ServerSecurity(pki_dir=tmp_path, users=None)  # type: ignore[arg-type] - never used here
     with pytest.raises(ValueError, match="update_interval_s"):
-        ControllerServer(controller, update_interval_s=0)
+        ControllerServer(controller, security=security, update_interval_s=0)
     with pytest.raises(ValueError, match="port must be 0..65535"):
-        ControllerServer(controller, port=70000)
+        ControllerServer(controller, security=security, port=70000)
+
+
+def test_role_table_is_documented() -> None:
+    """docs/security.md shows the role table exactly as fillfinish/command_roles.py defines it."""
+    from pathlib import Path
+
+    from fillfinish.command_roles import role_table_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    assert role_table_markdown() in doc
 
 
 def test_tag_payloads_are_json(controller: Any, make_alarm: Any) -> None:
