@@ -94,13 +94,13 @@ def test_admin_set_password_must_be_changed_before_signing(db_url: str) -> None:
         input=f"{ROOT}\nfirst-quinn-1\n")
     with RecordStore(db_url) as store:
         batch = run_batch(store, alarm=False)
-    code, out = cli(db_url, "qa", "release", batch, "--user", "quinn", "--password-stdin", input="first-quinn-1\n")
+    code, out = cli(db_url, "qa", "release", batch, "--user", "quinn", "--expiry", "2028-12-31", "--password-stdin", input="first-quinn-1\n")
     assert code == 1 and "must be changed" in out and "user passwd quinn" in out
     cli(db_url, "user", "passwd", "quinn", "--password-stdin", input=f"first-quinn-1\n{QUINN}\n")
     code, out = cli(db_url, "user", "reset-password", "quinn", "--admin", "root", "--password-stdin",
                     input=f"{ROOT}\nreset-by-admin-1\n")
     assert code == 0 and "must change it" in out
-    code, out = cli(db_url, "qa", "release", batch, "--user", "quinn", "--password-stdin", input="reset-by-admin-1\n")
+    code, out = cli(db_url, "qa", "release", batch, "--user", "quinn", "--expiry", "2028-12-31", "--password-stdin", input="reset-by-admin-1\n")
     assert code == 1 and "must be changed" in out
 
 

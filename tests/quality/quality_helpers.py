@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from fillfinish.record import RecordStore
 
-PASSWORDS = {"root": "root-pass-1", "olga": "olga-pass-1", "sam": "sam-pass-12", "quinn": "quinn-pass-1",
-             "qiana": "qiana-pass-1", "quentin": "quentin-pass-1"}
+PASSWORDS = {"root": "root-pass-123", "olga": "olga-pass-123", "sam": "sam-pass-1234", "quinn": "quinn-pass-123",
+             "qiana": "qiana-pass-123", "quentin": "quentin-pass-123"}
 
 RECIPE = """[recipe]
 name = "fgf2"
