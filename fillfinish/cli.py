@@ -103,24 +103,29 @@ def _run(coro: Any) -> Any:
     from hal.balance.errors import BalanceError
     from hal.dispenser.errors import PumpError
     from hal.plc.errors import PlcError
+    from hal.plc.guard import LineClaimed
     from hal.transport.errors import LinkError
+    from rich.markup import escape
 
     try:
         return asyncio.run(coro)
     except (UserError, RecordBusy) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except LineClaimed as exc:
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except CommandRefused as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (RecordError, RecordFailure) as exc:
-        err.print(f"[red]record:[/] {exc}")
+        err.print(f"[red]record:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (PlcError, PumpError, BalanceError, LinkError, OSError, ConnectionError) as exc:
-        err.print(f"[red]device:[/] {type(exc).__name__}: {exc}")
+        err.print(f"[red]device:[/] {type(exc).__name__}: {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (MachineError, NothingToRecover, ValueError) as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted")
@@ -375,19 +380,28 @@ def batch_recover(
 ) -> None:
     """After an unclean shutdown: make the line safe, record the gap and the uncertain vial, bring the batch Held."""
 
-    async def make_safe(cfg: Any) -> dict[str, Any]:
-        """Lamp off and pump terminated if the line can be reached; recovery itself needs only the record."""
+    async def make_safe(cfg: Any, store: Any, batch: str) -> dict[str, Any]:
+        """Claim the line (refused while a live controller holds it: nothing is sent then), lamp off, pump
+        terminated, positioner stopped; a PLC alarm latched meanwhile is recorded in the batch. If the line cannot
+        be reached at all, recovery goes on from the record alone and says so."""
         from fillfinish.line import Line
+        from fillfinish.line_safety import record_plc_alarm
+        from hal.plc.guard import LineClaimed
 
         safe: dict[str, Any] = {}
         line = None
         try:
-            line = Line(cfg)
+            line = Line(cfg, what="fillfinish batch recover")
             await line.open()
+            alarm = await record_plc_alarm(store, line, batch)
+            if alarm is not None:
+                safe["plc_alarm"] = alarm["message"]
             await line.plc.set_lamp(False)
             safe["lamp_off"] = True
             await line.call(line.pump.terminate)
             safe["pump_terminated"] = True
+        except LineClaimed:
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded; the person decides
             safe["error"] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -396,7 +410,7 @@ def batch_recover(
         return safe
 
     async def main() -> list[Any]:
-        from fillfinish.batch.recovery import recover, unfinished_batches
+        from fillfinish.batch.recovery import check_recoverable, recover, unfinished_batches
         from fillfinish.clock import Clock
         from fillfinish.record.store import RecordStore
 
@@ -409,7 +423,8 @@ def batch_recover(
                 raise UserError("no unfinished batch to recover")
             for b in targets:
                 store.batch(b)  # an unknown batch is a clear error before anything is touched
-            safe = await make_safe(cfg)
+                check_recoverable(store, b)  # an ended batch: nothing to recover, nothing sent to the line
+            safe = await make_safe(cfg, store, targets[0])
             reports = []
             for b in targets:
                 report = recover(store, b, clock.now())

@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "DispenserConfig",
+    "LineConfig",
     "PlcConfig",
     "SiteConfig",
     "SiteRules",
@@ -50,7 +51,7 @@ class ClockConfig(_Section):
     """[clock]: simulated seconds per real second and the instant at which simulated and wall time agree."""
 
     speed: float = Field(default=1.0, gt=0, le=100_000, description="simulated seconds per real second")
-    epoch: float | None = Field(default=None, ge=0, description="Unix time at which simulated time equals wall "
+    epoch: float | None = Field(default=None, ge=0, le=4_102_444_800, description="Unix time at which simulated time equals wall "
                                                                  "time; required when speed != 1")
 
     @model_validator(mode="after")
@@ -144,10 +145,18 @@ class SiteRules(_Section):
         return self.aps_last_success + datetime.timedelta(days=self.aps_validity_days)
 
 
+class LineConfig(_Section):
+    """[line]: which filling line this config drives; one controller per line (the PLC grants the line to one)."""
+
+    id: str = Field(default="line-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                    description="line id, e.g. line-1 (letters, digits, . _ -)")
+
+
 class SiteConfig(_Section):
     """The whole site config file."""
 
     clock: ClockConfig = Field(default_factory=ClockConfig)
+    line: LineConfig = Field(default_factory=LineConfig)
     dispenser: DispenserConfig
     balance: BalanceConfig
     plc: PlcConfig

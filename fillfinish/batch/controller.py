@@ -291,6 +291,7 @@ class BatchController:
         )
         self.rec = BatchRecorder(self.store, self.batch_id)
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
+        await self.line.claim(self.batch_id)  # a refused second controller is told which batch runs here
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None,
                     signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
@@ -318,6 +319,7 @@ class BatchController:
     async def resume(self, batch_id: str, operator: str, reason: str) -> BatchOutcome:
         """Continue a recovered (Held) batch after a person asked for it; Unhold re-checks everything first."""
         self._restore(batch_id, operator)
+        await self.line.claim(batch_id)
         await self._start_monitoring()  # the driver connected with every subscribed value already in hand
         try:
             await self.command("Unhold", operator, reason)
@@ -330,6 +332,7 @@ class BatchController:
     async def abort_held(self, batch_id: str, operator: str, reason: str) -> BatchOutcome:
         """Abort a recovered (Held) batch: safe state, Aborted, disposition."""
         self._restore(batch_id, operator)
+        await self.line.claim(batch_id)
         await self._start_monitoring()
         await self.command("Abort", operator, reason)
         return await self._drive(fresh=False)

@@ -62,6 +62,13 @@ def unfinished_batches(store: RecordStore) -> list[str]:
     return [h.batch_id for h in store.batches() if not store.entries(h.batch_id, kinds=["disposition"])]
 
 
+def check_recoverable(store: RecordStore, batch_id: str) -> None:
+    """NothingToRecover if `batch_id` ended with a disposition (checked before anything is sent to the line)."""
+    history = BatchHistory.from_entries(store.entries(batch_id))
+    if history.finished:
+        raise NothingToRecover(f"batch {batch_id} ended ({history.state}) with a disposition; nothing to recover")
+
+
 def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system") -> RecoveryReport:
     """Record the restart and bring `batch_id` to Held; `now` is the shared clock's time."""
     entries = store.entries(batch_id)
