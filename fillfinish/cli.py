@@ -107,11 +107,16 @@ def _run(coro: Any) -> Any:
     from hal.transport.errors import LinkError
     from rich.markup import escape
 
+    from fillfinish.shutdown import ShutdownBySignal
+
     try:
         return asyncio.run(coro)
     except (UserError, RecordBusy) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
+    except ShutdownBySignal as exc:
+        err.print(f"[yellow]stopped:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
     except LineClaimed as exc:
         err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -203,23 +208,64 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
 
-    with exclusive(db_url, "fillfinish run"):
+    from fillfinish.shutdown import SignalShutdown
+
+    shutdown = SignalShutdown()
+    with shutdown.installed(), exclusive(db_url, "fillfinish run", config.line.id):
         store = RecordStore(db_url)
         try:
-            pending = unfinished_batches(store)
+            pending = unfinished_batches(store, config.line.id)
         finally:
             store.close()
         if pending:
             raise UserError(f"batch {pending[0]} did not end (unclean shutdown?): run `fillfinish batch recover "
                             f"--config ...` then resume or abort it before starting a new batch")
-        with BatchProgress(enabled=show_progress) as progress:
-            async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
-                                          serve_port=serve, wire_log_path=wire_log) as controller:
-                endpoint = getattr(controller, "endpoint", None)
-                if endpoint:
-                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
-                return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
-                                                authenticated=authenticated)
+        batch_id = None
+        try:
+            with BatchProgress(enabled=show_progress) as progress:
+                async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
+                                              serve_port=serve, wire_log_path=wire_log) as controller:
+                    shutdown.controller = controller
+                    endpoint = getattr(controller, "endpoint", None)
+                    if endpoint:
+                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint})")
+                    try:
+                        return await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
+                                                        authenticated=authenticated)
+                    finally:
+                        batch_id = controller.batch_id
+        except asyncio.CancelledError:
+            if shutdown.signum is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise _stopped_by_signal(config, db_url, batch_id, shutdown.signum) from None
+
+
+def _stopped_by_signal(config: Any, db_url: str, batch_id: str | None, signum: int) -> Exception:
+    """After SIGTERM/SIGINT: bring the batch to its resting state in the record (Held, or Stopped with a disposition
+    before Execute), the signal recorded as the cause; the exception carries the exit code."""
+    import signal as _signal
+
+    from fillfinish.batch.recovery import NothingToRecover, recover
+    from fillfinish.clock import Clock
+    from fillfinish.record.store import RecordStore
+    from fillfinish.shutdown import ShutdownBySignal
+
+    name = _signal.Signals(signum).name
+    if batch_id is None:
+        return ShutdownBySignal(signum, f"{name}: stopped before a batch was created; nothing sent to fill")
+    clock = Clock(config.clock.speed, config.clock.epoch)
+    with RecordStore(db_url, now=clock.now, create=False) as store:
+        try:
+            report = recover(store, batch_id, clock.now(), cause=f"{name} received: controller stopped")
+        except NothingToRecover:
+            return ShutdownBySignal(signum, f"{name}: batch {batch_id} had already ended")
+        store.append(batch_id, "safe_state", {"action": "recovery", "cause": name}, "system")
+    return ShutdownBySignal(signum, f"{name}: line in its safe state; batch {batch_id} is {report.state_after}"
+                            + (" (resume or abort it: fillfinish batch resume/abort)" if report.state_after == "Held"
+                               else ""))
 
 
 @app.command()
@@ -417,8 +463,9 @@ def batch_recover(
         cfg = _load_config(config)
         clock = Clock(cfg.clock.speed, cfg.clock.epoch)
         db_url = _db_url(db, cfg.database.url)
-        with exclusive(db_url, "fillfinish batch recover"), RecordStore(db_url, now=clock.now, create=False) as store:
-            targets = [batch_id] if batch_id else unfinished_batches(store)
+        with exclusive(db_url, "fillfinish batch recover", cfg.line.id), \
+                RecordStore(db_url, now=clock.now, create=False) as store:
+            targets = [batch_id] if batch_id else unfinished_batches(store, cfg.line.id)
             if not targets:
                 raise UserError("no unfinished batch to recover")
             for b in targets:
@@ -455,7 +502,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
     _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password)
-    with exclusive(db_url, f"fillfinish batch {action}"):
+    with exclusive(db_url, f"fillfinish batch {action}", cfg.line.id):
         store = RecordStore(db_url, create=False)
         try:
             header = store.batch(batch_id)

@@ -38,14 +38,14 @@ async def controller_session(
         stack.callback(wire_log.close)
         line = Line(config, wire_log=wire_log, what=what)
         stack.push_async_callback(line.close)
-        await line.open()  # claims the line on the PLC first: a second controller is refused before any command
-        await record_plc_alarm(store, line, batch_id)  # a watchdog trip while no controller ran
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
-        if serve_port is not None:
+        if serve_port is not None:  # before the claim: building its address space blocks the loop for a while
             from fillfinish.server import ControllerServer
 
             server = ControllerServer(controller, port=serve_port)
             await server.start()
             stack.push_async_callback(server.stop)
             controller.endpoint = server.endpoint  # type: ignore[attr-defined]
+        await line.open()  # claims the line on the PLC first: a second controller is refused before any command
+        await record_plc_alarm(store, line, batch_id)  # a watchdog trip while no controller ran
         yield controller

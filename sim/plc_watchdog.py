@@ -45,9 +45,9 @@ _log = logging.getLogger("sim.plc.watchdog")
 
 
 def default_watchdog_s(speed: float) -> float:
-    """The simulated PLC's watchdog time in simulated seconds: 2 s of machine time, but never under 2 real seconds
+    """The simulated PLC's watchdog time in simulated seconds: 2 s of machine time, but never under 3 real seconds
     at a high clock speed (a loaded test machine must not trip it by scheduling delay alone)."""
-    return max(2.0, 2.0 * speed)
+    return max(2.0, 3.0 * speed)
 
 
 class LineGuard:
@@ -186,6 +186,7 @@ class LineGuard:
         """Switch the lamp off and show it on the LampCommand variable too (the PLC overrides the command)."""
         self.world.set_lamp(False)
         self._forced[ua.NodeId("UV.LampCommand", 2)] = False
+        self._forced[ua.NodeId("UV.LampOn", 2)] = False  # published with the alarm, not a mirror tick later
 
     def _door_lock(self, locked: bool) -> None:
         """Drive the door lock and show it on the LockCommand variable."""
