@@ -494,7 +494,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
     from fillfinish.batch.controller import BatchOutcome
-    from fillfinish.batch.recovery import abort_without_devices
+    from fillfinish.batch.recovery import abort_without_devices, not_held_reason
     from fillfinish.clock import Clock
     from hal.plc.errors import PlcError
     from hal.transport.errors import LinkError
@@ -506,8 +506,11 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
         store = RecordStore(db_url, create=False)
         try:
             header = store.batch(batch_id)
+            problem = not_held_reason(store, batch_id, action)  # before anything is sent to the line
         finally:
             store.close()
+        if problem:
+            raise UserError(problem)
         try:
             loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
         except RecipeError as exc:

@@ -134,6 +134,20 @@ def resting_state(state: str) -> str:
     return "Stopped"
 
 
+def not_held_reason(store: RecordStore, batch_id: str, action: str) -> str | None:
+    """Why `action` (resume or abort) cannot act on `batch_id`, saying what can be done instead (None if Held)."""
+    history = BatchHistory.from_entries(store.entries(batch_id))
+    if history.finished:
+        return (f"batch {batch_id} ended {history.state} with a disposition: nothing to {action}; see it with "
+                f"`fillfinish record show {batch_id}`")
+    if history.state != "Held":
+        return (f"batch {batch_id} is {history.state}, not Held: nothing to {action} yet. If its controller is no "
+                f"longer running, `fillfinish batch recover --config FILE {batch_id}` brings it to a resting state "
+                "(Held once it was filling, else Stopped); a running batch is stopped from its controller "
+                "(`fillfinish command Stop/Abort --endpoint ...`)")
+    return None
+
+
 def abort_without_devices(store: RecordStore, batch_id: str, operator: str, reason: str, why: str) -> None:
     """Abort a Held batch in the record when its devices cannot be reached (the safe state is not confirmed)."""
     history = BatchHistory.from_entries(store.entries(batch_id))
