@@ -60,12 +60,13 @@ def _max_age() -> float:
 
 
 @contextmanager
-def _opened(db: str | None, *, create: bool = False) -> Iterator[tuple[RecordStore, UserStore]]:
+def _opened(db: str | None, *, create: bool = False,
+            read_only: bool = False) -> Iterator[tuple[RecordStore, UserStore]]:
     """Open the record (and its users); any people/record/database error becomes one line and exit 1."""
     url = resolve_db_url(db)
     max_age = _max_age()
     try:
-        store = RecordStore(url, create=create)
+        store = RecordStore(url, create=create, read_only=read_only)
     except RecordError as exc:
         _fail(str(exc))
     try:
@@ -203,7 +204,7 @@ def qa_review(batch: Annotated[str, typer.Argument(help="Batch id.")], db: DbOpt
     """Review by exception: compliance checks, exceptions, signatures, and what blocks release."""
     from fillfinish.record.export.summary import load_snapshot, review
 
-    with _opened(db) as (store, _users):
+    with _opened(db, read_only=True) as (store, _users):
         summary = review(load_snapshot(store, batch))
         state = readiness(store, batch)
         typer.echo(f"Batch {batch}: final state {summary.final_state}; disposition {summary.verdict or '-'}")

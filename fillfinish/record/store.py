@@ -153,8 +153,12 @@ class RecordStore:
         *,
         now: Callable[[], datetime | float] | None = None,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
         """Open (and with `create`, create) the record at `url` and migrate it to head.
+
+        `read_only`: inspect only (verify, show, export, review): SQLite opened with mode=ro (works on a read-only
+        file, never creates, migrates or changes the journal mode), PostgreSQL in read-only transactions.
 
         `now` gives entry timestamps (aware datetime, or Unix seconds such as `Clock.now()`); default UTC wall time.
         With `create=False` a missing SQLite file or an empty database is an error instead of a new record.
@@ -164,6 +168,10 @@ class RecordStore:
         self._lock = threading.RLock()
         self._closed = False
         self._url = safe_url(url)
+        self.read_only = read_only
+        if read_only:
+            self._engine = self._make_read_only_engine(url)
+            return
         self._engine = self._make_engine(url, create)
         try:
             with self._write() as conn:
@@ -207,6 +215,12 @@ class RecordStore:
             event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def _make_read_only_engine(self, url: str) -> Engine:
+        """An engine that cannot write (fillfinish/record/readonly.py), checked to hold a fillfinish record."""
+        from fillfinish.record.readonly import open_read_only
+
+        return open_read_only(url, self._url)
+
     @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine (for verify and tests; never write through it)."""
@@ -225,6 +239,8 @@ class RecordStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction, serialised against other writers (thread lock + BEGIN IMMEDIATE / advisory lock)."""
+        if getattr(self, "read_only", False):
+            raise RecordWriteError(f"the batch record {self._url} is open read-only")
         with self._lock, self._engine.connect() as conn:
             conn.execution_options(fillfinish_write=True)
             with conn.begin():
