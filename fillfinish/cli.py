@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape as _escape
 
 from fillfinish.people.cli import deviation_app, qa_app, user_app
 from fillfinish.recipes.cli import app as recipe_app
@@ -30,7 +31,7 @@ batch_app = typer.Typer(help="Batches that did not end: recover after a crash, r
 app.add_typer(batch_app, name="batch")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line however long (rule 5)
 
 
 @app.callback()
@@ -92,6 +93,15 @@ def _load_config(path: Path) -> Any:
     except ValueError as exc:
         raise UserError(f"{path}: plc.nodes: {exc}") from exc
     return config
+
+
+def _check_fit(loaded: Any, config: Any, source: str) -> None:
+    """UserError listing every way the recipe does not fit the configured pump and syringe (before any device)."""
+    from fillfinish.line_fit import recipe_fit_problems
+
+    problems = recipe_fit_problems(loaded.recipe, config, source)
+    if problems:
+        raise UserError("\n".join(problems))
 
 
 def _run(coro: Any) -> Any:
@@ -299,6 +309,7 @@ def demo(
             with tempfile.TemporaryDirectory(prefix="fillfinish-demo-") as tmp:
                 cfg_path = sim.write_site_config(Path(tmp) / "site.toml", db_url)
                 config = _load_config(cfg_path)
+                _check_fit(loaded, config, str(recipe))
                 err.print(f"simulator: pump {sim.pump_path}, balance {sim.balance_path}, PLC {sim.plc.endpoint}, "
                           f"speed x{speed:g}")
                 tip = None
@@ -341,6 +352,7 @@ def run(
     async def main() -> Any:
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
+        _check_fit(loaded, cfg, str(recipe))
         db_url = _db_url(db, cfg.database.url)
         signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
@@ -368,12 +380,25 @@ def sim(
     from sim.runner import Simulator
 
 
+    from rich.markup import escape
+
+    target = Path(config_out)
+    if target.is_dir() or not (target.parent if str(target.parent) else Path(".")).is_dir():
+        why = "it is a folder" if target.is_dir() else f"folder {target.parent} does not exist"
+        err.print(f"[red]error:[/] --config-out {escape(str(target))}: {escape(why)}; allowed: a file path in an "
+                  "existing folder")
+        raise typer.Exit(1)
     try:
         simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
     except (ValueError, OSError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    simulator.write_site_config(config_out, _db_url(db))
+    try:
+        simulator.write_site_config(config_out, _db_url(db))
+    except OSError as exc:
+        simulator.stop()
+        err.print(f"[red]error:[/] --config-out {escape(str(target))}: {escape(exc.strerror or str(exc))}")
+        raise typer.Exit(1) from None
     out.print(f"pump (Cavro DT, 9600 8N1)  {simulator.pump_path}")
     out.print(f"balance (MT-SICS)          {simulator.balance_path}")
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
@@ -414,7 +439,7 @@ def batch_status(db: Annotated[Optional[str], typer.Option(help="record database
             if not pending:
                 out.print("no unfinished batch")
     except RecordError as exc:
-        err.print(f"[red]record:[/] {exc}")
+        err.print(f"[red]record:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
@@ -515,6 +540,8 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
             loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
         except RecipeError as exc:
             raise UserError("\n".join(exc.problems)) from exc
+        if action == "resume":
+            _check_fit(loaded, cfg, f"record:{batch_id}")
         try:
             with BatchProgress(enabled=progress) as bar:
                 async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
@@ -528,7 +555,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
         except (PlcError, LinkError, OSError) as exc:
             if action != "abort":
                 raise
-            err.print(f"[yellow]devices unreachable ({exc}); aborting in the record only")
+            err.print(f"[yellow]devices unreachable ({_escape(str(exc))}); aborting in the record only")
             clock = Clock(cfg.clock.speed, cfg.clock.epoch)
             store = RecordStore(db_url, now=clock.now, create=False)
             try:
@@ -592,13 +619,13 @@ def command(
     try:
         result = asyncio.run(main())
     except CommandRejected as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     except ClientError as exc:
-        err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")
+        err.print(f"[red]cannot reach the controller at {_escape(endpoint)}:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
-        err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")
+        err.print(f"[red]cannot reach the controller at {_escape(endpoint)}:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     out.print(result)
 
