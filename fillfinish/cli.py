@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as _escape
 
+from fillfinish.line_status import app as line_app
 from fillfinish.people.cli import deviation_app, qa_app, user_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
@@ -27,6 +28,7 @@ app.add_typer(record_app, name="record")
 app.add_typer(user_app, name="user")
 app.add_typer(deviation_app, name="deviation")
 app.add_typer(qa_app, name="qa")
+app.add_typer(line_app, name="line")
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 
