@@ -433,7 +433,7 @@ def batch_status(db: Annotated[Optional[str], typer.Option(help="record database
     from fillfinish.record.store import RecordError, RecordStore
 
     try:
-        with RecordStore(_db_url(db), create=False) as store:
+        with RecordStore(_db_url(db), create=False, read_only=True) as store:
             pending = unfinished_batches(store)
             for b in pending:
                 h = BatchHistory.from_entries(store.entries(b))

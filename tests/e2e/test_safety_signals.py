@@ -208,7 +208,7 @@ def test_signal_during_fill_and_post_fill_leaves_batch_held(simulator: Simulator
     assert again.returncode == 0 and "already recovered" in again.stdout, again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("where", ["uv", "fill", "post_fill"])
+@pytest.mark.parametrize("where", ["uv", "post_fill"])  # mid-dispense: tests/e2e/test_crash.py
 def test_sigkill_plc_watchdog_makes_line_safe(simulator: Simulator, tmp_path: Path, where: str) -> None:
     db = f"sqlite:///{tmp_path / 'record.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
