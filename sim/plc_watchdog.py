@@ -127,6 +127,7 @@ class LineGuard:
             return [ua.Variant(self.owner_info or "another controller", ua.VariantType.String)]
         if self.owner != token:
             self.last_heartbeat = self.world.now()
+            self._lamp_off_at = None  # a new holder takes the line over: the trip's cool-down hold ends
         self.owner, self.owner_info = token, text
         _log.info("PLC line claimed by %s", text)
         await self.publish()

@@ -51,7 +51,8 @@ def recipe(tmp_path: Path) -> Path:
                      "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1"),
                      ("target_dose_mj_cm2 = 300.0", "target_dose_mj_cm2 = 150.0"),
                      ("uv_target_dose_mj_cm2 = 200.0", "uv_target_dose_mj_cm2 = 40.0"),
-                     ("post_fill_monitoring_s = 600.0", "post_fill_monitoring_s = 120.0")):
+                     ("post_fill_monitoring_s = 600.0", "post_fill_monitoring_s = 120.0"),
+                     ("prime_volume_ul = 500.0", "prime_volume_ul = 0.0")):
         assert old in text
         text = text.replace(old, new)
     path = tmp_path / "fgf2-safety.toml"
@@ -146,44 +147,40 @@ def _plc_guard_reset(simulator: Simulator) -> None:
     simulator.world.set_door_lock(True)
 
 
-def test_second_controllers_refused_then_sigint_during_fill(simulator: Simulator, tmp_path: Path) -> None:
+async def test_second_controllers_of_a_line_are_refused(simulator: Simulator, tmp_path: Path) -> None:
+    """This test process is the live controller of line-1 (record lock held, line claimed on the PLC, running batch
+    B-LIVE); a second `run` with the same database spelled differently, one with another database, and a `batch
+    recover` are all refused naming it, and none of them reaches a device."""
+    from fillfinish.config import load_site_config
+    from fillfinish.lock import exclusive, note_batch
+    from fillfinish.recipes.loader import load_recipe
+    from fillfinish.session import controller_session
+
     db = f"sqlite:///{tmp_path / 'record.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
-    proc = start_run(site, tmp_path, vials=60)  # long enough for three refused processes to start and end
-    try:
-        batch_id, _ = wait_entries(db, at("fill"), proc)
-        switches = simulator.world.lamp.switch_count
-        # the same line on the same database, spelled as a relative path: refused by the record lock
-        same_db = start_run(site, tmp_path, db="record.db")
-        rc, _out, err = finish(same_db)
-        assert rc == 1 and "in use by" in err and f"pid {proc.pid}" in err and batch_id in err, err
-        # the same line on another database: refused by the PLC's line claim, naming host, pid and batch
-        other_db = start_run(site, tmp_path, db=f"sqlite:///{tmp_path / 'other.db'}")
-        rc, _out, err = finish(other_db)
-        assert rc == 1 and "held by another controller" in err and f"pid {proc.pid}" in err and batch_id in err, err
-        recover = fillfinish(tmp_path, "batch", "recover", "--config", str(site), "--db", "record.db")
-        assert recover.returncode == 1 and "in use by" in recover.stderr, recover.stderr
-        assert simulator.world.lamp.switch_count == switches, "the refused controllers never switched the lamp"
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        rc, _out, err = finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert rc == 128 + signal.SIGINT, err
-    assert "safe state" in err and "Held" in err
-    assert read_plc(simulator, "UV.LampOn")["UV.LampOn"] is False
-    with RecordStore(db, create=False) as store:
-        entries = store.entries(batch_id)
-        assert verify(store, batch_id).ok
-        assert kinds(entries, "shutdown")[0].data["reason"].startswith("SIGINT")
-        assert kinds(entries, "state")[-1].data["to"] == "Held"
-        assert kinds(entries, "recovery")[-1].data["cause"].startswith("SIGINT")
-        assert not kinds(entries, "disposition")
-        assert not read_plc(simulator, "Line.WatchdogTripped")["Line.WatchdogTripped"], "released, not tripped"
+    with exclusive(db, "fillfinish run", "line-1"):
+        async with controller_session(load_site_config(site), load_recipe(recipe(tmp_path)), database_url=db) as c:
+            note_batch("B-LIVE")
+            await c.line.claim("B-LIVE")
+            moves, switches = simulator.world.positioner.moves, simulator.world.lamp.switch_count
+            same_db = await asyncio.to_thread(finish, start_run(site, tmp_path, db="record.db"))
+            other_db = await asyncio.to_thread(finish, start_run(site, tmp_path,
+                                                                  db=f"sqlite:///{tmp_path / 'other.db'}"))
+            recover = await asyncio.to_thread(fillfinish, tmp_path, "batch", "recover", "--config", str(site), "--db",
+                                              "record.db")
+            assert simulator.world.positioner.moves == moves and simulator.world.lamp.switch_count == switches
+            assert simulator.plc.guard.owner == c.line.guard.token, "the live controller still holds the line"
+    pid = f"pid {os.getpid()}"
+    rc, _out, err = same_db
+    assert rc == 1 and "in use by" in err and pid in err and "B-LIVE" in err, err
+    rc, _out, err = other_db
+    assert rc == 1 and "held by another controller" in err and pid in err and "B-LIVE" in err, err
+    assert recover.returncode == 1 and "in use by" in recover.stderr, recover.stderr
 
 
-@pytest.mark.parametrize(("sig", "where"), [(signal.SIGTERM, "uv"), (signal.SIGTERM, "post_fill")])
-def test_signal_during_fill_and_post_fill_leaves_batch_held(simulator: Simulator, tmp_path: Path, sig: int,
+@pytest.mark.parametrize(("sig", "where"), [(signal.SIGTERM, "uv"), (signal.SIGINT, "fill"),
+                                           (signal.SIGTERM, "post_fill")])
+def test_signal_during_uv_fill_post_fill_leaves_batch_held(simulator: Simulator, tmp_path: Path, sig: int,
                                                             where: str) -> None:
     db = f"sqlite:///{tmp_path / 'record.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
