@@ -98,6 +98,7 @@ def status_command(
     from fillfinish.cli import _load_config, _run
 
     async def main() -> dict[str, Any]:
+        """Load the config and read the line (config errors become one-line messages in _run)."""
         return await read_line_status(_load_config(config))
 
     status = _run(main())

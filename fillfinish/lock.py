@@ -58,6 +58,7 @@ def lock_path(database_url: str, line_id: str = DEFAULT_LINE) -> Path:
 
 
 def _holder_text(what: str, line_id: str, batch: str | None) -> str:
+    """Who holds a lock, as a refused process is told: host, pid, command, line and batch."""
     return (f"host {socket.gethostname()}, pid {os.getpid()}, {what}, line {line_id}"
             + (f", batch {batch}" if batch else ""))
 
@@ -90,5 +91,6 @@ def note_batch(batch_id: str) -> None:
 
 
 def _write(fd: int, text: str) -> None:
+    """Replace the lock file's holder text."""
     os.ftruncate(fd, 0)
     os.pwrite(fd, text.encode(), 0)

@@ -42,6 +42,7 @@ class PhaseWatch:
         self._unregister = self.plc.on_change(self._changed)
 
     async def stop(self) -> None:
+        """Stop watching and cancel pending target checks."""
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
@@ -55,12 +56,14 @@ class PhaseWatch:
         return list(self.active.values())
 
     def _raise(self, source: str, message: str, value: Any, limit: Any, *, lasting: bool = True) -> None:
+        """Report an interlock alarm; `lasting` ones stay in problems() until the condition clears."""
         if lasting:
             self.active[source] = message
         log.warning("phase_watch.alarm", source=source, message=message)
         self.on_alarm(Alarm("interlock", source, message, value, limit, self.clock.now()))
 
     def _changed(self, signal: str, value: Any, _timestamp: Any) -> None:
+        """Judge one subscribed change against what the controller commanded."""
         before = self._last.get(signal)
         self._last[signal] = value
         if signal == "lamp_on":

@@ -39,6 +39,7 @@ class SignalShutdown:
         self._task: asyncio.Task[Any] | None = None
 
     def _handle(self, signum: int) -> None:
+        """First signal: safe actions, record, cancel the run; a second one: leave at once."""
         if self.signum is not None:  # second signal: leave now, the PLC watchdog takes over
             os._exit(128 + signum)
         self.signum = signum

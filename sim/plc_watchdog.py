@@ -208,6 +208,7 @@ class LineGuard:
         _log.warning("PLC watchdog tripped: %s", why)
 
     def _latch(self, message: str) -> None:
+        """Latch the PLC alarm (the first one stays until reset)."""
         if not self.alarm:
             self.alarm, self.alarm_time = message, self.world.now()
 

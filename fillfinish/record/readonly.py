@@ -22,6 +22,7 @@ RECORD_TABLES = {"batch", "entry"}
 
 
 def _error(message: str) -> Exception:
+    """A RecordOpenError (imported late: store.py imports this module)."""
     from fillfinish.record.store import RecordOpenError
 
     return RecordOpenError(message)
@@ -70,6 +71,7 @@ def _sqlite_engine(database: str, shown: str) -> Engine:
         uri += "&immutable=1"
 
     def connect() -> sqlite3.Connection:
+        """One read-only connection through the URI."""
         return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     engine = create_engine("sqlite://", creator=connect)

@@ -116,6 +116,7 @@ class PlcLineGuard:
         return max(0.01, self.watchdog_s / 4.0 / self.clock_speed)
 
     async def _heartbeat(self) -> None:
+        """Write the heartbeat every interval until cancelled."""
         while True:
             await asyncio.sleep(self.interval_real_s())
             try:

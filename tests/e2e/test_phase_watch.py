@@ -4,7 +4,6 @@ interlock alarm; the controller switches the lamp off and holds, and the record 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
