@@ -14,11 +14,13 @@ from typing import Annotated, Any, Optional
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape as _escape
 
 from fillfinish.masterdata.cli import mount as _mount_master_data
 from fillfinish.people.cli import user_app
 from fillfinish.quality.cli import deviation_app, mediafill_app, qa_app, register_record_commands, viable_app
 from fillfinish.password_input import PasswordStdinOption
+from fillfinish.line_status import app as line_app
 from fillfinish.recipes.cli import app as recipe_app
 from fillfinish.record.cli import app as record_app
 from fillfinish.record.site_cli import app as site_app
@@ -33,13 +35,14 @@ app.add_typer(qa_app, name="qa")
 app.add_typer(viable_app, name="viable")
 app.add_typer(mediafill_app, name="mediafill")
 register_record_commands(record_app)
+app.add_typer(line_app, name="line")
 batch_app = typer.Typer(help="Batches that did not end: recover after a crash, resume, abort.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 app.add_typer(site_app, name="site")
 _mount_master_data(app)  # recipe import|approve|retire|list|show, training, material, cleaning, clearance
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line however long (rule 5)
 
 
 @app.callback()
@@ -106,6 +109,15 @@ def _load_config(path: Path) -> Any:
     return config
 
 
+def _check_fit(loaded: Any, config: Any, source: str) -> None:
+    """UserError listing every way the recipe does not fit the configured pump and syringe (before any device)."""
+    from fillfinish.line_fit import recipe_fit_problems
+
+    problems = recipe_fit_problems(loaded.recipe, config, source)
+    if problems:
+        raise UserError("\n".join(problems))
+
+
 def _run(coro: Any) -> Any:
     """Run a coroutine; turn user-facing errors into messages and exit codes."""
     from fillfinish.batch.recorder import RecordFailure
@@ -115,24 +127,34 @@ def _run(coro: Any) -> Any:
     from hal.balance.errors import BalanceError
     from hal.dispenser.errors import PumpError
     from hal.plc.errors import PlcError
+    from hal.plc.guard import LineClaimed
     from hal.transport.errors import LinkError
+    from rich.markup import escape
+
+    from fillfinish.shutdown import ShutdownBySignal
 
     try:
         return asyncio.run(coro)
     except (UserError, RecordBusy) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except ShutdownBySignal as exc:
+        err.print(f"[yellow]stopped:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except LineClaimed as exc:
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except CommandRefused as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (RecordError, RecordFailure) as exc:
-        err.print(f"[red]record:[/] {exc}")
+        err.print(f"[red]record:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (PlcError, PumpError, BalanceError, LinkError, OSError, ConnectionError) as exc:
-        err.print(f"[red]device:[/] {type(exc).__name__}: {exc}")
+        err.print(f"[red]device:[/] {type(exc).__name__}: {escape(str(exc))}")
         raise typer.Exit(1) from None
     except (MachineError, NothingToRecover, ValueError) as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted")
@@ -233,10 +255,13 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
 
-    with exclusive(db_url, "fillfinish run"):
+    from fillfinish.shutdown import SignalShutdown
+
+    shutdown = SignalShutdown()
+    with shutdown.installed(), exclusive(db_url, "fillfinish run", config.line.id):
         store = RecordStore(db_url)
         try:
-            pending = unfinished_batches(store)
+            pending = unfinished_batches(store, config.line.id)
         finally:
             store.close()
         if pending:
@@ -245,16 +270,29 @@ async def _run_batch(config: Any, recipe: Any, *, lot: str, vials: int, operator
         start = _master_data_start(config, recipe, db_url, operator=operator, vials=vials, lot=lot,
                                    materials=materials or {}, tip_lot=tip_lot)
         tip_lot = TipLot(*start.tip_lot) if start.tip_lot else None
-        with BatchProgress(enabled=show_progress) as progress:
-            async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
-                                          serve_port=serve, wire_log_path=wire_log) as controller:
-                endpoint = getattr(controller, "endpoint", None)
-                if endpoint:
-                    err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
-                              "log in as a user of the record)")
-                use_clearance_for(db_url, config, start, lot, operator)
-                outcome = await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
-                                                   authenticated=authenticated, master_data=start.record)
+        batch_id = None
+        try:
+            with BatchProgress(enabled=show_progress) as progress:
+                async with controller_session(config, recipe, database_url=db_url, progress=progress.update,
+                                              serve_port=serve, wire_log_path=wire_log) as controller:
+                    shutdown.controller = controller
+                    endpoint = getattr(controller, "endpoint", None)
+                    if endpoint:
+                        err.print(f"controller OPC UA endpoint: {endpoint}  (fillfinish hmi --endpoint {endpoint}; "
+                                  "log in as a user of the record)")
+                    use_clearance_for(db_url, config, start, lot, operator)
+                    try:
+                        outcome = await controller.run_new(lot=lot, vials=vials, operator=operator, tip_lot=tip_lot,
+                                                           authenticated=authenticated, master_data=start.record)
+                    finally:
+                        batch_id = controller.batch_id
+        except asyncio.CancelledError:
+            if shutdown.signum is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise _stopped_by_signal(config, db_url, batch_id, shutdown.signum) from None
         if outcome.state in ("Complete", "Aborted", "Stopped"):
             finish_batch(db_url, outcome.batch_id, start, config)
         return outcome
@@ -291,6 +329,31 @@ def _demo_master_data(config: Any, recipe: Path, db_url: str, operator: str, via
         raise UserError(f"demo master data: {exc}") from None
 
 
+def _stopped_by_signal(config: Any, db_url: str, batch_id: str | None, signum: int) -> Exception:
+    """After SIGTERM/SIGINT: bring the batch to its resting state in the record (Held, or Stopped with a disposition
+    before Execute), the signal recorded as the cause; the exception carries the exit code."""
+    import signal as _signal
+
+    from fillfinish.batch.recovery import NothingToRecover, recover
+    from fillfinish.clock import Clock
+    from fillfinish.record.store import RecordStore
+    from fillfinish.shutdown import ShutdownBySignal
+
+    name = _signal.Signals(signum).name
+    if batch_id is None:
+        return ShutdownBySignal(signum, f"{name}: stopped before a batch was created; nothing sent to fill")
+    clock = Clock(config.clock.speed, config.clock.epoch)
+    with RecordStore(db_url, now=clock.now, create=False) as store:
+        try:
+            report = recover(store, batch_id, clock.now(), cause=f"{name} received: controller stopped")
+        except NothingToRecover:
+            return ShutdownBySignal(signum, f"{name}: batch {batch_id} had already ended")
+        store.append(batch_id, "safe_state", {"action": "recovery", "cause": name}, "system")
+    return ShutdownBySignal(signum, f"{name}: line in its safe state; batch {batch_id} is {report.state_after}"
+                            + (" (resume or abort it: fillfinish batch resume/abort)" if report.state_after == "Held"
+                               else ""))
+
+
 @app.command()
 def demo(
     vials: Annotated[int, typer.Option(min=1, help="vials to fill")] = 24,
@@ -323,6 +386,7 @@ def demo(
             with tempfile.TemporaryDirectory(prefix="fillfinish-demo-") as tmp:
                 cfg_path = sim.write_site_config(Path(tmp) / "site.toml", db_url)
                 config = _load_config(cfg_path)
+                _check_fit(loaded, config, str(recipe))
                 err.print(f"simulator: pump {sim.pump_path}, balance {sim.balance_path}, PLC {sim.plc.endpoint}, "
                           f"speed x{speed:g}")
                 if _site_accounts(db_url):  # a site's record: log in like `run`, change no account (issue 6.6)
@@ -374,6 +438,7 @@ def run(
     async def main() -> Any:
         cfg = _load_config(config)
         loaded = _load_recipe(recipe)
+        _check_fit(loaded, cfg, str(recipe))
         db_url = _db_url(db, cfg.database.url)
         signed = _authorise(db_url, operator, ("operator", "supervisor"), "start a batch", password_stdin)
         outcome = await _run_batch(cfg, loaded, lot=lot, vials=vials, operator=operator, db_url=db_url,
@@ -402,12 +467,25 @@ def sim(
     from sim.runner import Simulator
 
 
+    from rich.markup import escape
+
+    target = Path(config_out)
+    if target.is_dir() or not (target.parent if str(target.parent) else Path(".")).is_dir():
+        why = "it is a folder" if target.is_dir() else f"folder {target.parent} does not exist"
+        err.print(f"[red]error:[/] --config-out {escape(str(target))}: {escape(why)}; allowed: a file path in an "
+                  "existing folder")
+        raise typer.Exit(1)
     try:
         simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
     except (ValueError, OSError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    simulator.write_site_config(config_out, _db_url(db))
+    try:
+        simulator.write_site_config(config_out, _db_url(db))
+    except OSError as exc:
+        simulator.stop()
+        err.print(f"[red]error:[/] --config-out {escape(str(target))}: {escape(exc.strerror or str(exc))}")
+        raise typer.Exit(1) from None
     out.print(f"pump (Cavro DT, 9600 8N1)  {simulator.pump_path}")
     out.print(f"balance (MT-SICS)          {simulator.balance_path}")
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
@@ -440,7 +518,7 @@ def batch_status(db: Annotated[Optional[str], typer.Option(help="record database
     from fillfinish.record.store import RecordError, RecordStore
 
     try:
-        with RecordStore(_db_url(db), create=False) as store:
+        with RecordStore(_db_url(db), create=False, read_only=True) as store:
             pending = unfinished_batches(store)
             for b in pending:
                 h = BatchHistory.from_entries(store.entries(b))
@@ -448,7 +526,7 @@ def batch_status(db: Annotated[Optional[str], typer.Option(help="record database
             if not pending:
                 out.print("no unfinished batch")
     except RecordError as exc:
-        err.print(f"[red]record:[/] {exc}")
+        err.print(f"[red]record:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
@@ -460,19 +538,28 @@ def batch_recover(
 ) -> None:
     """After an unclean shutdown: make the line safe, record the gap and the uncertain vial, bring the batch Held."""
 
-    async def make_safe(cfg: Any) -> dict[str, Any]:
-        """Lamp off and pump terminated if the line can be reached; recovery itself needs only the record."""
+    async def make_safe(cfg: Any, store: Any, batch: str) -> dict[str, Any]:
+        """Claim the line (refused while a live controller holds it: nothing is sent then), lamp off, pump
+        terminated, positioner stopped; a PLC alarm latched meanwhile is recorded in the batch. If the line cannot
+        be reached at all, recovery goes on from the record alone and says so."""
         from fillfinish.line import Line
+        from fillfinish.line_safety import record_plc_alarm
+        from hal.plc.guard import LineClaimed
 
         safe: dict[str, Any] = {}
         line = None
         try:
-            line = Line(cfg)
+            line = Line(cfg, what="fillfinish batch recover")
             await line.open()
+            alarm = await record_plc_alarm(store, line, batch)
+            if alarm is not None:
+                safe["plc_alarm"] = alarm["message"]
             await line.plc.set_lamp(False)
             safe["lamp_off"] = True
             await line.call(line.pump.terminate)
             safe["pump_terminated"] = True
+        except LineClaimed:
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded; the person decides
             safe["error"] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -481,20 +568,22 @@ def batch_recover(
         return safe
 
     async def main() -> list[Any]:
-        from fillfinish.batch.recovery import recover, unfinished_batches
+        from fillfinish.batch.recovery import check_recoverable, recover, unfinished_batches
         from fillfinish.clock import Clock
         from fillfinish.record.store import RecordStore
 
         cfg = _load_config(config)
         clock = Clock(cfg.clock.speed, cfg.clock.epoch)
         db_url = _db_url(db, cfg.database.url)
-        with exclusive(db_url, "fillfinish batch recover"), RecordStore(db_url, now=clock.now, create=False) as store:
-            targets = [batch_id] if batch_id else unfinished_batches(store)
+        with exclusive(db_url, "fillfinish batch recover", cfg.line.id), \
+                RecordStore(db_url, now=clock.now, create=False) as store:
+            targets = [batch_id] if batch_id else unfinished_batches(store, cfg.line.id)
             if not targets:
                 raise UserError("no unfinished batch to recover")
             for b in targets:
                 store.batch(b)  # an unknown batch is a clear error before anything is touched
-            safe = await make_safe(cfg)
+                check_recoverable(store, b)  # an ended batch: nothing to recover, nothing sent to the line
+            safe = await make_safe(cfg, store, targets[0])
             reports = []
             for b in targets:
                 report = recover(store, b, clock.now())
@@ -517,7 +606,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     from fillfinish.record.store import RecordStore
     from fillfinish.session import controller_session
     from fillfinish.batch.controller import BatchOutcome
-    from fillfinish.batch.recovery import abort_without_devices
+    from fillfinish.batch.recovery import abort_without_devices, not_held_reason
     from fillfinish.clock import Clock
     from hal.plc.errors import PlcError
     from hal.transport.errors import LinkError
@@ -525,16 +614,21 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
     cfg = _load_config(config)
     db_url = _db_url(db, cfg.database.url)
     _authorise(db_url, operator, ("supervisor",), f"{action} batch {batch_id}", password_stdin)
-    with exclusive(db_url, f"fillfinish batch {action}"):
+    with exclusive(db_url, f"fillfinish batch {action}", cfg.line.id):
         store = RecordStore(db_url, create=False)
         try:
             header = store.batch(batch_id)
+            problem = not_held_reason(store, batch_id, action)  # before anything is sent to the line
         finally:
             store.close()
+        if problem:
+            raise UserError(problem)
         try:
             loaded = loaded_from_text(header.recipe_snapshot, f"record:{batch_id}", header.recipe_hash)
         except RecipeError as exc:
             raise UserError("\n".join(exc.problems)) from exc
+        if action == "resume":
+            _check_fit(loaded, cfg, f"record:{batch_id}")
         try:
             with BatchProgress(enabled=progress) as bar:
                 async with controller_session(cfg, loaded, database_url=db_url, progress=bar.update,
@@ -549,7 +643,7 @@ async def _held_batch(action: str, batch_id: str, config: Path, db: str | None, 
         except (PlcError, LinkError, OSError) as exc:
             if action != "abort":
                 raise
-            err.print(f"[yellow]devices unreachable ({exc}); aborting in the record only")
+            err.print(f"[yellow]devices unreachable ({_escape(str(exc))}); aborting in the record only")
             clock = Clock(cfg.clock.speed, cfg.clock.epoch)
             store = RecordStore(db_url, now=clock.now, create=False)
             try:
@@ -627,16 +721,16 @@ def command(
     try:
         result = asyncio.run(main())
     except CommandRejected as exc:
-        err.print(f"[red]refused:[/] {exc}")
+        err.print(f"[red]refused:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     except LoginRefused as exc:
         err.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
     except ClientError as exc:
-        err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")
+        err.print(f"[red]cannot reach the controller at {_escape(endpoint)}:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
-        err.print(f"[red]cannot reach the controller at {endpoint}:[/] {exc}")
+        err.print(f"[red]cannot reach the controller at {_escape(endpoint)}:[/] {_escape(str(exc))}")
         raise typer.Exit(1) from None
     out.print(result)
 

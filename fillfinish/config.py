@@ -22,6 +22,7 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "DispenserConfig",
+    "LineConfig",
     "PlcConfig",
     "RecordSettings",
     "QualitySettings",
@@ -54,7 +55,7 @@ class ClockConfig(_Section):
     """[clock]: simulated seconds per real second and the instant at which simulated and wall time agree."""
 
     speed: float = Field(default=1.0, gt=0, le=100_000, description="simulated seconds per real second")
-    epoch: float | None = Field(default=None, ge=0, description="Unix time at which simulated time equals wall "
+    epoch: float | None = Field(default=None, ge=0, le=4_102_444_800, description="Unix time at which simulated time equals wall "
                                                                  "time; required when speed != 1")
 
     @model_validator(mode="after")
@@ -158,6 +159,8 @@ class RecordSettings(_Section):
                                                                  "beside a SQLite database file")
     simulation: bool = Field(default=False, description="true in the config the simulator writes: batches are "
                                                         "recorded in mode simulation")
+
+
 class ViableLimit(_Section):
     """Alert and action limit of one viable sample type in one grade, CFU (None: no limit set)."""
 
@@ -203,10 +206,18 @@ class QualitySettings(_Section):
         default_factory=_annex1_table6, description="alert/action limits per grade (grade A: any growth is action)")
 
 
+class LineConfig(_Section):
+    """[line]: which filling line this config drives; one controller per line (the PLC grants the line to one)."""
+
+    id: str = Field(default="line-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                    description="line id, e.g. line-1 (letters, digits, . _ -)")
+
+
 class SiteConfig(_Section):
     """The whole site config file."""
 
     clock: ClockConfig = Field(default_factory=ClockConfig)
+    line: LineConfig = Field(default_factory=LineConfig)
     dispenser: DispenserConfig
     balance: BalanceConfig
     plc: PlcConfig
@@ -220,9 +231,23 @@ class SiteConfig(_Section):
     @model_validator(mode="before")
     @classmethod
     def _one_line_id(cls, data: Any) -> Any:
-        """One line id for the whole config: `[record] line_id`; `[master_data] line_id` may repeat it, not differ."""
+        """One line id for the whole config: `[line] id`; `[record] line_id` and `[master_data] line_id` may repeat
+        it (older configs), never differ. Every section then carries the same id."""
         if not isinstance(data, dict):
             return data
+        sections = {name: data.get(name) if isinstance(data.get(name), dict) else {}
+                    for name in ("line", "record", "master_data")}
+        given = {f"{name}.{key}": sections[name][key]
+                 for name, key in (("line", "id"), ("record", "line_id"), ("master_data", "line_id"))
+                 if key in sections[name]}
+        if len(set(map(str, given.values()))) > 1:
+            listed = ", ".join(f"{where} = {value!r}" for where, value in given.items())
+            raise ValueError(f"line ids differ ({listed}); allowed: one line id, set as [line] id")
+        if given:
+            line = next(iter(given.values()))
+            data = dict(data, line=dict(sections["line"], id=line), record=dict(sections["record"], line_id=line),
+                        master_data=dict(sections["master_data"], line_id=line))
+        return data
         record = data.get("record") if isinstance(data.get("record"), dict) else {}
         master = data.get("master_data") if isinstance(data.get("master_data"), dict) else {}
         line = record.get("line_id", master.get("line_id"))

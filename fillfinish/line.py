@@ -16,6 +16,7 @@ from fillfinish.config import SiteConfig
 from hal.balance.driver import MtSicsBalance
 from hal.dispenser.driver import CavroPump
 from hal.plc.driver import PlcDriver
+from hal.plc.guard import PlcAlarm, PlcLineGuard
 from hal.plc.security import PlcSecurity
 from hal.plc.signals import validate_nodes
 from hal.transport.wirelog import WireLog
@@ -25,39 +26,64 @@ log = structlog.get_logger("fillfinish.line")
 
 
 class Line:
-    """The machine's three device connections, opened and closed together."""
+    """The machine's three device connections, opened and closed together. `open()` claims the line on the PLC
+    (one controller per line) before the serial ports are opened (exclusively) or anything is sent to a device."""
 
-    def __init__(self, config: SiteConfig, *, wire_log: WireLog | None = None) -> None:
+    def __init__(self, config: SiteConfig, *, wire_log: WireLog | None = None, what: str = "controller") -> None:
         self.config = config
         self.wire_log = wire_log or WireLog()
-        speed = config.clock.speed
-        d = config.dispenser
         validate_nodes(dict(config.plc.nodes))
+        self.plc = PlcDriver(
+            config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
+            clock_speed=config.clock.speed,
+        )
+        self.guard = PlcLineGuard(self.plc, config.line.id, what=what, clock_speed=config.clock.speed)
+        self.plc_alarm: PlcAlarm | None = None  # the PLC's latched alarm found at open (recorded by the caller)
+        self.pump: CavroPump = None  # type: ignore[assignment]  # opened by open(), after the claim
+        self.balance: MtSicsBalance = None  # type: ignore[assignment]
+
+    async def open(self) -> None:
+        """Connect the PLC, claim the line (LineClaimed naming the holder), then open the serial ports exclusively."""
+        await self.plc.connect()
+        try:
+            await self.guard.claim()
+            self.plc_alarm = await self.guard.alarm()
+            self._open_serial()
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open_serial(self) -> None:
+        """Pump and balance ports, each opened exclusively (a second process on the same ports is refused)."""
+        d, speed = self.config.dispenser, self.config.clock.speed
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
+            exclusive=True,
         )
         try:
+            self.pump.link.open()
             self.balance = MtSicsBalance.open(
-                config.balance.port, baudrate=config.balance.baudrate, device="balance", wire_log=self.wire_log,
-                clock_speed=speed,
+                self.config.balance.port, baudrate=self.config.balance.baudrate, device="balance",
+                wire_log=self.wire_log, clock_speed=speed, exclusive=True,
             )
         except Exception:
             self.pump.close()  # do not leak the pump's port when the balance's cannot be opened
+            self.pump = None  # type: ignore[assignment]
             raise
-        self.plc = PlcDriver(
-            config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
-            clock_speed=speed,
-        )
 
-    async def open(self) -> None:
-        await self.plc.connect()
+    async def claim(self, batch: str | None) -> None:
+        """Tell the PLC which batch this controller runs (shown to a refused second claimant)."""
+        await self.guard.claim(batch)
 
     async def close(self) -> None:
         try:
+            await self.guard.release()
             await self.plc.close()
         finally:
             for dev in (self.pump, self.balance):
+                if dev is None:
+                    continue
                 try:
                     await asyncio.to_thread(dev.close)
                 except Exception as exc:  # closing a port that is already gone must not hide the real outcome

@@ -11,6 +11,7 @@ from fillfinish.batch.controller import BatchController, ProgressFn
 from fillfinish.clock import Clock
 from fillfinish.config import SiteConfig
 from fillfinish.line import Line
+from fillfinish.line_safety import record_plc_alarm
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
 from hal.transport.wirelog import WireLog
@@ -25,6 +26,8 @@ async def controller_session(
     progress: ProgressFn | None = None,
     wire_log_path: Path | None = None,
     serve_port: int | None = None,
+    batch_id: str | None = None,
+    what: str = "fillfinish run",
 ) -> AsyncIterator[BatchController]:
     """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
     clock = Clock(config.clock.speed, config.clock.epoch)
@@ -34,11 +37,10 @@ async def controller_session(
         stack.push_async_callback(asyncio.to_thread, store.close)
         wire_log = WireLog(wire_log_path, now=clock.now) if wire_log_path else WireLog(now=clock.now)
         stack.callback(wire_log.close)
-        line = Line(config, wire_log=wire_log)
+        line = Line(config, wire_log=wire_log, what=what)
         stack.push_async_callback(line.close)
-        await line.open()
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
-        if serve_port is not None:
+        if serve_port is not None:  # before the claim: building its address space blocks the loop for a while
             from fillfinish.people.users import UserStore
             from fillfinish.server import ControllerServer, ServerSecurity
 
@@ -49,4 +51,6 @@ async def controller_session(
             await server.start()
             stack.push_async_callback(server.stop)
             controller.endpoint = server.endpoint  # type: ignore[attr-defined]
+        await line.open()  # claims the line on the PLC first: a second controller is refused before any command
+        await record_plc_alarm(store, line, batch_id)  # a watchdog trip while no controller ran
         yield controller

@@ -7,6 +7,7 @@ Address space (namespace urn:fillfinish:plc:machine, index 2; DEFAULT_NODES list
   Objects/Particles   Count0_5um, Count5um (Double particles/m3), SampleFlow (Double L/min), SampleSeq (Int32)
   Objects/Door        Closed, Locked (Boolean), LockCommand (Boolean, writable)
   Objects/Positioner  Move(Int32 position) -> Boolean accepted, Target, Current (Int32), InPosition, Fault (Boolean)
+  Objects/Line        line claim, controller heartbeat watchdog, latched PLC alarm (sim/plc_watchdog.py)
 Only the two command variables are writable. A background task (every `tick_s` real seconds) writes the values that
 changed, with the simulated time as source timestamp; client writes reach the world through the server's PostWrite
 callback. Fault plc.server_stop closes the listener and every client connection while active, then listens again on
@@ -30,6 +31,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.binary_server_asyncio import BinaryServer
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from sim.plc_watchdog import GUARD_NODES, LineGuard, default_watchdog_s
 from sim.world import World
 
 NAMESPACE_URI = "urn:fillfinish:plc:machine"
@@ -69,6 +71,7 @@ DEFAULT_NODES: dict[str, str] = {
     **{name: f"ns=2;s={folder}.{browse}" for name, (folder, browse, *_rest) in _VARIABLES.items()},
     "positioner_object": "ns=2;s=Positioner",
     "positioner_move": "ns=2;s=Positioner.Move",
+    **GUARD_NODES,  # Objects/Line: claim, heartbeat watchdog, PLC alarm (sim/plc_watchdog.py)
 }
 
 _log = logging.getLogger("sim.plc")
@@ -114,6 +117,7 @@ class PlcServer:
         users: dict[str, str] | None = None,
         tick_s: float = 0.02,
         analog_period_s: float = 1.0,
+        watchdog_s: float | None = None,
     ) -> None:
         if security not in ("None", "Basic256Sha256_SignAndEncrypt"):
             raise ValueError(f"PLC security {security!r}; allowed: 'None', 'Basic256Sha256_SignAndEncrypt'")
@@ -136,6 +140,7 @@ class PlcServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = False
         self.restarts = 0
+        self.guard = LineGuard(world, watchdog_s=watchdog_s or default_watchdog_s(world.clock.speed))
 
     # -- properties --------------------------------------------------------------------------------------------
     @property
@@ -178,6 +183,7 @@ class PlcServer:
         if idx != 2:
             raise RuntimeError(f"expected namespace index 2 for {NAMESPACE_URI}, got {idx}")
         await self._build(server, idx)
+        await self.guard.build(server, idx)
         server.subscribe_server_callback(CallbackType.PostWrite, self._post_write)
         self._server = server
         await self._mirror_once(force=True)
@@ -186,6 +192,7 @@ class PlcServer:
         self._tasks = [
             asyncio.create_task(self._mirror_loop(), name="sim-plc-mirror"),
             asyncio.create_task(self._fault_loop(), name="sim-plc-faults"),
+            asyncio.create_task(self.guard.run(self.tick_s), name="sim-plc-watchdog"),
         ]
         _log.info("PLC server listening on %s", self.endpoint)
 

@@ -238,6 +238,13 @@ class World:
             self._balance_changed = self.positioner.arrive_at
         return True
 
+    def stop_positioner(self) -> None:
+        """Stop the positioner where it is (the PLC's safe stop): the move ends at the current position."""
+        current, _in_position = self.positioner_state()
+        with self._lock:
+            self.positioner.target = current
+            self.positioner.arrive_at = self.now()
+
     def positioner_fault(self) -> bool:
         return self.faults.active("positioner.jam")
 

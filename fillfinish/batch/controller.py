@@ -25,9 +25,11 @@ from fillfinish.clock import Clock
 from fillfinish.config import SiteConfig
 from fillfinish.control import AlarmView, StatusView
 from fillfinish.line import Line
+from fillfinish.lock import note_batch
 from fillfinish.machine.packml import Command, CommandRefused, PackMLMachine, State, Transition, parse_command
 from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, SequenceRefused
 from fillfinish.monitor import Alarm, EnvironmentMonitor, EnvLimits
+from fillfinish.phase_watch import LAMP_OFF_SOURCES, PhaseWatch
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
 from hal.balance.errors import BalanceError
@@ -103,6 +105,9 @@ class BatchController:
         self.machine = PackMLMachine(on_transition=self._on_transition)
         self.phases = PhaseSequence(on_change=self._on_phase)
         self.monitor: EnvironmentMonitor | None = None
+        self.watch: PhaseWatch | None = None  # PLC state that contradicts the phase (fillfinish/phase_watch.py)
+        self._lamp_allowed = False  # True only inside a UV step
+        self._commanded_target: int | None = None  # the positioner target this controller last sent
         self.history = BatchHistory()
         self.batch_id: str | None = None
         self.planned = 0
@@ -228,7 +233,8 @@ class BatchController:
             self._inhibit.set()
             if self._dispensing:
                 self._terminate_now(alarm.message)
-        if alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed:
+        if (alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed) \
+                or alarm.source in LAMP_OFF_SOURCES:
             self._spawn(self._lamp_off_now(alarm.message))
         asyncio.get_running_loop().call_soon(self._record_alarm, alarm)
 
@@ -283,6 +289,31 @@ class BatchController:
         future = asyncio.get_running_loop().run_in_executor(None, self.line.pump.terminate)
         self._spawn(_logged(future, "terminate"))
 
+    def shutdown_now(self, why: str) -> None:
+        """The process is asked to stop (SIGTERM/SIGINT): act at once (no new dispense, running one terminated,
+        lamp off, positioner stopped) and record why; the caller then cancels the run."""
+        self._inhibit.set()
+        self.stop_reason = self.stop_reason or why
+        self._terminate_now(why)
+        self._spawn(self._lamp_off_now(why))
+        self._spawn(self._stop_positioner(why))
+        if self.rec is not None and not self.rec.failed:
+            try:
+                self._write("shutdown", "system", reason=why, state=self.machine.state.name,
+                            phase=self.phases.current.value if self.phases.current else None)
+            except RecordFailure as exc:
+                log.error("batch.shutdown_record_failed", error=str(exc))
+
+    async def _stop_positioner(self, why: str) -> None:
+        """Stop the vial positioner where it is: a move to its current position replaces any move under way."""
+        try:
+            current = await self.line.plc.read("positioner_current")
+            await self._move(int(current), timeout_s=5.0)
+            if self.rec and not self.rec.failed:
+                self._write("safe_state", "system", action="positioner_stop", position=current, reason=why)
+        except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
+            log.error("batch.positioner_stop_failed", error=str(exc))
+
     async def _lamp_off_now(self, why: str) -> None:
         try:
             await self.line.plc.set_lamp(False)
@@ -310,6 +341,8 @@ class BatchController:
         )
         self.rec = BatchRecorder(self.store, self.batch_id)
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
+        note_batch(self.batch_id)  # a refused second controller is told which batch runs here
+        await self.line.claim(self.batch_id)
         self._write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
                     tip_lot=tip_lot.__dict__ if tip_lot else None,
                     signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
@@ -340,6 +373,7 @@ class BatchController:
     async def resume(self, batch_id: str, operator: str, reason: str) -> BatchOutcome:
         """Continue a recovered (Held) batch after a person asked for it; Unhold re-checks everything first."""
         self._restore(batch_id, operator)
+        await self.line.claim(batch_id)
         await self._start_monitoring()  # the driver connected with every subscribed value already in hand
         try:
             await self.command("Unhold", operator, reason)
@@ -352,6 +386,7 @@ class BatchController:
     async def abort_held(self, batch_id: str, operator: str, reason: str) -> BatchOutcome:
         """Abort a recovered (Held) batch: safe state, Aborted, disposition."""
         self._restore(batch_id, operator)
+        await self.line.claim(batch_id)
         await self._start_monitoring()
         await self.command("Abort", operator, reason)
         return await self._drive(fresh=False)
@@ -362,11 +397,16 @@ class BatchController:
             on_alarm=self._on_alarm, on_clear=self._on_clear, on_sample=self._on_sample,
         )
         self.monitor.start()
+        self.watch = PhaseWatch(self.line.plc, self.clock, lamp_allowed=lambda: self._lamp_allowed,
+                                commanded_target=lambda: self._commanded_target, on_alarm=self._on_alarm)
+        self.watch.start()
         self._write("monitoring", "system", event="started")
 
     async def _stop_monitoring(self) -> None:
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.watch is not None:
+            await self.watch.stop()
         for task in list(self._tasks):
             try:
                 await task
@@ -445,7 +485,7 @@ class BatchController:
             if self._fatal is not None:
                 raise RecordFailure(str(self._fatal))
             state = self.machine.state
-            problems = self.monitor.problems() if self.monitor else []
+            problems = (self.monitor.problems() if self.monitor else []) + (self.watch.problems() if self.watch else [])
             if problems and state in (State.Execute, State.Suspended):  # an interlock still in force holds again
                 self._inhibit.set()
                 self._hold_cause = problems[0]
@@ -491,10 +531,15 @@ class BatchController:
         except PlcError as exc:
             self._write("safe_state", action="lamp_off", ok=False, error=str(exc), reason=why)
 
+    async def _move(self, position: int, timeout_s: float = 30.0) -> None:
+        """Move the positioner, telling the phase watch first that this target is ours."""
+        self._commanded_target = position
+        await self.line.plc.move_positioner(position, timeout_s=timeout_s)
+
     async def _go_home(self, why: str) -> None:
         """Positioner to home (0): the tip over the waste tray, where priming and initialising may expel liquid."""
         seq = self._write("intent", action="position", vial=0, reason=why)
-        await self.line.plc.move_positioner(0, timeout_s=30.0)
+        await self._move(0)
         self._write("outcome", action="position", intent=seq, ok=True, vial=0)
 
     async def _resetting(self) -> None:
@@ -578,6 +623,25 @@ class BatchController:
             environment_ok=self.monitor.environment_ok() if self.monitor else False,
         )
 
+    async def _restore_line_guards(self) -> None:
+        """Before an Unhold (a person decided): take the line back on the PLC after its watchdog tripped (the trip
+        is in the record as an alarm) and lock the door again if it was unlocked while closed."""
+        plc = self.line.plc
+        try:
+            if latest(plc, "watchdog_tripped") or (self.watch and "plc_watchdog" in self.watch.active):
+                await self.line.claim(self.batch_id)
+                await self.line.guard.reset_alarm()
+                if self.watch:
+                    self.watch.active.pop("plc_watchdog", None)
+            if latest(plc, "door_closed") and not latest(plc, "door_locked"):
+                seq = self._write("intent", action="door_lock", locked=True, reason="before unhold")
+                await plc.set_door_lock(True)
+                self._write("outcome", action="door_lock", intent=seq, ok=True, locked=True)
+                if self.watch:
+                    self.watch.active.pop("door_unlocked", None)
+        except PlcError as exc:
+            log.warning("batch.line_guards_not_restored", error=str(exc))
+
     async def _resume_checks(self) -> list[str]:
         """What Unhold re-checks: every interlock, the environment, and the hold times still ahead."""
         problems: list[str] = []
@@ -586,7 +650,9 @@ class BatchController:
         except PumpError as exc:
             problems.append(f"pump does not answer: {exc}")
         # read the interlocks after the awaits, so nothing that changed meanwhile is missed
+        await self._restore_line_guards()
         problems += list(self.monitor.problems()) if self.monitor else ["monitoring not running"]
+        problems += self.watch.problems() if self.watch else []
         if not self.line.plc.connected:
             problems.append("PLC link down")
         if self._fill_start is not None:
@@ -663,11 +729,15 @@ class BatchController:
     async def _uv_step(self, step: str) -> None:
         uv = self.r.uv
         self._lamp_off_confirmed = False
-        result = await run_uv_exposure(
-            self.line.plc, self.clock, self.rec, step=step, sensor="uv_ref_mw_cm2",  # type: ignore[arg-type]
-            target_dose_mj_cm2=uv.target_dose_mj_cm2, min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2,
-            max_cycle_s=uv.max_cycle_s, interrupted=self._interrupted, progress=self._uv_progress,
-        )
+        self._lamp_allowed = True
+        try:
+            result = await run_uv_exposure(
+                self.line.plc, self.clock, self.rec, step=step, sensor="uv_ref_mw_cm2",  # type: ignore[arg-type]
+                target_dose_mj_cm2=uv.target_dose_mj_cm2, min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2,
+                max_cycle_s=uv.max_cycle_s, interrupted=self._interrupted, progress=self._uv_progress,
+            )
+        finally:
+            self._lamp_allowed = False
         self._lamp_off_confirmed = True
         self._uv[step] = result
         self._uv_end = result.end
@@ -691,12 +761,16 @@ class BatchController:
         if tips.method in ("uv", "uv_and_presterilised"):
             uv = self.r.uv
             self._lamp_off_confirmed = False
-            result = await run_uv_exposure(
-                self.line.plc, self.clock, self.rec, step="tip_uv", sensor="uv_tip_mw_cm2",  # type: ignore[arg-type]
-                target_dose_mj_cm2=float(tips.uv_target_dose_mj_cm2 or 0.0),
-                min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2, max_cycle_s=uv.max_cycle_s,
-                interrupted=self._interrupted, progress=lambda f: self.progress("tip UV", f, 1.0),
-            )
+            self._lamp_allowed = True
+            try:
+                result = await run_uv_exposure(
+                    self.line.plc, self.clock, self.rec, step="tip_uv", sensor="uv_tip_mw_cm2",  # type: ignore[arg-type]
+                    target_dose_mj_cm2=float(tips.uv_target_dose_mj_cm2 or 0.0),
+                    min_irradiance_mw_cm2=uv.min_irradiance_mw_cm2, max_cycle_s=uv.max_cycle_s,
+                    interrupted=self._interrupted, progress=lambda f: self.progress("tip UV", f, 1.0),
+                )
+            finally:
+                self._lamp_allowed = False
             self._lamp_off_confirmed = True
             self._uv["tip_uv"] = result
         self._tips_done = self.clock.now()
@@ -776,7 +850,7 @@ class BatchController:
         if self._consecutive_rejects >= self.r.check_weigh.consecutive_rejects_hold:
             raise DeviceFault(f"{self._consecutive_rejects} consecutive vials rejected")
         seq = self._write("intent", action="position", vial=n)
-        await plc.move_positioner(n, timeout_s=30.0)
+        await self._move(n)
         self._write("outcome", action="position", intent=seq, ok=True, vial=n)
         weigh = self._weigh(n)
         if weigh:

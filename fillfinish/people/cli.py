@@ -57,7 +57,8 @@ def _max_age() -> float:
 
 
 @contextmanager
-def _opened(db: str | None, *, create: bool = False) -> Iterator[tuple[RecordStore, UserStore]]:
+def _opened(db: str | None, *, create: bool = False,
+            read_only: bool = False) -> Iterator[tuple[RecordStore, UserStore]]:
     """Open the record (and its users); any people/record/database error becomes one line and exit 1."""
     url = resolve_db_url(db)
     max_age = _max_age()
@@ -66,7 +67,7 @@ def _opened(db: str | None, *, create: bool = False) -> Iterator[tuple[RecordSto
     except FileProblemsError as exc:
         _fail("; ".join(exc.problems))
     try:
-        store = RecordStore(url, create=create)
+        store = RecordStore(url, create=create, read_only=read_only)
     except RecordError as exc:
         _fail(str(exc))
     try:

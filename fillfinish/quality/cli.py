@@ -76,11 +76,12 @@ def _max_age() -> float:
 
 
 @contextmanager
-def _opened(db: str | None) -> Iterator[tuple[RecordStore, UserStore]]:
-    """Open the existing record and its users; quality/people/record/database errors become one line and exit 1."""
+def _opened(db: str | None, *, read_only: bool = False) -> Iterator[tuple[RecordStore, UserStore]]:
+    """Open the existing record and its users; quality/people/record/database errors become one line and exit 1.
+    `read_only`: inspect only (qa review), nothing in the database changes (issue 7.6)."""
     url = resolve_db_url(db)
     try:
-        store = RecordStore(url, create=False)
+        store = RecordStore(url, create=False, read_only=read_only)
     except RecordError as exc:
         _fail(str(exc))
     try:
@@ -275,9 +276,8 @@ def qa_review(batch: BatchArg, db: DbOption = None) -> None:
     from fillfinish.quality.release import readiness
     from fillfinish.record.export.summary import load_snapshot, review
 
-    with _opened(db) as (store, _users):
-        devs.sync(store, batch)
-        summary = review(load_snapshot(store, batch))
+    with _opened(db, read_only=True) as (store, _users):  # a review changes nothing (deviation numbers come
+        summary = review(load_snapshot(store, batch))       # with `deviation list|show|update`)
         state = readiness(store, batch)
         _echo(f"Batch {batch}: final state {summary.final_state}; disposition {summary.verdict or '-'}")
         _echo(f"QA decision: {summary.qa_decision_text()}")

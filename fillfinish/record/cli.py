@@ -59,7 +59,7 @@ def _opened(db: str | None, key: str | None = None) -> Iterator[RecordStore]:
     """Open an existing record (never create one) and turn record/database errors into a clear exit 1."""
     url = resolve_db_url(db)
     try:
-        store = RecordStore(url, create=False, key=key)
+        store = RecordStore(url, create=False, key=key, read_only=True)  # inspect only: nothing in the database changes
     except RecordError as exc:
         _fail(str(exc))
     try:

@@ -180,8 +180,12 @@ class RecordStore:
         key: SiteKey | str | os.PathLike[str] | None = None,
         key_file: str | os.PathLike[str] | None = None,
         line_id: str = DEFAULT_LINE_ID,
+        read_only: bool = False,
     ) -> None:
         """Open (and with `create`, create) the record at `url` and migrate it to head.
+
+        `read_only`: inspect only (verify, show, export, review): SQLite opened with mode=ro (works on a read-only
+        file, never creates, migrates or changes the journal mode), PostgreSQL in read-only transactions.
 
         `now` gives entry timestamps (aware datetime, or Unix seconds such as `Clock.now()`); default UTC wall time.
         With `create=False` a missing SQLite file or an empty database is an error instead of a new record.
@@ -205,8 +209,8 @@ class RecordStore:
         self._line_head: tuple[int, str] | None = None  # (line_seq, hash) of this line's newest ledger row
         self._batch_heads: dict[str, tuple[int, str]] = {}  # batch_id -> (seq, hash) of its newest entry/header
         self._witness: Witness | None = None
-        self._engine = self._make_engine(url, create)
-        try:
+        self.read_only = read_only
+        try:  # the key is found (never created) before anything opens: read-only commands verify with it too
             if self._key is None:
                 self._key_path = resolve_key_path(self._raw_url, key, key_file)
                 # a key file named by the site config is shared by every line: never create a second, different one
@@ -216,8 +220,11 @@ class RecordStore:
             else:
                 self._key_path = self._key.path
         except (ArgumentError, ValueError) as exc:
-            self._engine.dispose()
             raise RecordOpenError(f"cannot find the site key for {self._url}: {exc}") from exc
+        if read_only:
+            self._engine = self._make_read_only_engine(url)
+            return
+        self._engine = self._make_engine(url, create)
         try:
             with self._write() as conn:
                 if not create and not inspect(conn).has_table("batch"):
@@ -260,6 +267,12 @@ class RecordStore:
             event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def _make_read_only_engine(self, url: str) -> Engine:
+        """An engine that cannot write (fillfinish/record/readonly.py), checked to hold a fillfinish record."""
+        from fillfinish.record.readonly import open_read_only
+
+        return open_read_only(url, self._url)
+
     @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine (for verify and tests; never write through it)."""
@@ -278,6 +291,8 @@ class RecordStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction, serialised against other writers (thread lock + BEGIN IMMEDIATE / advisory lock)."""
+        if getattr(self, "read_only", False):
+            raise RecordWriteError(f"the batch record {self._url} is open read-only")
         with self._lock, self._engine.connect() as conn:
             conn.execution_options(fillfinish_write=True)
             with conn.begin():

@@ -78,10 +78,11 @@ class MtSicsBalance(Balance):
         baudrate: int = 9600,
         device: str = "balance",
         wire_log: WireLog | None = None,
+        exclusive: bool = False,
         **kw: Any,
     ) -> "MtSicsBalance":
         """Open `port` (device path or pyserial URL) at `baudrate` 8N1; BalanceLinkLost if it cannot be opened."""
-        link = SerialLink(port, device=device, baudrate=baudrate, wire_log=wire_log)
+        link = SerialLink(port, device=device, baudrate=baudrate, wire_log=wire_log, exclusive=exclusive)
         try:
             link.open()
         except LinkError as exc:

@@ -119,10 +119,11 @@ class CavroPump(Dispenser):
         baudrate: int = 9600,
         device: str = "pump",
         wire_log: WireLog | None = None,
+        exclusive: bool = False,
         **kw: Any,
     ) -> "CavroPump":
         """A pump on serial port `port` (device path or pyserial URL); kw go to the constructor."""
-        return cls(SerialLink(port, device=device, baudrate=baudrate, wire_log=wire_log), **kw)
+        return cls(SerialLink(port, device=device, baudrate=baudrate, wire_log=wire_log, exclusive=exclusive), **kw)
 
     # -- geometry --------------------------------------------------------------------------------------------------
     @property

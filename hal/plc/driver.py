@@ -278,6 +278,14 @@ class PlcDriver:
         except LinkError as exc:
             raise self._map(exc, f"write {signal}={value!r}", signal) from exc
 
+    async def call_method(self, object_signal: str, method_signal: str, *args: ua.Variant) -> Any:
+        """Call a method of the signal table (e.g. line_claim on line_object); PlcWriteRefused if refused."""
+        obj, method = self._signal(object_signal, "object"), self._signal(method_signal, "method")
+        try:
+            return await self._link.call(obj, method, *args)
+        except LinkError as exc:
+            raise self._map(exc, f"call {method_signal}", method_signal) from exc
+
     async def set_lamp(self, on: bool) -> None:
         """Command the UV lamp on or off (feedback: lamp_on, irradiance)."""
         await self.write("lamp_command", bool(on))

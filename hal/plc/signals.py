@@ -49,6 +49,18 @@ SIGNALS: dict[str, Signal] = {
     "positioner_current": Signal(int, "", "read"),
     "positioner_in_position": Signal(bool, "", "subscribed"),
     "positioner_fault": Signal(bool, "", "subscribed"),
+    # the PLC's own safety program (docs/devices/plc.md "Watchdog and line claim"): one controller per line
+    "line_object": Signal(None, "", "object"),
+    "line_claim": Signal(str, "", "method"),  # Claim(String owner, String info) -> String ("" granted, else holder)
+    "line_release": Signal(bool, "", "method"),  # Release(String owner) -> Boolean
+    "line_reset_alarm": Signal(bool, "", "method"),  # ResetAlarm(String owner) -> Boolean
+    "line_heartbeat": Signal(int, "", "write"),  # the holder writes a new value every interval
+    "line_owner": Signal(str, "", "read"),
+    "line_watchdog_s": Signal(float, "s", "read"),
+    "line_last_heartbeat": Signal(float, "s", "read"),  # PLC clock, Unix seconds
+    "watchdog_tripped": Signal(bool, "", "subscribed"),
+    "plc_alarm": Signal(str, "", "subscribed"),  # latched PLC-side alarm text, "" when none
+    "plc_alarm_time": Signal(float, "s", "read"),
 }
 
 # The OPC UA type each value travels as (writes must name it: a PLC rejects a Double where it expects a Boolean).

@@ -27,8 +27,10 @@ class SerialLink:
         device: str,
         baudrate: int = 9600,
         wire_log: WireLog | None = None,
+        exclusive: bool = False,
     ) -> None:
         self.url = url
+        self.exclusive = exclusive  # flock the port: a second process cannot open it (one controller per line)
         self.device = device
         self.baudrate = baudrate
         self.wire_log = wire_log
@@ -47,7 +49,7 @@ class SerialLink:
             try:
                 self._port = serial.serial_for_url(
                     self.url, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1, timeout=0.01,
-                    write_timeout=1.0,
+                    write_timeout=1.0, **({"exclusive": True} if self.exclusive else {}),
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
                 self._port = None

@@ -90,6 +90,13 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
             proc.kill()
         proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
+    # the PLC's watchdog, not the dead controller, makes the line safe: lamp off within its time (PLC clock)
+    deadline = time.monotonic() + 30
+    while not simulator.plc.guard.tripped and time.monotonic() < deadline:
+        time.sleep(0.05)
+    guard = simulator.plc.guard
+    assert guard.tripped and not simulator.world.lamp.commanded, "PLC watchdog tripped, lamp off"
+    assert guard.watchdog_s < guard.alarm_time - guard.last_heartbeat <= guard.watchdog_s + 0.5 * simulator.clock.speed
 
     store = RecordStore(db, create=False)
     try:
@@ -111,6 +118,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     try:
         entries = store.entries(batch_id)
         assert kinds(entries, "recovery")[0].data["uncertain_vial"] == 3
+        assert "heartbeat lost" in kinds(entries, "plc_alarm")[0].data["message"], "the watchdog trip is recorded"
         assert kinds(entries, "exception", kind="monitoring_gap")
         assert kinds(entries, "vial", vial=3)[0].data["status"] == "uncertain"
         assert kinds(entries, "state")[-1].data["to"] == "Held", "back Held, awaiting a person"
@@ -165,7 +173,6 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
-    assert simulator.world.lamp.commanded, "the PLC keeps the lamp on: the controller died"
 
     recovered = fillfinish("batch", "recover", "--config", str(site), batch_id)
     assert recovered.returncode == 0, recovered.stderr

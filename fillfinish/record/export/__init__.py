@@ -125,9 +125,11 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise ExportError(f"cannot write {path}: folder {folder} does not exist")
     if path.is_dir():
         raise ExportError(f"cannot write {path}: it is a folder")
+    refuse_non_regular(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())  # what open() would give a new file (mkstemp makes it 0600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -138,6 +140,30 @@ def write_atomically(path: Path, data: bytes) -> None:
             raise
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def refuse_non_regular(path: Path) -> None:
+    """ExportError if `path` exists and is not a regular file (a device, FIFO, socket or symbolic link is never
+    replaced by an export)."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ExportError(f"cannot write {path}: it is {kind}; an export only creates or replaces a regular file")
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def export_batch(store: Any, batch_id: str, fmt: str, out: Path, *, now: datetime | None = None) -> RecordSnapshot:

@@ -1,0 +1,236 @@
+"""Safe when the controller is not: SIGTERM/SIGINT leave the line safe and the batch Held with the cause recorded;
+SIGKILL leaves it to the PLC's watchdog (lamp off within its time, checked over OPC UA on the PLC); a second
+controller of the same line is refused however the database is spelled, and with another database by the PLC's line
+claim. Real `fillfinish` processes against the test's simulator; every wait is on the record or the PLC."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncua import Client
+
+from fillfinish.record.store import RecordStore
+from fillfinish.record.verify import verify
+from sim.runner import Simulator
+
+from e2e_support import kinds
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+FILLFINISH = [sys.executable, "-m", "fillfinish"]
+ENV = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
+
+
+SPEED = 100.0  # slower than the shared simulator: a loaded test machine must not make particle-sample gaps
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Any:
+    """This module's own simulator (its PLC's watchdog: 3 real seconds)."""
+    sim = Simulator(SPEED).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def recipe(tmp_path: Path) -> Path:
+    """FGF-2 for a few vials with a slow 900 uL dispense (a kill lands mid-dispense), short UV steps and a short
+    post-fill window."""
+    text = (REPO / "recipes" / "fgf2.toml").read_text()
+    for old, new in (("fill_volume_ul = 100.0", "fill_volume_ul = 900.0"), ("dispense_speed_ul_s = 80.0",
+                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1"),
+                     ("target_dose_mj_cm2 = 300.0", "target_dose_mj_cm2 = 150.0"),
+                     ("uv_target_dose_mj_cm2 = 200.0", "uv_target_dose_mj_cm2 = 40.0"),
+                     ("post_fill_monitoring_s = 600.0", "post_fill_monitoring_s = 120.0"),
+                     ("prime_volume_ul = 500.0", "prime_volume_ul = 0.0")):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "fgf2-safety.toml"
+    path.write_text(text)
+    return path
+
+
+def start_run(site: Path, tmp_path: Path, vials: int = 2, db: str | None = None) -> subprocess.Popen[str]:
+    expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+    args = ["run", "--config", str(site), "--recipe", str(recipe(tmp_path)), "--lot", "L-SAFE", "--vials", str(vials),
+            "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
+            "--no-progress", *(["--db", db] if db else [])]
+    return subprocess.Popen([*FILLFINISH, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+
+
+def fillfinish(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=ENV)
+
+
+def wait_entries(db: str, predicate: Any, proc: subprocess.Popen[str], timeout: float = 90.0) -> tuple[str, list[Any]]:
+    """Poll the record until `predicate(entries)` holds for a batch; fail at once if the controller exits first."""
+    deadline = time.monotonic() + timeout
+    last: list[Any] = []
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"controller exited {proc.returncode}: {out[-3000:]} {err[-2000:]}")
+        try:
+            store = RecordStore(db, create=False)
+        except Exception:  # not created yet
+            time.sleep(0.02)
+            continue
+        try:
+            for header in store.batches():
+                last = store.entries(header.batch_id)
+                if predicate(last):
+                    return header.batch_id, last
+        finally:
+            store.close()
+        time.sleep(0.01)
+    raise AssertionError(f"the controller did not get there in time; last entries: "
+                         f"{[(e.kind, e.data) for e in last if e.kind != 'measurement'][-8:]}")
+
+
+def at(where: str) -> Any:
+    """Record predicate: the batch is in the UV cycle with the lamp on, mid-dispense, or in post-fill monitoring."""
+    if where == "uv":
+        return lambda es: kinds(es, "outcome", action="lamp_on") and not kinds(es, "phase", phase="uv_cycle",
+                                                                                event="done")
+    if where == "fill":
+        return lambda es: kinds(es, "intent", action="dispense", vial=1) and not kinds(es, "outcome",
+                                                                                       action="dispense", vial=1)
+    return lambda es: kinds(es, "post_fill_monitoring", event="start")
+
+
+async def _read_plc(endpoint: str, names: list[str]) -> dict[str, Any]:
+    async with Client(endpoint, timeout=5) as client:
+        nodes = [client.get_node(f"ns=2;s={n}") for n in names]
+        return dict(zip(names, await client.read_values(nodes)))
+
+
+def read_plc(sim: Simulator, *names: str) -> dict[str, Any]:
+    """Values of PLC variables read over OPC UA (browse paths under ns=2, e.g. UV.LampOn)."""
+    return asyncio.run(_read_plc(sim.plc.endpoint, list(names)))
+
+
+def wait_plc(sim: Simulator, predicate: Any, *names: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = read_plc(sim, *names)
+        if predicate(values):
+            return values
+        time.sleep(0.05)
+    raise AssertionError(f"PLC never satisfied the condition: {values}")
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+@pytest.fixture(autouse=True)
+def _plc_guard_reset(simulator: Simulator) -> None:
+    g = simulator.plc.guard
+    g.tripped, g.alarm, g._lamp_off_at = False, "", None
+    simulator.world.set_door_lock(True)
+
+
+async def test_second_controllers_of_a_line_are_refused(simulator: Simulator, tmp_path: Path) -> None:
+    """This test process is the live controller of line-1 (record lock held, line claimed on the PLC, running batch
+    B-LIVE); a second `run` with the same database spelled differently, one with another database, and a `batch
+    recover` are all refused naming it, and none of them reaches a device."""
+    from fillfinish.config import load_site_config
+    from fillfinish.lock import exclusive, note_batch
+    from fillfinish.recipes.loader import load_recipe
+    from fillfinish.session import controller_session
+
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    with exclusive(db, "fillfinish run", "line-1"):
+        async with controller_session(load_site_config(site), load_recipe(recipe(tmp_path)), database_url=db) as c:
+            note_batch("B-LIVE")
+            await c.line.claim("B-LIVE")
+            moves, switches = simulator.world.positioner.moves, simulator.world.lamp.switch_count
+            same_db = await asyncio.to_thread(finish, start_run(site, tmp_path, db="record.db"))
+            other_db = await asyncio.to_thread(finish, start_run(site, tmp_path,
+                                                                  db=f"sqlite:///{tmp_path / 'other.db'}"))
+            recover = await asyncio.to_thread(fillfinish, tmp_path, "batch", "recover", "--config", str(site), "--db",
+                                              "record.db")
+            assert simulator.world.positioner.moves == moves and simulator.world.lamp.switch_count == switches
+            assert simulator.plc.guard.owner == c.line.guard.token, "the live controller still holds the line"
+    pid = f"pid {os.getpid()}"
+    rc, _out, err = same_db
+    assert rc == 1 and "in use by" in err and pid in err and "B-LIVE" in err, err
+    rc, _out, err = other_db
+    assert rc == 1 and "held by another controller" in err and pid in err and "B-LIVE" in err, err
+    assert recover.returncode == 1 and "in use by" in recover.stderr, recover.stderr
+
+
+@pytest.mark.parametrize(("sig", "where"), [(signal.SIGTERM, "uv"), (signal.SIGINT, "fill"),
+                                           (signal.SIGTERM, "post_fill")])
+def test_signal_during_uv_fill_post_fill_leaves_batch_held(simulator: Simulator, tmp_path: Path, sig: int,
+                                                            where: str) -> None:
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    proc = start_run(site, tmp_path, vials=1)
+    try:
+        batch_id, _ = wait_entries(db, at(where), proc)
+        proc.send_signal(sig)
+        rc, _out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 128 + sig, err
+    assert read_plc(simulator, "UV.LampOn")["UV.LampOn"] is False
+    with RecordStore(db, create=False) as store:
+        entries = store.entries(batch_id)
+        assert verify(store, batch_id).ok
+        assert kinds(entries, "shutdown")
+        assert kinds(entries, "state")[-1].data["to"] == "Held"
+        if where == "fill":
+            assert kinds(entries, "vial", vial=1)[0].data["status"] in ("rejected", "uncertain")
+    again = fillfinish(tmp_path, "batch", "recover", "--config", str(site))
+    assert again.returncode == 0 and "already recovered" in again.stdout, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("where", ["uv", "post_fill"])  # mid-dispense: tests/e2e/test_crash.py
+def test_sigkill_plc_watchdog_makes_line_safe(simulator: Simulator, tmp_path: Path, where: str) -> None:
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    proc = start_run(site, tmp_path, vials=1)
+    try:
+        batch_id, _ = wait_entries(db, at(where), proc)
+        proc.send_signal(signal.SIGKILL)  # no clean-up of any kind: only the PLC can make the line safe
+        finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    names = ("UV.LampOn", "UV.LampCommand", "Line.WatchdogTripped", "Line.LastHeartbeat", "Line.AlarmTime",
+             "Line.WatchdogTime", "Line.Alarm", "Line.Owner", "Door.Locked")
+    v = wait_plc(simulator, lambda v: v["Line.WatchdogTripped"], *names)
+    assert v["UV.LampOn"] is False and v["UV.LampCommand"] is False
+    assert "heartbeat lost" in v["Line.Alarm"] and v["Line.Owner"] == ""
+    late = v["Line.AlarmTime"] - v["Line.LastHeartbeat"]
+    speed = simulator.clock.speed
+    assert v["Line.WatchdogTime"] < late <= v["Line.WatchdogTime"] + 0.5 * speed, \
+        f"lamp off {late:.0f} simulated s after the last heartbeat (watchdog {v['Line.WatchdogTime']:.0f} s)"
+    recovered = fillfinish(tmp_path, "batch", "recover", "--config", str(site))
+    assert recovered.returncode == 0, recovered.stderr
+    with RecordStore(db, create=False) as store:
+        entries = store.entries(batch_id)
+        assert "heartbeat lost" in kinds(entries, "plc_alarm")[0].data["message"], "the next start records it"
+        assert kinds(entries, "state")[-1].data["to"] == "Held"
+        assert verify(store, batch_id).ok
+    assert not read_plc(simulator, "Line.WatchdogTripped")["Line.WatchdogTripped"], "reset once recorded"
