@@ -262,9 +262,9 @@ class BatchController:
 
     def _terminate_now(self, why: str) -> None:
         """Stop a running dispense at once: the pump's T is submitted to a worker thread right now."""
-        log.warning("batch.terminate_dispense", reason=why)
         future = asyncio.get_running_loop().run_in_executor(None, self.line.pump.terminate)
         self._spawn(_logged(future, "terminate"))
+        log.warning("batch.terminate_dispense", reason=why)  # after the T has left for its worker thread
 
     async def _lamp_off_now(self, why: str) -> None:
         try:

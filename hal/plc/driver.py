@@ -310,7 +310,9 @@ class PlcDriver:
             raise PlcWriteRefused(f"PLC refused Move({position}) (accepted={accepted!r})")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s / speed
-        poll = max(0.005, min(0.05, 0.5 / speed))
+        # a data change of InPosition wakes us (the PLC publishes it on arrival); a read every `poll` real s covers
+        # the publishing interval at high clock speeds, where the move itself is shorter than that interval
+        poll = max(0.001, min(0.05, 0.5 / speed))
         watched = ["positioner_fault", "positioner_in_position", "positioner_current"]
         while True:
             changed = self._changed
