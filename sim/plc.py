@@ -8,8 +8,8 @@ Address space (namespace urn:fillfinish:plc:machine, index 2; DEFAULT_NODES list
   Objects/Door        Closed, Locked (Boolean), LockCommand (Boolean, writable)
   Objects/Positioner  Move(Int32 position) -> Boolean accepted, Target, Current (Int32), InPosition, Fault (Boolean)
 Only the two command variables are writable. A background task writes the values that changed, with the simulated
-time as source timestamp, when the world changes on its own (positioner arrival, particle sample due, analog sample:
-woken exactly then) and at the latest every `tick_s` real seconds (faults, warm-up); every particle sample is
+time as source timestamp, when the world changes on its own (positioner arrival, particle sample due: woken exactly
+then) and at the latest every `tick_s` real seconds (faults, warm-up, analog values); every particle sample is
 written in order with its own sample time as source timestamp, counts before the sequence number; client writes reach the world through the server's PostWrite
 callback. Fault plc.server_stop closes the listener and every client connection while active, then listens again on
 the same port.
@@ -286,10 +286,10 @@ class PlcServer:
 
     def _next_wait_s(self) -> float:
         """Real seconds until the mirror must look again: the world's next own change (positioner arrival, particle
-        sample, analog sample) if that comes before the fallback tick (faults, lamp warm-up, anything else)."""
+        sample) if that comes before the fallback tick (faults, lamp warm-up, the noisy analog values, which a PLC
+        refreshes at its own real-time rate)."""
         now = self.world.now()
-        due = min(self.world.next_change_at(), self._last_analog + self.analog_period_s)
-        return max(0.0, min(self.tick_s, self.world.clock.real_seconds(due - now)))
+        return max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
 
     async def _mirror_loop(self) -> None:
         """Publish world changes as they happen: wake at the world's next scheduled change (exactly on time in

@@ -212,8 +212,25 @@ class BatchController:
             if self._dispensing:
                 self._terminate_now(alarm.message)
         if alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed:
-            self._spawn(self._lamp_off_now(alarm.message))
+            self._spawn(self._lamp_off_then_record(alarm))  # the record waits for the lamp-off write to be answered
+            return
         asyncio.get_running_loop().call_soon(self._record_alarm, alarm)
+
+    async def _lamp_off_then_record(self, alarm: Alarm) -> None:
+        """Lamp off first (a synchronous record write queued before it would delay its request), then the alarm,
+        its deviation and the Hold, then the safe-state entry."""
+        try:
+            await self.line.plc.set_lamp(False)
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
+            failure = exc
+            log.error("batch.lamp_off_failed", error=str(exc))
+        self._record_alarm(alarm)
+        if failure is None and self.rec and not self.rec.failed:
+            try:
+                self._write("safe_state", "system", action="lamp_off", reason=alarm.message)
+            except RecordFailure as exc:
+                self._fail(exc)
 
     def _record_alarm(self, alarm: Alarm) -> None:
         """The alarm, its deviation and the Hold, in the record (after the safety actions have left)."""
