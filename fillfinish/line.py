@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import structlog
 
+from fillfinish.clock import Clock
 from fillfinish.config import SiteConfig
 from hal.balance.driver import MtSicsBalance
 from hal.dispenser.driver import CavroPump
@@ -33,21 +34,26 @@ class Line:
         speed = config.clock.speed
         d = config.dispenser
         validate_nodes(dict(config.plc.nodes))
+        # on a simulator's shared timeline (--speed max) the drivers' pauses are waits on the machine: they move
+        # simulated time instead of sleeping, so the software's own real cost adds no simulated time
+        clock = Clock(speed, config.clock.epoch, config.clock.timeline) if config.clock.timeline else None
+        pauses: dict[str, Any] = {"pause": clock.device_sleep} if clock else {}
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
+            **pauses,
         )
         try:
             self.balance = MtSicsBalance.open(
                 config.balance.port, baudrate=config.balance.baudrate, device="balance", wire_log=self.wire_log,
-                clock_speed=speed,
+                clock_speed=speed, **pauses,
             )
         except Exception:
             self.pump.close()  # do not leak the pump's port when the balance's cannot be opened
             raise
         self.plc = PlcDriver(
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
-            clock_speed=speed,
+            clock_speed=speed, pause=clock.device_asleep if clock else None,
         )
 
     async def open(self) -> None:

@@ -22,6 +22,12 @@ SEVERITY_ORDER = {"alert": 1, "action": 2, "fault": 3, "interlock": 3}
 _SAMPLE_SIGNALS = ("particles_0_5um_per_m3", "particles_5um_per_m3", "particle_flow_l_min")
 
 
+async def _passing(clock: Any, sim_seconds: float) -> None:
+    """Await `sim_seconds` of simulated time without moving it (Clock.await_passing; plain asleep otherwise)."""
+    passing = getattr(clock, "await_passing", None)
+    await (passing(sim_seconds) if passing is not None else clock.asleep(sim_seconds))
+
+
 @dataclass(frozen=True)
 class Alarm:
     """One excursion or interlock trip: severity alert | action | fault | interlock."""
@@ -109,7 +115,7 @@ class EnvironmentMonitor:
     async def _watchdog(self) -> None:
         """Continuous monitoring must stay continuous: no sample for sample_timeout_s is an action excursion."""
         while self._running:
-            await self.clock.asleep(5.0)
+            await _passing(self.clock, 5.0)  # a watcher: on a shared timeline it must not move time itself
             since = self.last_sample["time"] if self.last_sample else self._started_at
             quiet = self.clock.now() - since
             self._check("particle_monitoring", quiet > self.sample_timeout_s, "action",

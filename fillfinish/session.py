@@ -27,7 +27,7 @@ async def controller_session(
     serve_port: int | None = None,
 ) -> AsyncIterator[BatchController]:
     """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
-    clock = Clock(config.clock.speed, config.clock.epoch)
+    clock = Clock(config.clock.speed, config.clock.epoch, config.clock.timeline)
     async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
         store = RecordStore(database_url or config.database.url, now=clock.now)
         stack.push_async_callback(asyncio.to_thread, store.close)

@@ -10,9 +10,10 @@ Address space (namespace urn:fillfinish:plc:machine, index 2; DEFAULT_NODES list
 Only the two command variables are writable. A background task writes the values that changed, with the simulated
 time as source timestamp, when the world changes on its own (positioner arrival, particle sample due: woken exactly
 then) and at the latest every `tick_s` real seconds (faults, warm-up, analog values); every particle sample is
-written in order with its own sample time as source timestamp, counts before the sequence number; client writes reach the world through the server's PostWrite
-callback. Fault plc.server_stop closes the listener and every client connection while active, then listens again on
-the same port.
+written in order with its own sample time as source timestamp, counts before the sequence number. Client writes
+reach the world through the server's PostWrite callback; a client's read first brings the variables up to date
+(PreRead). Fault plc.server_stop closes the listener and every client connection while active, then listens again
+on the same port.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ class PlcServer:
             raise RuntimeError(f"expected namespace index 2 for {NAMESPACE_URI}, got {idx}")
         await self._build(server, idx)
         server.subscribe_server_callback(CallbackType.PostWrite, self._post_write)
+        server.subscribe_server_callback(CallbackType.PreRead, self._pre_read)
         self._server = server
         await self._mirror_once(force=True)
         await server.start()
@@ -320,6 +322,12 @@ class PlcServer:
             else:
                 self.world.set_door_lock(value)
             _log.info("PLC command %s = %s", signal, value)
+            await self._mirror_once()
+
+    async def _pre_read(self, event: ServerItemCallback, _dispatcher: Any) -> None:
+        """A client's read sees the world as it is now (a PLC's inputs are current when read), not as of the last
+        mirror pass: on a fast or jumping clock a move may have ended since."""
+        if event.is_external and self._server is not None:
             await self._mirror_once()
 
     async def _move(self, parent: ua.NodeId, position: ua.Variant) -> list[ua.Variant]:

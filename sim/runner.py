@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Coroutine
 
 from sim.balance import BalanceEmulator
-from sim.clock import SimClock
+from sim.clock import SimClock, Timeline
 from sim.dispenser import PumpEmulator
 from sim.plc import PlcServer
 from sim.world import World, WorldSettings
@@ -33,8 +33,13 @@ class Simulator:
         pump_address: str = "1",
         plc_port: int = 0,
         faults_file: Path | None = None,
+        timeline: Path | None = None,
     ) -> None:
-        self.clock = SimClock(speed=speed)
+        """`timeline`: a file for `--speed max` (docs/simulator.md): simulated time then stands still while the
+        software works and moves only when a wait on the machine asks, at most `speed` simulated s per real s."""
+        if timeline is not None:
+            Timeline(timeline, create=True, rate=speed).close()
+        self.clock = SimClock(speed=speed, timeline=timeline)
         self.world = World(self.clock, settings)
         self.syringe_ul = syringe_ul
         self.pump_model = pump_model
@@ -99,7 +104,7 @@ class Simulator:
 [clock]
 speed = {self.clock.speed!r}
 epoch = {self.clock.epoch!r}
-
+{self._timeline_line()}
 [dispenser]
 port = {_q(self.pump_path)}
 address = {_q(self.pump_address)}
@@ -130,6 +135,10 @@ balance_check_valid_until = {_q(cal)}
 lamp_warn_hours = 7000.0
 lamp_max_hours = 8500.0
 """
+
+    def _timeline_line(self) -> str:
+        """The [clock] timeline entry when the simulator runs on a shared timeline (else nothing)."""
+        return f"timeline = {_q(self.clock.timeline.path)}\n" if self.clock.timeline is not None else ""
 
     def write_site_config(self, path: Path, database_url: str) -> Path:
         path = Path(path)

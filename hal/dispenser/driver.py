@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
@@ -88,8 +88,12 @@ class CavroPump(Dispenser):
         move_safety: float = 2.0,
         init_timeout_s: float = 20.0,
         valve_timeout_s: float = 2.0,
+        pause: Callable[[float], Any] | None = None,
     ) -> None:
+        """`pause(real_s)`: how the driver waits between status questions (default: a real wait that terminate()
+        cuts short); a simulator on a shared timeline passes one that moves simulated time instead."""
         self.link = link
+        self._pause = pause
         self.address = validate_address(address)
         self.syringe_ul = _positive("syringe_ul", syringe_ul)
         steps_per_stroke(model, resolution)  # validates both
@@ -217,7 +221,7 @@ class CavroPump(Dispenser):
         while True:
             pause = wake - time.monotonic()
             if pause > 0:
-                self._terminated.wait(pause)
+                (self._pause or self._terminated.wait)(pause)
             status = self.command("Q", retry=True).status
             if status.ready:
                 return status
