@@ -248,13 +248,25 @@ def test_fault_on_next_command_arms_at_that_command(pump: CavroPump, world) -> N
 
 
 # -- terminate ----------------------------------------------------------------------------------------------------
-def test_terminate_mid_dispense_reports_the_partial_volume(pump: CavroPump, world, place_vial) -> None:
+def test_terminate_mid_dispense_reports_the_partial_volume(pump: CavroPump, emulator, world, place_vial,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pump.aspirate(900.0)
     pump.valve("output")
     place_vial(21)
     pump.set_speed(100)  # 2,700 steps take 27 s simulated = 135 ms real
+    moving = threading.Event()
+    handle = emulator._handle
+
+    def spy(text: str) -> Any:
+        """The emulator's command handler; signals once the D move has been accepted and runs."""
+        answer = handle(text)
+        if text.startswith("D") and emulator._busy():
+            moving.set()
+        return answer
+
+    monkeypatch.setattr(emulator, "_handle", spy)
     thread, box = run_in_thread(pump.dispense, 900.0)
-    time.sleep(0.05)
+    assert moving.wait(10), f"the dispense never started moving: {box}"
     pump.terminate()
     thread.join(timeout=5)
     err = box.get("error")
