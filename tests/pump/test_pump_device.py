@@ -419,3 +419,29 @@ def test_xlp6000_model_and_its_stroke(make_emulator, make_pump) -> None:
     assert drv.position_steps() == 9600
     assert emu.contents_ul == pytest.approx(500.0)
     assert "XLP6000" in drv.firmware()
+
+
+# -- completion without a poll granule --------------------------------------------------------------------------------
+def test_completion_is_asked_for_when_the_move_should_end(emulator, make_pump, tx_events) -> None:
+    pauses: list[float] = []
+
+    def pause(real_s: float) -> None:
+        """The driver's wait between status questions, recorded (and really waited)."""
+        pauses.append(real_s)
+        time.sleep(real_s)
+
+    drv = make_pump(emulator.path, pause=pause)
+    drv.initialise()
+    drv.valve("input")
+    drv.aspirate(500.0)
+    drv.valve("output")
+    drv.set_speed(100)  # a move much longer than one exchange
+    pauses.clear()
+    sent = len(tx_events(drv))
+    assert drv.dispense(250.0) == pytest.approx(250.0)
+    steps = drv.steps_for(250.0)
+    expected = drv.motion_seconds(steps) / drv.clock_speed
+    assert 0 < pauses[0] <= expected  # one wait, to the move's end (less what the D exchange took)
+    after_d = tx_events(drv)[sent:]
+    d_at = next(i for i, tx in enumerate(after_d) if tx.startswith(b"/1D"))
+    assert after_d[d_at + 1 :].count(b"/1Q\r") == 1  # the move had ended when the pump was first asked
