@@ -248,6 +248,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),
         Figure("controller vials/s (raw: commits/s / entries per vial)", vials_s,
                raw / (entries / (len(tr.times) - 1)), "/s", "higher"),
+        Figure(f"fill real time per vial, median (speed {speed_text(speed).split()[0]}; raw: its entries' commits)",
+               per_vial.median, (entries / (len(tr.times) - 1)) / raw, "s"),
     ], clean
 
 

@@ -111,6 +111,7 @@ class Timeline:
             seq, *values = struct.unpack_from(self.FORMAT, self._mm, 0)
             if seq % 2 == 0 and struct.unpack_from("<Q", self._mm, 0)[0] == seq:
                 return values[0], values[1], values[2], values[3], values[4]
+            time.sleep(0)  # a writer is half-way: let it finish (it may be a thread of this process)
 
     def _store(self, *values: float) -> None:
         """Write the state under the seqlock (odd while writing); caller holds the file lock or creates."""
