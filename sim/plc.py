@@ -11,9 +11,9 @@ Only the two command variables are writable. A background task writes the values
 time as source timestamp, when the world changes on its own (positioner arrival, particle sample due: woken exactly
 then) and at the latest every `tick_s` real seconds (faults, warm-up, analog values); every particle sample is
 written in order with its own sample time as source timestamp, counts before the sequence number. Client writes
-reach the world through the server's PostWrite callback; a client's read first brings the variables up to date
-(PreRead). Fault plc.server_stop closes the listener and every client connection while active, then listens again
-on the same port.
+reach the world through the server's PostWrite callback; on a shared timeline (--speed max) a client's read first
+brings the variables up to date (PreRead). Fault plc.server_stop closes the listener and every client connection
+while active, then listens again on the same port.
 """
 
 from __future__ import annotations
@@ -325,9 +325,10 @@ class PlcServer:
             await self._mirror_once()
 
     async def _pre_read(self, event: ServerItemCallback, _dispatcher: Any) -> None:
-        """A client's read sees the world as it is now (a PLC's inputs are current when read), not as of the last
-        mirror pass: on a fast or jumping clock a move may have ended since."""
-        if event.is_external and self._server is not None:
+        """On a shared timeline (--speed max) a client's read sees the world as it is now, not as of the last mirror
+        pass: simulated time may have jumped since (a move ended, the lamp warmed up). On a steady clock the mirror
+        loop already publishes each change when it happens, so reads cost no extra pass."""
+        if event.is_external and self._server is not None and getattr(self.world.clock, "timeline", None) is not None:
             await self._mirror_once()
 
     async def _move(self, parent: ua.NodeId, position: ua.Variant) -> list[ua.Variant]:
