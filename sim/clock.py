@@ -94,6 +94,7 @@ class Timeline:
 
     def __init__(self, path: str | Path, *, create: bool = False, start: float | None = None,
                  rate: float = 2000.0, burst: float = 30.0) -> None:
+        """Open the timeline file at `path` (`create`: make it, starting at `start` Unix s, else now)."""
         self.path = str(path)
         self._fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
         if create:

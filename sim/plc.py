@@ -274,6 +274,7 @@ class PlcServer:
         return out
 
     async def _mirror_once(self, force: bool = False) -> None:
+        """Write every world value that changed (all of them when `force`), then each unpublished particle sample."""
         assert self._server is not None
         batches = [(self.world.now(), self._world_values(force)), *self._particle_values(force)]
         for t, values in batches:
