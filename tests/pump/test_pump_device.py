@@ -422,7 +422,9 @@ def test_xlp6000_model_and_its_stroke(make_emulator, make_pump) -> None:
 
 
 # -- completion without a poll granule --------------------------------------------------------------------------------
-def test_completion_is_asked_for_when_the_move_should_end(emulator, make_pump, tx_events) -> None:
+def test_completion_is_asked_for_when_the_move_should_end(make_emulator, make_pump, tx_events, world) -> None:
+    world.faults.clear()
+    emulator = make_emulator()  # its own line: the module's emulator may have been cut by a line_gone test
     pauses: list[float] = []
 
     def pause(real_s: float) -> None:
