@@ -35,6 +35,8 @@ from sim.runner import Simulator
 
 RECIPE = REPO / "recipes" / "fgf2.toml"
 DEFAULT_SPEED = 200.0  # 1000 vials must fit fill_duration_max_s in simulated time; see bench/README.md
+MAX = 0.0  # --speed max: the simulator's shared timeline (time moves only with the machine's waits)
+MAX_RATE = 2000.0  # its rate limit, as `fillfinish demo --speed max`
 
 
 def raw_sqlite_commits_per_s(folder: Path, n: int) -> float:
@@ -168,7 +170,8 @@ async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
     """Run one FGF-2 batch of `vials` on a fresh simulator at `speed`; SQLite record in `folder`."""
     recipe = load_recipe(RECIPE)
     tip_lot = TipLot("TL-BENCH-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
-    sim = Simulator(speed).start()
+    timeline = folder / "timeline" if speed == MAX else None
+    sim = Simulator(MAX_RATE if timeline else speed, timeline=timeline).start()
     try:
         site = load_site_config(sim.write_site_config(folder / "site.toml", f"sqlite:///{folder / 'record.db'}"))
         trace = FillTrace()
@@ -211,7 +214,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
     entries = tr.counts[-1] - tr.counts[0]
     entries_s = entries / fill_real
     per_vial = Stats.of([b - a for a, b in zip(tr.times, tr.times[1:])])
-    print(f"\nFGF-2 batch, {vials} vials, simulator clock speed {speed:g}, SQLite record in {tempfile.gettempdir()}")
+    print(f"\nFGF-2 batch, {vials} vials, simulator clock speed {speed_text(speed)}, SQLite record in "
+          f"{tempfile.gettempdir()}")
     print_table(("measure", "value"), [
         ["outcome", f"{o.state}, accepted {o.accepted}, rejected {o.rejected}, uncertain {o.uncertain}"],
         ["whole batch, real", fmt(result.total_real_s, "s")],
@@ -244,7 +248,19 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),
         Figure("controller vials/s (raw: commits/s / entries per vial)", vials_s,
                raw / (entries / (len(tr.times) - 1)), "/s", "higher"),
+        Figure(f"fill real time per vial, median (speed {speed_text(speed).split()[0]}; raw: its entries' commits)",
+               per_vial.median, (entries / (len(tr.times) - 1)) / raw, "s"),
     ], clean
+
+
+def speed_arg(text: str) -> float:
+    """argparse type: a speed > 0, or 'max' (MAX)."""
+    return MAX if text.strip().lower() == "max" else positive_float(text)
+
+
+def speed_text(speed: float) -> str:
+    """How a speed is shown."""
+    return "max (shared timeline)" if speed == MAX else f"{speed:g}"
 
 
 def main() -> None:
@@ -252,8 +268,8 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--vials", type=positive_int, default=1000, help="vials in the batch (default 1000; the "
                         "recipe allows 10..2000)")
-    parser.add_argument("--speed", type=positive_float, default=DEFAULT_SPEED,
-                        help=f"simulator clock speed (default {DEFAULT_SPEED:g}; see bench/README.md)")
+    parser.add_argument("--speed", type=speed_arg, default=DEFAULT_SPEED,
+                        help=f"simulator clock speed or 'max' (default {DEFAULT_SPEED:g}; see bench/README.md)")
     parser.add_argument("--raw-n", type=positive_int, default=2000, help="raw sqlite3 commits per measurement")
     parser.add_argument("--store-n", type=positive_int, default=1000, help="RecordStore.append calls alone")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary databases (default: the "

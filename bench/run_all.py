@@ -2,7 +2,7 @@
 
 `make bench` runs this. Each benchmark prints its own detail as it goes; the summary lists every figure as ours, the
 raw baseline measured in the same run, and the ratio ours/raw. Exit status 1 if a benchmark failed.
-Run: .venv/bin/python bench/run_all.py [--quick] [--vials N] [--speed S]
+Run: .venv/bin/python bench/run_all.py [--quick] [--vials N] [--speed S|max] [--big]
 """
 
 from __future__ import annotations
@@ -21,17 +21,23 @@ if str(REPO) not in sys.path:  # run as a script (python bench/run_all.py): make
 from bench.common import Figure, positive_float, positive_int, print_figures, read_figures  # noqa: E402
 
 
-def commands(quick: bool, vials: int | None, speed: float | None) -> list[tuple[str, list[str]]]:
+def commands(quick: bool, vials: int | None, speed: str | None, big: bool) -> list[tuple[str, list[str]]]:
     """(module, extra arguments) of each benchmark."""
-    batch = ["--vials", str(vials or (100 if quick else 1000))]
-    if speed is not None:
-        batch += ["--speed", f"{speed:g}"]
+    batch = ["--vials", str(vials or (100 if quick else 1000)), "--speed", speed or "max"]
     record = ["--n", "300", "--rounds", "2", "--verify-entries", "100000"] if quick else []  # bench_record: 1M verify
     if quick:
         return [("bench.bench_pump", ["--n", "100"]), ("bench.bench_plc", ["--n", "100", "--notify", "30"]),
-                ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"]), ("bench.bench_record", record)]
-    return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_batch", batch),
+                ("bench.bench_interlock", ["--trials", "50"]),
+                ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"]),
+                ("bench.bench_memory", ["--vials", "200"]), ("bench.bench_record", record)]
+    return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_interlock", []),
+            ("bench.bench_batch", batch), ("bench.bench_memory", ["--vials", "1000"] + (["--big"] if big else [])),
             ("bench.bench_record", record)]
+
+
+def speed_arg(text: str) -> str:
+    """argparse type: 'max' or a number > 0 (kept as text for the batch benchmark's command line)."""
+    return "max" if text.strip().lower() == "max" else f"{positive_float(text):g}"
 
 
 def main() -> int:
@@ -39,13 +45,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples and a 100-vial batch (about 30 s)")
     parser.add_argument("--vials", type=positive_int, default=None, help="vials in the batch benchmark")
-    parser.add_argument("--speed", type=positive_float, default=None, help="simulator speed of the batch benchmark")
+    parser.add_argument("--speed", type=speed_arg, default=None,
+                        help="simulator speed of the batch benchmark: a number or max (default max)")
+    parser.add_argument("--big", action="store_true", help="also the 10,000-vial memory batch (several minutes)")
     args = parser.parse_args()
     figures: list[Figure] = []
     failed: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ff-bench-json-") as tmp:
-        for module, extra in commands(args.quick, args.vials, args.speed):
+        for module, extra in commands(args.quick, args.vials, args.speed, args.big):
             out = Path(tmp) / f"{module}.json"
             cmd = [sys.executable, "-m", module, "--json", str(out), *extra]
             print(f"\n=== {' '.join(['python', '-m', module, *extra])}", flush=True)

@@ -57,6 +57,8 @@ class ClockConfig(_Section):
     speed: float = Field(default=1.0, gt=0, le=100_000, description="simulated seconds per real second")
     epoch: float | None = Field(default=None, ge=0, le=4_102_444_800, description="Unix time at which simulated time equals wall "
                                                                  "time; required when speed != 1")
+    timeline: str | None = Field(default=None, min_length=1, description="file of the simulator's shared timeline "
+                                 "(--speed max): time stands still while the software works; speed is its rate")
 
     @model_validator(mode="after")
     def _epoch(self) -> Self:

@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import structlog
 
+from fillfinish.clock import Clock
 from fillfinish.config import SiteConfig
 from hal.balance.driver import MtSicsBalance
 from hal.dispenser.driver import CavroPump
@@ -33,11 +34,16 @@ class Line:
         self.config = config
         self.wire_log = wire_log or WireLog()
         validate_nodes(dict(config.plc.nodes))
+        # on a simulator's shared timeline (--speed max) the drivers' pauses are waits on the machine: they move
+        # simulated time instead of sleeping, so the software's own real cost adds no simulated time
+        speed = config.clock.speed
+        clock = Clock(speed, config.clock.epoch, config.clock.timeline) if config.clock.timeline else None
+        self._pauses: dict[str, Any] = {"pause": clock.device_sleep} if clock else {}
         self.plc = PlcDriver(
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
-            clock_speed=config.clock.speed,
+            clock_speed=speed, pause=clock.device_asleep if clock else None,
         )
-        self.guard = PlcLineGuard(self.plc, config.line.id, what=what, clock_speed=config.clock.speed)
+        self.guard = PlcLineGuard(self.plc, config.line.id, what=what, clock_speed=speed)
         self.plc_alarm: PlcAlarm | None = None  # the PLC's latched alarm found at open (recorded by the caller)
         self.pump: CavroPump = None  # type: ignore[assignment]  # opened by open(), after the claim
         self.balance: MtSicsBalance = None  # type: ignore[assignment]
@@ -59,13 +65,13 @@ class Line:
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
-            exclusive=True,
+            exclusive=True, **self._pauses,
         )
         try:
             self.pump.link.open()
             self.balance = MtSicsBalance.open(
                 self.config.balance.port, baudrate=self.config.balance.baudrate, device="balance",
-                wire_log=self.wire_log, clock_speed=speed, exclusive=True,
+                wire_log=self.wire_log, clock_speed=speed, exclusive=True, **self._pauses,
             )
         except Exception:
             self.pump.close()  # do not leak the pump's port when the balance's cannot be opened

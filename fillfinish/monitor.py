@@ -19,6 +19,13 @@ from fillfinish.clock import Clock
 log = structlog.get_logger("fillfinish.monitor")
 
 SEVERITY_ORDER = {"alert": 1, "action": 2, "fault": 3, "interlock": 3}
+_SAMPLE_SIGNALS = ("particles_0_5um_per_m3", "particles_5um_per_m3", "particle_flow_l_min")
+
+
+async def _passing(clock: Any, sim_seconds: float) -> None:
+    """Await `sim_seconds` of simulated time without moving it (Clock.await_passing; plain asleep otherwise)."""
+    passing = getattr(clock, "await_passing", None)
+    await (passing(sim_seconds) if passing is not None else clock.asleep(sim_seconds))
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class EnvironmentMonitor:
     async def _watchdog(self) -> None:
         """Continuous monitoring must stay continuous: no sample for sample_timeout_s is an action excursion."""
         while self._running:
-            await self.clock.asleep(5.0)
+            await _passing(self.clock, 5.0)  # a watcher: on a shared timeline it must not move time itself
             since = self.last_sample["time"] if self.last_sample else self._started_at
             quiet = self.clock.now() - since
             self._check("particle_monitoring", quiet > self.sample_timeout_s, "action",
@@ -140,8 +147,8 @@ class EnvironmentMonitor:
         if current is not None and SEVERITY_ORDER[current.severity] >= SEVERITY_ORDER[alarm.severity]:
             return
         self.active[alarm.source] = alarm
+        self.on_alarm(alarm)  # the controller's safety actions first, the log line after
         log.warning("monitor.alarm", **alarm.as_record())
-        self.on_alarm(alarm)
 
     def _clear(self, source: str) -> None:
         if self.active.pop(source, None) is not None:
@@ -180,6 +187,10 @@ class EnvironmentMonitor:
         elif signal == "positioner_fault":
             self._check("positioner", bool(value), "fault", "vial positioner fault", value, False)
         elif signal == "particle_sample_seq" and value:
+            values = self._notified_counts(timestamp)
+            if values is not None:  # the counts came with the number: judge now (an interlock acts at once)
+                self._judge_sample(int(value), values)
+                return
             task = asyncio.get_running_loop().create_task(self._sample(int(value)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -189,8 +200,34 @@ class EnvironmentMonitor:
             return
         self._check("plc_link", not up, "interlock", f"PLC link lost: {reason}", reason, "connected")
 
+    def _notified_counts(self, timestamp: Any) -> list[float] | None:
+        """The sample's counts and flow from the subscription when all three carry the sequence number's source
+        timestamp (the PLC writes them with it, before the number); None when any is older (then they are read)."""
+        if timestamp is None:
+            return None
+        snap = self.plc.snapshot()
+        values = []
+        for name in _SAMPLE_SIGNALS:
+            sample = snap.get(name)
+            if sample is None or sample[1] != timestamp:
+                return None
+            values.append(sample[0])
+        return values
+
     async def _sample(self, seq: int) -> None:
-        """Read one particle sample and judge it against alert and action limits."""
+        """Read one particle sample (its counts were not notified with its number) and judge it."""
+        if self._last_seq is not None and seq == self._last_seq:
+            return
+        try:
+            values = [await self.plc.read(name) for name in _SAMPLE_SIGNALS]
+        except Exception as exc:  # the link watcher raises the interlock; a lost sample is a gap, not a crash
+            log.warning("monitor.sample_unreadable", seq=seq, error=str(exc))
+            self.missed_samples += 1
+            return
+        self._judge_sample(seq, values)
+
+    def _judge_sample(self, seq: int, values: list[float]) -> None:
+        """Judge one particle sample (counts and flow) against the alert and action limits and the sample gap."""
         if self._last_seq is not None and seq == self._last_seq:
             return
         missed = seq - self._last_seq - 1 if self._last_seq is not None and seq > self._last_seq else 0
@@ -199,19 +236,16 @@ class EnvironmentMonitor:
             self.missed_samples += missed
             self._raise(Alarm("action", "particle_gap", f"{missed} particle sample(s) missed before sample {seq}",
                               missed, 0, self.clock.now()))
-        try:
-            values = [await self.plc.read(name) for name in
-                      ("particles_0_5um_per_m3", "particles_5um_per_m3", "particle_flow_l_min")]
-        except Exception as exc:  # the link watcher raises the interlock; a lost sample is a gap, not a crash
-            log.warning("monitor.sample_unreadable", seq=seq, error=str(exc))
-            self.missed_samples += 1
-            return
         sample = {"seq": seq, "per_m3_0_5um": values[0], "per_m3_5um": values[1], "flow_l_min": values[2],
                   "time": self.clock.now()}
         self.last_sample = sample
+        self._judge_limits(seq, values)  # an action excursion terminates a dispense before the sample is recorded
         self.on_sample(sample)
         if not missed:
             self._clear("particle_gap")
+
+    def _judge_limits(self, seq: int, values: list[float]) -> None:
+        """Sample flow and both particle sizes against the recipe's alert and action limits."""
         L = self.limits
         self._check("sample_flow", values[2] < L.min_sample_flow_l_min, "action",
                     f"particle sample flow {values[2]:.1f} L/min below {L.min_sample_flow_l_min:g} L/min",

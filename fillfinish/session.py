@@ -30,7 +30,7 @@ async def controller_session(
     what: str = "fillfinish run",
 ) -> AsyncIterator[BatchController]:
     """Open the record and the line, yield a BatchController (with its OPC UA server if serve_port is given)."""
-    clock = Clock(config.clock.speed, config.clock.epoch)
+    clock = Clock(config.clock.speed, config.clock.epoch, config.clock.timeline)
     async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
         store = RecordStore(database_url or config.database.url, now=clock.now, key_file=config.record.key_file,
                             line_id=config.record.line_id)

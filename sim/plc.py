@@ -8,10 +8,13 @@ Address space (namespace urn:fillfinish:plc:machine, index 2; DEFAULT_NODES list
   Objects/Door        Closed, Locked (Boolean), LockCommand (Boolean, writable)
   Objects/Positioner  Move(Int32 position) -> Boolean accepted, Target, Current (Int32), InPosition, Fault (Boolean)
   Objects/Line        line claim, controller heartbeat watchdog, latched PLC alarm (sim/plc_watchdog.py)
-Only the two command variables are writable. A background task (every `tick_s` real seconds) writes the values that
-changed, with the simulated time as source timestamp; client writes reach the world through the server's PostWrite
-callback. Fault plc.server_stop closes the listener and every client connection while active, then listens again on
-the same port.
+Only the two command variables are writable. A background task writes the values that changed, with the simulated
+time as source timestamp, when the world changes on its own (positioner arrival, particle sample due: woken exactly
+then) and at the latest every `tick_s` real seconds (faults, warm-up, analog values); every particle sample is
+written in order with its own sample time as source timestamp, counts before the sequence number. Client writes
+reach the world through the server's PostWrite callback; on a shared timeline (--speed max) a client's read first
+brings the variables up to date (PreRead). Fault plc.server_stop closes the listener and every client connection
+while active, then listens again on the same port.
 """
 
 from __future__ import annotations
@@ -137,6 +140,7 @@ class PlcServer:
         self._by_nodeid: dict[ua.NodeId, str] = {}
         self._last: dict[str, Any] = {}
         self._last_analog = -float("inf")
+        self._published_seq = 0  # the last particle sample written to the address space
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = False
         self.restarts = 0
@@ -185,6 +189,7 @@ class PlcServer:
         await self._build(server, idx)
         await self.guard.build(server, idx)
         server.subscribe_server_callback(CallbackType.PostWrite, self._post_write)
+        server.subscribe_server_callback(CallbackType.PreRead, self._pre_read)
         self._server = server
         await self._mirror_once(force=True)
         await server.start()
@@ -252,34 +257,61 @@ class PlcServer:
             self._last_analog = now
             values["hepa_dp_pa"] = round(w.hepa_dp_pa(), 2)
             values["downflow_m_s"] = round(w.downflow_m_s(), 4)
-        sample = w.latest_particle_sample()
-        if sample is not None:
-            values["particles_0_5um_per_m3"] = float(sample.per_m3_0_5um)
-            values["particles_5um_per_m3"] = float(sample.per_m3_5um)
-            values["particle_flow_l_min"] = float(sample.flow_l_min)
-            values["particle_sample_seq"] = sample.seq
-        elif force:
+        if force and w.latest_particle_sample() is None:
             values["particle_flow_l_min"] = float(w.s.sample_flow_l_min)
         return values
 
+    def _particle_values(self, force: bool) -> list[tuple[float, dict[str, Any]]]:
+        """(sample time, values) of every particle sample not yet published, oldest first (at start: the latest
+        only). Each sample is written as its own set of values, so a client queue sees every one of them."""
+        if force:
+            latest = self.world.latest_particle_sample()
+            samples = [latest] if latest is not None else []
+        else:
+            samples = self.world.particle_samples_after(self._published_seq)
+        out = []
+        for sample in samples:
+            self._published_seq = sample.seq
+            out.append((sample.time, {
+                "particles_0_5um_per_m3": float(sample.per_m3_0_5um),
+                "particles_5um_per_m3": float(sample.per_m3_5um),
+                "particle_flow_l_min": float(sample.flow_l_min),
+                "particle_sample_seq": sample.seq,  # last: a client that sees the number has the counts
+            }))
+        return out
+
     async def _mirror_once(self, force: bool = False) -> None:
+        """Write every world value that changed (all of them when `force`), then each unpublished particle sample."""
         assert self._server is not None
-        stamp = datetime.fromtimestamp(self.world.now(), tz=timezone.utc)
-        for signal, value in self._world_values(force).items():
-            if not force and self._last.get(signal) == value:
-                continue
-            self._last[signal] = value
-            vtype = _VARIABLES[signal][2]
-            dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp, ServerTimestamp=stamp)
-            await self._server.write_attribute_value(self._nodes[signal], dv)
+        batches = [(self.world.now(), self._world_values(force)), *self._particle_values(force)]
+        for t, values in batches:
+            stamp = datetime.fromtimestamp(t, tz=timezone.utc)
+            for signal, value in values.items():
+                if not force and self._last.get(signal) == value:
+                    continue
+                self._last[signal] = value
+                vtype = _VARIABLES[signal][2]
+                dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp, ServerTimestamp=stamp)
+                await self._server.write_attribute_value(self._nodes[signal], dv)
+
+    def _next_wait_s(self) -> float:
+        """Real seconds until the mirror must look again: the world's next own change (positioner arrival, particle
+        sample) if that comes before the fallback tick (faults, lamp warm-up, the noisy analog values, which a PLC
+        refreshes at its own real-time rate)."""
+        now = self.world.now()
+        return max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
 
     async def _mirror_loop(self) -> None:
+        """Publish world changes as they happen: wake at the world's next scheduled change (exactly on time in
+        simulated time) or after `tick_s` real seconds, whichever comes first; commands publish at once."""
         while True:
             try:
                 await self._mirror_once()
+                wait = self._next_wait_s()
             except Exception:
                 _log.exception("PLC mirror failed")
-            await asyncio.sleep(self.tick_s)
+                wait = self.tick_s
+            await asyncio.sleep(wait)
 
     # -- client commands -> world ------------------------------------------------------------------------------
     async def _post_write(self, event: ServerItemCallback, _dispatcher: Any) -> None:
@@ -298,6 +330,13 @@ class PlcServer:
             else:
                 self.world.set_door_lock(value)
             _log.info("PLC command %s = %s", signal, value)
+            await self._mirror_once()
+
+    async def _pre_read(self, event: ServerItemCallback, _dispatcher: Any) -> None:
+        """On a shared timeline (--speed max) a client's read sees the world as it is now, not as of the last mirror
+        pass: simulated time may have jumped since (a move ended, the lamp warmed up). On a steady clock the mirror
+        loop already publishes each change when it happens, so reads cost no extra pass."""
+        if event.is_external and self._server is not None and getattr(self.world.clock, "timeline", None) is not None:
             await self._mirror_once()
 
     async def _move(self, parent: ua.NodeId, position: ua.Variant) -> list[ua.Variant]:

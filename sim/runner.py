@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Coroutine
 
 from sim.balance import BalanceEmulator
-from sim.clock import SimClock
+from sim.clock import SimClock, Timeline
 from sim.dispenser import PumpEmulator
 from sim.pki import PlcPki, make_plc_pki
 from sim.plc import PlcServer
@@ -40,8 +40,13 @@ class Simulator:
         faults_file: Path | None = None,
         secure: bool = True,
         pki_dir: Path | None = None,
+        timeline: Path | None = None,
     ) -> None:
-        self.clock = SimClock(speed=speed)
+        """`timeline`: a file for `--speed max` (docs/simulator.md): simulated time then stands still while the
+        software works and moves only when a wait on the machine asks, at most `speed` simulated s per real s."""
+        if timeline is not None:
+            Timeline(timeline, create=True, rate=speed).close()
+        self.clock = SimClock(speed=speed, timeline=timeline)
         self.world = World(self.clock, settings)
         self.syringe_ul = syringe_ul
         self.pump_model = pump_model
@@ -126,7 +131,7 @@ class Simulator:
 [clock]
 speed = {self.clock.speed!r}
 epoch = {self.clock.epoch!r}
-
+{self._timeline_line()}
 [dispenser]
 port = {_q(self.pump_path)}
 address = {_q(self.pump_address)}
@@ -160,6 +165,10 @@ lamp_max_hours = 8500.0
 [record]
 simulation = true
 """
+
+    def _timeline_line(self) -> str:
+        """The [clock] timeline entry when the simulator runs on a shared timeline (else nothing)."""
+        return f"timeline = {_q(self.clock.timeline.path)}\n" if self.clock.timeline is not None else ""
 
     def write_site_config(self, path: Path, database_url: str) -> Path:
         path = Path(path)

@@ -211,6 +211,20 @@ class World:
         samples = self.particle_samples()
         return samples[-1] if samples else None
 
+    def particle_samples_after(self, seq: int) -> list[ParticleSample]:
+        """The completed samples with a sequence number above `seq`, in order (what a PLC has not published yet)."""
+        samples = self.particle_samples()
+        return samples[max(0, seq) :]
+
+    def next_change_at(self) -> float:
+        """Simulated time of the next change the world will make on its own (positioner arrival, particle sample
+        due), so a publisher can wake exactly then instead of on a fixed real-time tick."""
+        with self._lock:
+            due = self.start + (len(self._samples) + 1) * self.s.particle_sample_s
+            if self.now() < self.positioner.arrive_at:  # a move under way (a jammed one has no arrival to wait for)
+                due = min(due, self.positioner.arrive_at)
+            return due
+
     def _poisson(self, lam: float) -> int:
         if lam > 50:
             return max(0, round(self._rng.gauss(lam, math.sqrt(lam))))

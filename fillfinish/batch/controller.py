@@ -127,6 +127,7 @@ class BatchController:
         self._consecutive_rejects = 0
         self._fatal: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._safety_pending = 0  # safety actions (T, lamp off) not yet answered: monitor record writes wait
         self._line_checks_ok = False
         self._pump_needs_init = False
         self.tip_lot: TipLot | None = None
@@ -234,9 +235,37 @@ class BatchController:
             if self._dispensing:
                 self._terminate_now(alarm.message)
         if (alarm.source in ("door", "lamp", "plc_link") and not self._lamp_off_confirmed) \
-                or alarm.source in LAMP_OFF_SOURCES:
-            self._spawn(self._lamp_off_now(alarm.message))
-        asyncio.get_running_loop().call_soon(self._record_alarm, alarm)
+                or alarm.source in LAMP_OFF_SOURCES:  # a lamp on when it must be off (phase watch)
+            self._safety_pending += 1  # record writes wait until the lamp-off write has been answered
+            self._spawn(self._lamp_off_then_record(alarm))
+            return
+        asyncio.get_running_loop().call_soon(self._after_safety, self._record_alarm, alarm)
+
+    def _after_safety(self, write: Callable[..., None], *args: Any) -> None:
+        """Run a monitor record write now, or once the safety actions in flight (the pump's T, a lamp-off write)
+        have been answered: a synchronous commit in the event loop must not delay them."""
+        if self._safety_pending > 0:
+            asyncio.get_running_loop().call_later(0.0005, self._after_safety, write, *args)
+        else:
+            write(*args)
+
+    async def _lamp_off_then_record(self, alarm: Alarm) -> None:
+        """Lamp off first (a synchronous record write queued before it would delay its request), then the alarm,
+        its deviation and the Hold, then the safe-state entry."""
+        try:
+            await self.line.plc.set_lamp(False)
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
+            failure = exc
+            log.error("batch.lamp_off_failed", error=str(exc))
+        finally:
+            self._safety_pending -= 1
+        self._record_alarm(alarm)
+        if failure is None and self.rec and not self.rec.failed:
+            try:
+                self._write("safe_state", "system", action="lamp_off", reason=alarm.message)
+            except RecordFailure as exc:
+                self._fail(exc)
 
     def _record_alarm(self, alarm: Alarm) -> None:
         """The alarm, its deviation and the Hold, in the record (after the safety actions have left)."""
@@ -257,12 +286,20 @@ class BatchController:
         self._wake.set()
 
     def _on_clear(self, source: str) -> None:
+        self._after_safety(self._record_clear, source)
+
+    def _record_clear(self, source: str) -> None:
+        """The alarm's clearing, in the record."""
         try:
             self._write("alarm_clear", "monitor", source=source)
         except RecordFailure as exc:
             self._fail(exc)
 
     def _on_sample(self, sample: dict[str, Any]) -> None:
+        self._after_safety(self._record_sample, sample)
+
+    def _record_sample(self, sample: dict[str, Any]) -> None:
+        """One particle sample, in the record."""
         try:
             self._write("measurement", "monitor", signal="particles", **sample)
         except RecordFailure as exc:
@@ -278,6 +315,10 @@ class BatchController:
         self._spawn(self._lamp_off_now(str(exc)))
         self._wake.set()
 
+    def _safety_done(self, _future: Any) -> None:
+        """A safety action was answered: record writes may run again."""
+        self._safety_pending -= 1
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -285,9 +326,11 @@ class BatchController:
 
     def _terminate_now(self, why: str) -> None:
         """Stop a running dispense at once: the pump's T is submitted to a worker thread right now."""
-        log.warning("batch.terminate_dispense", reason=why)
         future = asyncio.get_running_loop().run_in_executor(None, self.line.pump.terminate)
+        self._safety_pending += 1
+        future.add_done_callback(self._safety_done)
         self._spawn(_logged(future, "terminate"))
+        log.warning("batch.terminate_dispense", reason=why)  # after the T has left for its worker thread
 
     def shutdown_now(self, why: str) -> None:
         """The process is asked to stop (SIGTERM/SIGINT): act at once (no new dispense, running one terminated,

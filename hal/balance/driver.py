@@ -8,7 +8,7 @@ the balance's internal stability wait, the pause between `S` retries) are given 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import structlog
 
@@ -55,6 +55,7 @@ class MtSicsBalance(Balance):
         retry_pause_s: float = 0.1,
         clock_speed: float = 1.0,
         unit: str | None = "g",
+        pause: Callable[[float], Any] = time.sleep,
     ) -> None:
         """`reply_timeout_s` (wall) bounds an immediate answer; `command_timeout_s` (device s) is the longest the
         balance itself may wait for stability before answering S / Z / T; `unit` is the unit every weight must
@@ -67,6 +68,7 @@ class MtSicsBalance(Balance):
         self.retry_pause_s = retry_pause_s
         self.clock_speed = float(clock_speed)
         self.unit = unit
+        self._pause = pause  # waits between retries (real s); a shared simulated timeline moves time instead
         self.device = getattr(link, "device", "balance")
         self.log = structlog.get_logger("hal.balance").bind(device=self.device)
 
@@ -159,7 +161,7 @@ class MtSicsBalance(Balance):
                         command="S",
                         reply=exc.reply,
                     ) from exc
-                time.sleep(pause)
+                self._pause(pause)
                 continue
             self.log.info("balance.weigh_stable", value=reading.value, unit=reading.unit, attempts=attempts)
             return reading

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
@@ -88,8 +88,12 @@ class CavroPump(Dispenser):
         move_safety: float = 2.0,
         init_timeout_s: float = 20.0,
         valve_timeout_s: float = 2.0,
+        pause: Callable[[float], Any] | None = None,
     ) -> None:
+        """`pause(real_s)`: how the driver waits between status questions (default: a real wait that terminate()
+        cuts short); a simulator on a shared timeline passes one that moves simulated time instead."""
         self.link = link
+        self._pause = pause
         self.address = validate_address(address)
         self.syringe_ul = _positive("syringe_ul", syringe_ul)
         steps_per_stroke(model, resolution)  # validates both
@@ -141,8 +145,12 @@ class CavroPump(Dispenser):
         return volume_to_steps(volume_ul, self.syringe_ul, self.steps_per_stroke)
 
     def move_seconds(self, steps: int) -> float:
-        """Expected device seconds of a plunger move of `steps`: steps / top speed plus ramps."""
-        return abs(steps) / MICROSTEPS[self.resolution] / self.top_speed + RAMP_MARGIN_S
+        """Longest expected device seconds of a plunger move of `steps`: steps / top speed plus ramps."""
+        return self.motion_seconds(steps) + RAMP_MARGIN_S
+
+    def motion_seconds(self, steps: int) -> float:
+        """Device seconds of a plunger move of `steps` at top speed, without ramps (when to ask first)."""
+        return abs(steps) / MICROSTEPS[self.resolution] / self.top_speed
 
     # -- one command -----------------------------------------------------------------------------------------------
     def command(self, text: str, *, retry: bool = False, check: bool = True) -> Reply:
@@ -201,16 +209,26 @@ class CavroPump(Dispenser):
         except ValueError:
             raise ProtocolError(f"answer to {text!r} is not an integer: {data!r}") from None
 
-    def wait_ready(self, device_seconds: float, what: str) -> PumpStatus:
-        """Poll Q until ready; PumpTimeout past (device_seconds x safety) / clock_speed + reply timeout (real s)."""
-        deadline = time.monotonic() + device_seconds * self.move_safety / self.clock_speed + self.reply_timeout_s
+    def wait_ready(self, device_seconds: float, what: str, expected_s: float = 0.0) -> PumpStatus:
+        """Wait for ready; PumpTimeout past (device_seconds x safety) / clock_speed + reply timeout (real s).
+
+        No fixed poll granule: the driver sleeps until the move's expected end (`expected_s` device seconds, e.g.
+        steps / top speed; a terminate() wakes it at once), then asks Q back to back, so the line's own answer time
+        paces the polling (about 16 ms a Q at 9600 baud) and completion is seen as soon as the pump reports it.
+        """
+        start = time.monotonic()
+        deadline = start + device_seconds * self.move_safety / self.clock_speed + self.reply_timeout_s
+        wake = start + max(0.0, expected_s) / self.clock_speed
         while True:
+            pause = wake - time.monotonic()
+            if pause > 0:
+                (self._pause or self._terminated.wait)(pause)
             status = self.command("Q", retry=True).status
             if status.ready:
                 return status
             if time.monotonic() > deadline:
                 raise PumpTimeout(f"{what}: pump still busy past its deadline ({device_seconds:.2f} s device time)")
-            time.sleep(self.poll_interval_s)
+            wake = time.monotonic() + self.poll_interval_s / 10  # past the expected end: a short yield per Q
 
     # -- set-up ----------------------------------------------------------------------------------------------------
     def initialise(self, force: int = 0, ccw: bool = False, in_port: int = 0, out_port: int = 0) -> None:
@@ -263,7 +281,7 @@ class CavroPump(Dispenser):
             raise VolumeOutOfRange(f"plunger position must be 0..{self.steps_per_stroke}, got {steps!r}")
         start = self.position_steps()
         self.command(f"A{steps}R")
-        self.wait_ready(self.move_seconds(steps - start), "absolute move")
+        self.wait_ready(self.move_seconds(steps - start), "absolute move", self.motion_seconds(steps - start))
 
     def aspirate(self, volume_ul: float) -> float:
         """Draw `volume_ul` (P, relative pick-up) through the current valve port; returns the volume moved."""
@@ -274,7 +292,7 @@ class CavroPump(Dispenser):
             raise VolumeOutOfRange(f"cannot aspirate {volume_ul} uL: only {free:.3f} uL of the stroke is free")
         self.log.info("pump.aspirate", volume_ul=volume_ul, steps=steps)
         self.command(f"P{steps}R")
-        self.wait_ready(self.move_seconds(steps), "aspirate")
+        self.wait_ready(self.move_seconds(steps), "aspirate", self.motion_seconds(steps))
         return steps * self.ul_per_step
 
     def dispense(self, volume_ul: float, *, inhibit: threading.Event | None = None) -> float:
@@ -298,7 +316,7 @@ class CavroPump(Dispenser):
                     raise DispenseTerminated(f"dispense of {volume_ul} uL not started: inhibited by an interlock",
                                              delivered_ul=0.0, requested_ul=volume_ul)
                 self.command(f"D{steps}R")
-            self.wait_ready(self.move_seconds(steps), "dispense")
+            self.wait_ready(self.move_seconds(steps), "dispense", self.motion_seconds(steps))
             after = self.position_steps()
         except (PumpTimeout, ProtocolError, PumpLinkLost) as exc:
             self.log.error("pump.dispense_outcome_unknown", volume_ul=volume_ul, error=str(exc))
@@ -316,8 +334,8 @@ class CavroPump(Dispenser):
     def terminate(self) -> None:
         """T: stop a running plunger move at once (safe to call from another thread during a dispense)."""
         self._terminated.set()
-        self.log.warning("pump.terminate")
         self.command("T", retry=True)
+        self.log.warning("pump.terminate")  # after T went out: nothing delays the stop
 
     # -- reports ---------------------------------------------------------------------------------------------------
     def query(self, raise_errors: bool = True) -> PumpStatus:

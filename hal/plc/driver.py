@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import structlog
@@ -82,12 +82,16 @@ class PlcDriver:
         publishing_interval_ms: float = 20.0,
         reconnect_backoff: tuple[float, float] = (0.2, 5.0),
         link: Any = None,  # a stand-in for the OpcUaLink, e.g. hal.transport.opcua_replay.ReplayOpcUaLink in tests
+        pause: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
+        """`pause(real_s)`: how move_positioner waits between reads when given (a simulator's shared timeline moves
+        simulated time there); by default it waits for the next data change or `real_s`, whichever comes first."""
         validate_nodes(nodes)
         if not clock_speed > 0:
             raise PlcError(f"clock_speed must be > 0, got {clock_speed!r}")
         self.nodes = dict(nodes)
         self.clock_speed = clock_speed
+        self._pause = pause
         self.publishing_interval_ms = publishing_interval_ms
         self.log = structlog.get_logger("hal.plc").bind(device="plc", endpoint=endpoint)
         self._link: Any = link or OpcUaLink(
@@ -318,7 +322,10 @@ class PlcDriver:
             raise PlcWriteRefused(f"PLC refused Move({position}) (accepted={accepted!r})")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s / speed
-        poll = max(0.005, min(0.05, 0.5 / speed))
+        paused = 0.0  # with a pause hook, the timeout counts the pauses (simulated time), not the reads' real time
+        # a data change of InPosition wakes us (the PLC publishes it on arrival); a read every `poll` real s covers
+        # the publishing interval at high clock speeds, where the move itself is shorter than that interval
+        poll = max(0.001, min(0.05, 0.5 / speed))
         watched = ["positioner_fault", "positioner_in_position", "positioner_current"]
         while True:
             changed = self._changed
@@ -327,12 +334,16 @@ class PlcDriver:
                 raise PositionerFault(f"vial positioner fault while moving to {position} (at {state['positioner_current']})")
             if state["positioner_in_position"] and state["positioner_current"] == position:
                 return
-            remaining = deadline - loop.time()
+            remaining = deadline - loop.time() if self._pause is None else timeout_s / speed - paused
             if remaining <= 0:
                 raise PositionerTimeout(
                     f"vial positioner not in position {position} within {timeout_s} s "
                     f"(current {state['positioner_current']}, in position {state['positioner_in_position']})"
                 )
+            if self._pause is not None:
+                paused += min(remaining, poll)
+                await self._pause(min(remaining, poll))
+                continue
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, poll))
             except asyncio.TimeoutError:

@@ -26,6 +26,7 @@ from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
 from hal.transport.wirelog import WireLog
 
 T = TypeVar("T")
+MONITORED_QUEUE_SIZE = 64  # changes a monitored item keeps between two publishes (the server drops the oldest beyond)
 
 # Status codes meaning "the server does not accept who we are" rather than "the wire is gone".
 _AUTH_STATUSES = frozenset(
@@ -409,7 +410,10 @@ class OpcUaLink:
             nodes = [client.get_node(n) for n in spec.node_ids]
             spec.nodes_by_id = {node.nodeid.to_string(): text for node, text in zip(nodes, spec.node_ids)}
             spec.live = sub
-            results = await asyncio.wait_for(sub.subscribe_data_change(nodes, sampling_interval=0.0), self.timeout_s)
+            # a queue per item: every change between two publishes arrives (each particle sample, not the last)
+            results = await asyncio.wait_for(
+                sub.subscribe_data_change(nodes, sampling_interval=0.0, queuesize=MONITORED_QUEUE_SIZE), self.timeout_s
+            )
         except Exception as exc:
             err = self._map(exc, "subscribe")
             self._wire("error", {**detail, "error": str(err)})

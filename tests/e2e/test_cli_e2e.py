@@ -62,3 +62,17 @@ def test_run_refuses_bad_input_clearly(tmp_path: Path) -> None:
     assert "site.toml" in res.stderr and "speed" in res.stderr and "Traceback" not in res.stderr
     usage = subprocess.run([*FF, "run", "--vials", "ten"], capture_output=True, text=True, timeout=60, env=ENV)
     assert usage.returncode == 2
+
+
+def test_demo_at_speed_max_completes_within_its_hold_times(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'max.db'}"
+    demo = subprocess.run([*FF, "demo", "--vials", "10", "--speed", "max", "--db", db], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env=ENV)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "speed max" in demo.stderr and "Complete" in demo.stdout and "Traceback" not in demo.stderr
+
+
+def test_demo_refuses_a_speed_that_is_neither_a_number_nor_max(tmp_path: Path) -> None:
+    demo = subprocess.run([*FF, "demo", "--speed", "fast"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env=ENV)
+    assert demo.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in demo.stdout + demo.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -19,15 +18,24 @@ from sim.world import World
 SPEED = 100.0  # as tests/plc/conftest.py (modules do not import conftest)
 
 
+HANG_GUARD_S = 30.0  # only so a broken link cannot hang the suite; no test bounds how fast anything happens
+
+
 class LinkEvents:
-    """Records on_link callbacks with their real arrival time."""
+    """Records on_link callbacks in order, with an event per direction to wait on."""
 
     def __init__(self, driver: PlcDriver) -> None:
-        self.events: list[tuple[float, bool, str]] = []
-        driver.on_link(lambda up, reason: self.events.append((time.monotonic(), up, reason)))
+        self.events: list[tuple[bool, str]] = []
+        self.down, self.up = asyncio.Event(), asyncio.Event()
+        driver.on_link(self._seen)
 
-    def first(self, up: bool) -> float | None:
-        return next((t for t, u, _ in self.events if u is up), None)
+    def _seen(self, up: bool, reason: str) -> None:
+        self.events.append((up, reason))
+        (self.up if up else self.down).set()
+
+    async def wait(self, up: bool) -> None:
+        """Wait for the first report of the link going up (or down)."""
+        await asyncio.wait_for((self.up if up else self.down).wait(), HANG_GUARD_S)
 
 
 async def test_server_stop_reported_at_once_then_reconnects(
@@ -35,24 +43,22 @@ async def test_server_stop_reported_at_once_then_reconnects(
 ) -> None:
     link = LinkEvents(plc)
     port = sim_plc.port
-    t0 = time.monotonic()
+    calls_before = _calls(wire_log)
     sim_world.faults.inject("plc.server_stop", duration_s=1.0 * SPEED)  # one real second down
-    # no reads: the loss must arrive by itself
-    await until(lambda: link.first(False) is not None, timeout=1.0, step=0.002)
-    lost_after = link.first(False) - t0  # type: ignore[operator]
-    assert lost_after < 0.3, f"link loss reported {lost_after:.3f} s after the server stopped"
+    await link.wait(False)  # the loss arrives by itself: no request was made to find it
+    assert _calls(wire_log) == calls_before
     assert not plc.connected
     with pytest.raises(PlcLinkLost):
-        await plc.read("lamp_hours")  # fails fast while down, no waiting for a deadline
-    await until(lambda: link.first(True) is not None, timeout=6.0)
+        await plc.read("lamp_hours")  # fails at once while down (the link knows), not after a deadline
+    await link.wait(True)
     assert sim_plc.port == port and sim_plc.restarts >= 1
     assert plc.connected
-    assert link.events[0][1] is False and link.events[-1][1] is True
+    assert link.events[0][0] is False and link.events[-1][0] is True
     # the subscriptions came back: a command's effect is notified again
-    await plc.set_door_lock(False)
-    await until(lambda: plc.snapshot()["door_locked"].value is False)
-    await plc.set_door_lock(True)
-    await until(lambda: plc.snapshot()["door_locked"].value is True)
+    for locked in (False, True):
+        seen = _value_seen(plc, "door_locked", locked)
+        await plc.set_door_lock(locked)
+        await asyncio.wait_for(seen.wait(), HANG_GUARD_S)
     ops = [json.loads(e.data).get("op") for e in wire_log.events]
     assert ops.count("link") >= 2 and ops.count("subscribe") >= 4  # call + result, before and after the outage
 
@@ -60,11 +66,11 @@ async def test_server_stop_reported_at_once_then_reconnects(
 async def test_stop_on_next_plc_command(plc: PlcDriver, sim_world: World, until: Any) -> None:
     link = LinkEvents(plc)
     sim_world.faults.schedule(FaultSpec(name="plc.server_stop", on_next_command=True, duration_s=0.3 * SPEED))
-    await asyncio.sleep(0.1)
-    assert link.events == [] and plc.connected  # armed, not yet active
+    assert await plc.read("door_closed") is True  # a read is no command: the fault is armed, not active
+    assert link.events == [] and plc.connected
     await plc.set_door_lock(True)  # the command that trips it
-    await until(lambda: link.first(False) is not None, timeout=1.0, step=0.002)
-    await until(lambda: link.first(True) is not None, timeout=6.0)
+    await link.wait(False)
+    await link.wait(True)
     assert await plc.read("door_closed") is True
 
 
@@ -75,15 +81,16 @@ async def test_close_while_reconnecting_leaves_nothing_running(
     driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, clock_speed=SPEED, reconnect_backoff=(0.05, 0.1))
     await driver.connect()
     link = LinkEvents(driver)
+    failed = _count_failed_reconnects(driver)
     sim_world.faults.inject("plc.server_stop", duration_s=2.0 * SPEED)
     try:
-        await until(lambda: link.first(False) is not None, timeout=1.0)
-        await asyncio.sleep(0.3)  # a few failed reconnect attempts
+        await link.wait(False)
+        await asyncio.wait_for(failed.wait(), HANG_GUARD_S)  # closed while it keeps trying
     finally:
         await driver.close()
         await no_tasks_left()
         sim_world.faults.clear()
-    await until(lambda: sim_plc.listening, timeout=2.0)
+    await until(lambda: sim_plc.listening, timeout=HANG_GUARD_S)  # the server comes back by itself
 
 
 async def test_connect_to_nothing_is_a_typed_error(no_tasks_left: Any) -> None:
@@ -91,6 +98,37 @@ async def test_connect_to_nothing_is_a_typed_error(no_tasks_left: Any) -> None:
     with pytest.raises(PlcLinkLost, match="connect"):
         await driver.connect()
     await no_tasks_left()
+
+
+def _value_seen(plc: PlcDriver, signal: str, value: Any) -> asyncio.Event:
+    """An event set when a data change of `signal` with `value` arrives."""
+    seen = asyncio.Event()
+    plc.on_change(lambda name, v, _t: seen.set() if name == signal and v == value else None)
+    return seen
+
+
+def _calls(wire_log: WireLog) -> int:
+    """How many reads, writes and method calls the driver has sent (wire-log 'call' events)."""
+    return sum(1 for e in wire_log.events if e.dir == "call" and json.loads(e.data).get("op") in ("read", "write", "call"))
+
+
+def _count_failed_reconnects(driver: PlcDriver, wanted: int = 2) -> asyncio.Event:
+    """An event set once the driver's link has failed to reconnect `wanted` times."""
+    done, failures = asyncio.Event(), [0]
+    link = driver._link
+    open_client = link._open_client
+
+    async def counted() -> Any:
+        try:
+            return await open_client()
+        except Exception:
+            failures[0] += 1
+            if failures[0] >= wanted:
+                done.set()
+            raise
+
+    link._open_client = counted
+    return done
 
 
 def _nodes() -> dict[str, str]:

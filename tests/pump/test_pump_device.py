@@ -248,13 +248,25 @@ def test_fault_on_next_command_arms_at_that_command(pump: CavroPump, world) -> N
 
 
 # -- terminate ----------------------------------------------------------------------------------------------------
-def test_terminate_mid_dispense_reports_the_partial_volume(pump: CavroPump, world, place_vial) -> None:
+def test_terminate_mid_dispense_reports_the_partial_volume(pump: CavroPump, emulator, world, place_vial,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pump.aspirate(900.0)
     pump.valve("output")
     place_vial(21)
     pump.set_speed(100)  # 2,700 steps take 27 s simulated = 135 ms real
+    moving = threading.Event()
+    handle = emulator._handle
+
+    def spy(text: str) -> Any:
+        """The emulator's command handler; signals once the D move has been accepted and runs."""
+        answer = handle(text)
+        if text.startswith("D") and emulator._busy():
+            moving.set()
+        return answer
+
+    monkeypatch.setattr(emulator, "_handle", spy)
     thread, box = run_in_thread(pump.dispense, 900.0)
-    time.sleep(0.05)
+    assert moving.wait(10), f"the dispense never started moving: {box}"
     pump.terminate()
     thread.join(timeout=5)
     err = box.get("error")
@@ -407,3 +419,32 @@ def test_xlp6000_model_and_its_stroke(make_emulator, make_pump) -> None:
     assert drv.position_steps() == 9600
     assert emu.contents_ul == pytest.approx(500.0)
     assert "XLP6000" in drv.firmware()
+
+
+# -- completion without a poll granule --------------------------------------------------------------------------------
+def test_completion_is_asked_for_when_the_move_should_end(make_emulator, make_pump, tx_events, world) -> None:
+    world.faults.clear()
+    emulator = make_emulator()  # its own line: the module's emulator may have been cut by a line_gone test
+    pauses: list[float] = []
+
+    def pause(real_s: float) -> None:
+        """The driver's wait between status questions, recorded (and really waited)."""
+        pauses.append(real_s)
+        time.sleep(real_s)
+
+    drv = make_pump(emulator.path, pause=pause)
+    drv.initialise()
+    drv.valve("input")
+    drv.aspirate(500.0)
+    drv.valve("output")
+    drv.set_speed(20)  # a move much longer than one exchange
+    pauses.clear()
+    sent = len(tx_events(drv))
+    assert drv.dispense(250.0) == pytest.approx(250.0)
+    steps = drv.steps_for(250.0)
+    expected = drv.motion_seconds(steps) / drv.clock_speed
+    # at most one wait, to the move's end (less what the D exchange took; none if that exchange outlasted the move)
+    assert len(pauses) <= 1 and all(0 < p <= expected for p in pauses)
+    after_d = tx_events(drv)[sent:]
+    d_at = next(i for i, tx in enumerate(after_d) if tx.startswith(b"/1D"))
+    assert after_d[d_at + 1 :].count(b"/1Q\r") == 1  # the move had ended when the pump was first asked

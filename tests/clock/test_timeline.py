@@ -1,0 +1,68 @@
+"""The shared timeline of `--speed max`: time stands still while nobody waits, a wait moves it by exactly its length,
+the controller's and the simulator's clocks read the same time from the file, and a watcher never moves it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fillfinish.clock import Clock
+from sim.clock import SimClock, Timeline
+from sim.runner import Simulator
+
+HANG_GUARD_S = 30.0
+
+
+@pytest.fixture
+def timeline(tmp_path: Path) -> Path:
+    path = tmp_path / "timeline"
+    Timeline(path, create=True, start=1_000_000.0, rate=2000.0, burst=50.0).close()
+    return path
+
+
+def test_time_stands_still_until_a_wait_moves_it(timeline: Path) -> None:
+    sim, ctl = SimClock(timeline=timeline), Clock(timeline=timeline)
+    assert sim.now() == ctl.now() == 1_000_000.0
+    assert ctl.now() == 1_000_000.0  # nobody waited: no simulated time passed, however long that took
+    ctl.sleep(12.5)
+    assert sim.now() == ctl.now() == 1_000_012.5
+    sim.sleep(100.0)  # beyond the burst: moved in steps, still exactly by its length
+    assert ctl.now() == pytest.approx(1_000_112.5)
+    assert ctl.speed == sim.speed == 2000.0
+
+
+def test_driver_pauses_are_simulated_time_on_a_timeline(timeline: Path) -> None:
+    clock = Clock(timeline=timeline)
+    clock.device_sleep(0.001)  # a driver waits real_s = device_s / speed
+    assert clock.now() == pytest.approx(1_000_000.0 + 0.001 * clock.speed)
+
+
+async def test_a_watcher_waits_for_others_to_move_time(timeline: Path) -> None:
+    clock = Clock(timeline=timeline)
+    watcher = asyncio.ensure_future(clock.await_passing(30.0))
+    await asyncio.sleep(0.05)
+    assert not watcher.done() and clock.now() == 1_000_000.0  # waiting does not move time
+    await clock.asleep(30.0)
+    await asyncio.wait_for(watcher, HANG_GUARD_S)
+
+
+def test_real_clock_is_unchanged_without_a_timeline() -> None:
+    clock = Clock(100.0, epoch=0.0)
+    assert clock.timeline is None and clock.speed == 100.0
+    assert clock.real_seconds(50.0) == 0.5
+
+
+def test_the_simulator_writes_its_timeline_into_the_site_config(tmp_path: Path) -> None:
+    from fillfinish.config import load_site_config
+
+    sim = Simulator(2000.0, timeline=tmp_path / "tl")
+    text = sim.site_config_toml("sqlite:///x.db")
+    assert f'timeline = "{tmp_path / "tl"}"' in text
+    path = tmp_path / "site.toml"
+    path.write_text(text.replace('port = ""', 'port = "/dev/null"'))
+    cfg = load_site_config(path)
+    controller = Clock(cfg.clock.speed, cfg.clock.epoch, cfg.clock.timeline)
+    sim.clock.sleep(5.0)
+    assert controller.now() == sim.clock.now()
