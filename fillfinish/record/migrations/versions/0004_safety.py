@@ -4,7 +4,7 @@ already exists; a plain duplicate INSERT fails as before (an integrity error). P
 an UPDATE, which the existing triggers refuse.
 
 Revision ID: 0004_safety
-Revises: 0002
+Revises: 0003_recordcore
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004_safety"
-down_revision = "0002"
+down_revision = "0003_recordcore"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ REG-PURGE registry); UPDATE and TRUNCATE stay refused, and the `ledger` stays fu
 still sees every purged row's hash (docs/quality.md, decision 0010).
 
 Revision ID: 0006_quality
-Revises: 0003_recordcore
+Revises: 0004_safety
 Create Date: 2026-11-30
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_quality"
-down_revision = "0003_recordcore"
+down_revision = "0004_safety"
 branch_labels = None
 depends_on = None
 
