@@ -28,7 +28,7 @@ from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User,
 
 log = structlog.get_logger("fillfinish.server.security")
 
-ANONYMOUS = "(anonymous)"
+ANONYMOUS = "anonymous"  # a valid record actor (fillfinish.record.names): the refusal is recorded
 """The actor recorded for an anonymous session (not a valid user id, so it can never be mistaken for a person)."""
 
 ACCESS_REGISTRY = "access"
@@ -111,6 +111,10 @@ class AccessAudit:
         """Record a refusal with who, what and why (never raises: a refusal stands even if recording fails)."""
         self.note("refused", actor, f"{what}: {why}")
         data = {"what": what, "why": why, "channel": "opcua", **extra}
+        from fillfinish.record.names import valid_actor
+
+        if not valid_actor(actor):  # a user id that could lie (newline, spaces): kept as data, escaped when shown
+            data["claimed_user"], actor = str(actor)[:200], "unknown"
         try:
             if self.batch_sink is not None and self.batch_sink(actor, "access_refused", data):
                 return

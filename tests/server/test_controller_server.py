@@ -377,7 +377,7 @@ async def test_anonymous_session_is_refused_and_recorded(server: ControllerServe
     await c.disconnect()
     assert err.value.code == ua.StatusCodes.BadUserAccessDenied
     entries = registry_entries(record, "access")[before:]
-    assert [(e.actor, e.data["what"]) for e in entries] == [("(anonymous)", "open a session")]
+    assert [(e.actor, e.data["what"]) for e in entries] == [("anonymous", "open a session")]
     assert "anonymous sessions are not allowed" in entries[0].data["why"]
 
 
@@ -510,8 +510,8 @@ async def test_anonymous_read_only_when_the_site_allows_it(
                 await node.write_value(ua.DataValue(ua.Variant(8, ua.VariantType.Int32)))
         assert controller.commands == [] and controller.state == State.Execute
         entries = registry_entries(record, "access")[before:]
-        assert [(e.actor, e.data["what"]) for e in entries] == [("(anonymous)", "call Command Abort"),
-                                                               ("(anonymous)", "write a value")]
+        assert [(e.actor, e.data["what"]) for e in entries] == [("anonymous", "call Command Abort"),
+                                                               ("anonymous", "write a value")]
     finally:
         await srv.stop()
 
