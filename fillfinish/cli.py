@@ -58,12 +58,31 @@ class UserError(Exception):
 from fillfinish.lock import RecordBusy, exclusive  # noqa: E402 - small, no heavy imports
 
 
+class _StderrLogger:
+    """A structlog logger writing to whatever sys.stderr is at the time of the call (not the stream of the moment
+    logging was configured, which a test runner or a redirect may have closed since)."""
+
+    def msg(self, message: str) -> None:
+        """Write one event line."""
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class _StderrLoggerFactory:
+    """structlog logger factory for _StderrLogger."""
+
+    def __call__(self, *args: Any) -> _StderrLogger:
+        """One logger per bound logger (they share nothing)."""
+        return _StderrLogger()
+
+
 def _configure_logging(verbose: bool) -> None:
     import logging
 
     level = logging.DEBUG if verbose else logging.WARNING
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level),
-                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+                        logger_factory=_StderrLoggerFactory())
     # asyncua's own notices (revised session timeouts, no security on the simulator) are not the operator's business
     logging.basicConfig(level=logging.ERROR if not verbose else logging.INFO, stream=sys.stderr)
     logging.getLogger("asyncua").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
