@@ -4,6 +4,7 @@ interlock alarm; the controller switches the lamp off and holds, and the record 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
@@ -11,7 +12,7 @@ from asyncua import Client, ua
 from fillfinish.batch.controller import TipLot
 from fillfinish.config import SiteConfig
 from fillfinish.machine.packml import State
-from fillfinish.recipes.loader import LoadedRecipe
+from fillfinish.recipes.loader import load_recipe
 from fillfinish.record.verify import verify
 from fillfinish.session import controller_session
 from sim.runner import Simulator
@@ -19,17 +20,23 @@ from sim.runner import Simulator
 from e2e_support import kinds, wait_for
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_lamp_written_on_during_fill_is_an_interlock(site: SiteConfig, fgf2: LoadedRecipe, simulator: Simulator,
-                                                           tip_lot: TipLot) -> None:
-    async with controller_session(site, fgf2) as c:
-        task = asyncio.create_task(c.run_new(lot="L-LAMP", vials=40, operator="op.anna", tip_lot=tip_lot))
+async def test_lamp_written_on_during_fill_is_an_interlock(site: SiteConfig, simulator: Simulator, tip_lot: TipLot,
+                                                           tmp_path: Path) -> None:
+    text = (REPO / "recipes" / "fgf2.toml").read_text()
+    for old, new in (("fill_volume_ul = 100.0", "fill_volume_ul = 900.0"), ("dispense_speed_ul_s = 80.0",
+                     "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1")):
+        text = text.replace(old, new)
+    (tmp_path / "slow.toml").write_text(text)  # 180 s per vial: the fill lasts while the rogue client writes
+    async with controller_session(site, load_recipe(tmp_path / "slow.toml")) as c, \
+            Client(simulator.plc.endpoint, timeout=5) as rogue:  # an anonymous OPC UA client
+        task = asyncio.create_task(c.run_new(lot="L-LAMP", vials=30, operator="op.anna", tip_lot=tip_lot))
         await wait_for(lambda: c.batch_id and kinds(c.store.entries(c.batch_id), "vial", vial=1),
                        what="the fill under way", task=task)
-        async with Client(simulator.plc.endpoint, timeout=5) as rogue:  # an anonymous OPC UA client
-            await rogue.get_node("ns=2;s=UV.LampCommand").write_value(ua.DataValue(ua.Variant(True,
-                                                                                             ua.VariantType.Boolean)))
+        await rogue.get_node("ns=2;s=UV.LampCommand").write_value(ua.DataValue(ua.Variant(True,
+                                                                                         ua.VariantType.Boolean)))
         await wait_for(lambda: c.machine.state == State.Held, what="machine Held", task=task)
         await wait_for(lambda: not simulator.world.lamp.commanded, what="lamp off")
         entries = c.store.entries(c.batch_id)
