@@ -101,6 +101,8 @@ class PhaseWatch:
         except Exception as exc:  # noqa: BLE001 - the link watch reports a lost PLC
             log.warning("phase_watch.read_failed", error=str(exc))
             return
-        if target != self.commanded_target():
+        # the controller may command its next move while the read is answered: a target it commanded before or
+        # after the read is its own (only a target it never sent is someone else's)
+        if target not in (wanted, self.commanded_target()):
             self._raise("positioner_unexpected", f"vial positioner sent to {target} without a command from this "
                         f"controller (last commanded {wanted})", target, wanted, lasting=False)

@@ -16,6 +16,8 @@ the password in PASSWORD below.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import asyncio
 import dataclasses
 import datetime as dt
@@ -59,6 +61,9 @@ async def _wait(predicate, what: str, timeout: float = 300.0) -> None:  # type: 
 async def _batches(sim: Simulator, url: str, tmp: Path) -> list[str]:
     """Run the three batches on the simulator; return their ids."""
     site = load_site_config(sim.write_site_config(tmp / "site.toml", url))
+    # the fixture stands for a production record (to be released or rejected in the export tests): written by the
+    # real controller over the simulator's transports, but not marked simulation; the record is test data only
+    site = site.model_copy(update={"record": site.record.model_copy(update={"simulation": False})})
     tip = TipLot("TL-FIX-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
     ids = []
     fgf2 = load_recipe(REPO / "recipes" / "fgf2.toml")
@@ -116,7 +121,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "tests" / "fixtures" / "record.db")
     args = parser.parse_args()
     out: Path = args.out
+    key_out = out.with_suffix(".sitekey")  # the test-only site key the record is keyed with (committed beside it)
     with tempfile.TemporaryDirectory(prefix="fillfinish-fixture-") as tmp:
+        key = Path(tmp) / "record.sitekey"  # witness files land beside the key: keep them out of tests/fixtures
+        if key_out.exists():
+            shutil.copyfile(key_out, key)
+        os.environ["FILLFINISH_SITE_KEY"] = str(key)
         db = Path(tmp) / "record.db"
         url = f"sqlite:///{db}"
         sim = Simulator(SPEED).start()
@@ -134,6 +144,8 @@ def main() -> int:
 
         out.unlink(missing_ok=True)
         backup(url, out)  # a compact, consistent copy (no WAL side files)
+        shutil.copyfile(key, key_out)
+        key_out.chmod(0o600)
     print(f"wrote {out}: {full} (door opening, rejected), {clean} (released), {aps} (media fill, failed)")
     return 0
 

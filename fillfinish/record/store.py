@@ -650,9 +650,11 @@ class RecordStore:
         return seq, global_seq, prev, digest
 
     def _check_open(self, what: str) -> None:
-        """Raise RecordWriteError when the store was closed."""
+        """Raise RecordWriteError when the store was closed or opened read-only."""
         if self._closed:
             raise RecordWriteError(f"cannot {what}: the record store is closed")
+        if self.read_only:
+            raise RecordWriteError(f"cannot {what}: the record is open read-only (inspection commands change nothing)")
 
     # ----------------------------------------------------------------------------------------------- reads
     def batch(self, batch_id: str) -> BatchHeader:
@@ -794,8 +796,8 @@ def _is_conflict(exc: BaseException) -> bool:
     """True for a unique-key violation: another writer appended the same seq first (retry with fresh heads)."""
     import sqlite3
 
-    if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):  # a unique key, or migration 0004's guard against a taken key
+        return "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc) or "insert over an existing" in str(exc)
     try:
         import psycopg.errors
 

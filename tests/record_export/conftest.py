@@ -233,10 +233,15 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "record.db"
 
 
 @pytest.fixture
-def fixture_url(tmp_path: Path) -> str:
-    """URL of a fresh copy of the controller-written fixture record (tests/fixtures/record.db)."""
+def fixture_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """URL of a fresh copy of the controller-written fixture record (tests/fixtures/record.db), with a copy of the
+    test-only site key it was keyed with (tests/fixtures/record.sitekey) as $FILLFINISH_SITE_KEY."""
     copy = tmp_path / "fixture.db"
     shutil.copyfile(FIXTURE, copy)
+    key = tmp_path / "fixture.sitekey"
+    shutil.copyfile(FIXTURE.with_suffix(".sitekey"), key)
+    key.chmod(0o600)
+    monkeypatch.setenv("FILLFINISH_SITE_KEY", str(key))
     return f"sqlite:///{copy}"
 
 

@@ -92,11 +92,10 @@ def test_plots_without_data(full_record: tuple[RecordStore, str]) -> None:
     assert pdf_bytes(bare).startswith(b"%PDF-")
 
 
-def test_pdf_marks_a_forged_signature_and_escapes_planted_lines(store: RecordStore,
-                                                                clean_record: tuple[RecordStore, str]) -> None:
+def test_pdf_marks_a_forged_signature_and_escapes_planted_lines(clean_record: tuple[RecordStore, str]) -> None:
     """A signature written through the API without a password shows NOT VALID; a reason with a newline cannot start
     a line of its own in the PDF (issue 6 points 4 and 7)."""
-    _, batch = clean_record
+    store, batch = clean_record
     store.append(batch, "operator", {"command": "Hold", "reason": "check\n999 release qa.lindqvist suitable"}, "a.smith")
     head = store.last_entry(batch)
     assert head is not None
