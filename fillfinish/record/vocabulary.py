@@ -167,6 +167,7 @@ class Outcome(EntryData):
     balance_serial: Optional[str] = _f("initialise_pump: the balance's serial number", None)
     locked: Optional[bool] = _f("door_lock: the lock state read back", None)
     lamp_on: Optional[bool] = _f("lamp_on/lamp_off: the lamp state read back", None)
+    switched_off: Optional[bool] = _f("lamp_on refused after the fact: the lamp was switched off again", None)
 
 
 @entry_kind("safe_state", "The safe state was applied: lamp off, dispense terminated, positioner home; why.")
@@ -180,6 +181,26 @@ class SafeState(EntryData):
     cycle_id: Optional[str] = _f("the UV cycle's id", None)
     lamp_off: Optional[bool] = _f("recovery: the lamp was switched off", None)
     pump_terminated: Optional[bool] = _f("recovery: a running pump move was terminated", None)
+    position: Optional[int] = _f("positioner_stop: the position it was held at", None)
+    cause: Optional[str] = _f("recovery after a signal: the signal's name (SIGTERM, SIGINT)", None)
+
+
+@entry_kind("shutdown", "The controller was told to stop (SIGTERM/SIGINT): the safe state follows and the batch rests "
+            "Held (Stopped before Execute) for a person.")
+class Shutdown(EntryData):
+    reason: str = _f("why (the signal and what it means)")
+    state: str = _f("PackML state when the signal came")
+    phase: Optional[str] = _f("phase when the signal came", None)
+
+
+@entry_kind("access_refused", "A login or command refused by the controller's OPC UA server: who, what, why.")
+class AccessRefused(EntryData):
+    what: str = _f("what was attempted (open a session, Command Abort, write a value, ...)")
+    why: str = _f("why it was refused (role table, no signature, anonymous, ...)")
+    channel: str = _f("where it came from (opcua)")
+    role: Optional[str] = _f("the session user's role", None)
+    reason: Optional[str] = _f("the reason the client gave with the command", None)
+    claimed_user: Optional[str] = _f("a user id that is not a valid actor, as given (escaped when shown)", None)
 
 
 # ------------------------------------------------------------------------------------------------ measurements
@@ -274,8 +295,8 @@ class AlarmRaised(EntryData):
     severity: str = _f("alert | action | fault | interlock")
     source: str = _f("what raised it (door, particles_0_5um, hepa_dp, plc_link, ...)")
     message: str = _f("what happened, with the value and limit")
-    value: Scalar = _f("the value seen (unit of the source)", None)
-    limit: Scalar = _f("the limit crossed (unit of the source)", None)
+    value: Any = _f("the value seen (unit of the source; a number, text, or a [low, high] range)", None)
+    limit: Any = _f("the limit crossed (unit of the source; a number, text, or a [low, high] range)", None)
 
 
 @entry_kind("alarm_clear", "The condition behind an alarm went back to normal.")
