@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fillfinish.clock import Clock
 from fillfinish.config import load_site_config
@@ -37,8 +38,17 @@ class Seeded:
 
     @property
     def run_args(self) -> list[str]:
-        """The operator's password and the lots, to append to a `fillfinish run` command line."""
-        return ["--password", self.password, *self.material_args]
+        """`--password-stdin` and the lots, to append to a `fillfinish run` command line (give `stdin_text`)."""
+        return ["--password-stdin", *self.material_args]
+
+    @property
+    def stdin_text(self) -> str:
+        """What `run --password-stdin` reads: the operator's password, one line."""
+        return f"{self.password}\n"
+
+    def password_line(self, user: str) -> str:
+        """One person's password as a line for `--password-stdin` (e.g. sup.bob for resume/abort)."""
+        return f"{self.prepared.passwords[user]}\n"
 
 
 def seed_master_data(db_url: str, site_path: Path, recipes: list[Path], operator: str, *,
@@ -52,6 +62,12 @@ def seed_master_data(db_url: str, site_path: Path, recipes: list[Path], operator
                            operator_password=operator_password, lot_prefix="TEST", tip=tip,
                            extra_people=extra_people)
     return Seeded(prepared, operator)
+
+
+def feed(proc: Any, text: str) -> None:
+    """Give a started `fillfinish` process (Popen with stdin=PIPE) its --password-stdin line(s)."""
+    proc.stdin.write(text)
+    proc.stdin.flush()
 
 
 def tip_expiry(days: int = 300) -> str:

@@ -20,7 +20,7 @@ from hal.transport.wirelog import WireLog
 from sim.runner import Simulator
 
 from e2e_support import kinds
-from masterdata_fixture import seed_master_data
+from masterdata_fixture import feed, seed_master_data
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +41,8 @@ def slow_recipe(tmp_path: Path) -> Path:
     return path
 
 
-def fillfinish(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+def fillfinish(*args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, input=input,
                           env={**os.environ, "COLUMNS": "200"})
 
 
@@ -76,7 +76,8 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
                 "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
                 "--no-progress", "--wire-log", str(tmp_path / "wire.jsonl"), *seeded.run_args]
     proc = subprocess.Popen([*FILLFINISH, *run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            stdin=subprocess.PIPE, text=True)
+    feed(proc, seeded.stdin_text)
     try:
         def in_flight(entries):  # type: ignore[no-untyped-def]
             intents = kinds(entries, "intent", action="dispense", vial=3)
@@ -108,7 +109,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
     assert any(bytes.fromhex(e.data).startswith(b"/1D") for e in wire if e.device == "pump" and e.dir == "tx")
 
     # a new batch is refused while this one has not ended
-    refused = fillfinish(*run_args)
+    refused = fillfinish(*run_args, input=seeded.stdin_text)
     assert refused.returncode == 1 and "did not end" in refused.stderr
 
     recovered = fillfinish("batch", "recover", "--config", str(site))
@@ -131,7 +132,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
 
     resumed = fillfinish("batch", "resume", batch_id, "--config", str(site), "--operator", "sup.bob",
                          "--reason", "line inspected after power cut", "--no-progress",
-                         "--password", seeded.prepared.passwords["sup.bob"])
+                         "--password-stdin", input=seeded.password_line("sup.bob"))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "not suitable for cell therapy grade" in resumed.stdout
 
@@ -164,7 +165,9 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
     proc = subprocess.Popen(
         [*FILLFINISH, "run", "--config", str(site), "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L-UV",
          "--vials", "10", "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
-         "--no-progress", *seeded.run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--no-progress", *seeded.run_args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE, text=True)
+    feed(proc, seeded.stdin_text)
     try:
         batch_id, _ = wait_entries(db, lambda entries: kinds(entries, "outcome", action="lamp_on"))
         proc.send_signal(signal.SIGKILL)
@@ -181,7 +184,7 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
 
     aborted = fillfinish("batch", "abort", batch_id, "--config", str(site), "--operator", "sup.bob",
                          "--reason", "UV cycle cut by a power failure",
-                         "--password", seeded.prepared.passwords["sup.bob"])
+                         "--password-stdin", input=seeded.password_line("sup.bob"))
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     store = RecordStore(db, create=False)
     try:

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 FF = [sys.executable, "-m", "fillfinish"]
 
 
-def ff(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FF, *args], capture_output=True, text=True, timeout=240, cwd=REPO, stdin=subprocess.DEVNULL,
+def ff(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:  # noqa: A002 - subprocess's name
+    return subprocess.run([*FF, *args], capture_output=True, text=True, timeout=240, cwd=REPO, input=input,
                           env={**os.environ, "COLUMNS": "200"})
 
 
@@ -37,18 +37,18 @@ def test_run_refuses_without_lots_then_records_the_master_data_of_the_batch(simu
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
     seeded = seed_master_data(db, site, [REPO / "recipes" / "fgf2.toml"], "op.anna", tip=("TL-5", "EO-5", expiry))
     base = ["run", "--config", str(site), "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L-MD",
-            "--vials", "10", "--operator", "op.anna", "--no-progress", "--password", seeded.password]
+            "--vials", "10", "--operator", "op.anna", "--no-progress", "--password-stdin"]
 
-    refused = ff(*base, "--tip-lot", "TL-5")
+    refused = ff(*base, "--tip-lot", "TL-5", input=seeded.stdin_text)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "may not start" in refused.stderr and "no bulk lot given" in refused.stderr
     assert "no vial lot given" in refused.stderr
-    bad = ff(*base, "--material", "vial")
+    bad = ff(*base, "--material", "vial", input=seeded.stdin_text)
     assert bad.returncode == 1 and "KIND=LOT" in bad.stderr
     with RecordStore(db, create=False) as store:
         assert store.batches() == [], "nothing started"
 
-    ok = ff(*base, "--tip-lot", "TL-5", *seeded.material_args)
+    ok = ff(*base, "--tip-lot", "TL-5", *seeded.material_args, input=seeded.stdin_text)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     with RecordStore(db, create=False) as store:
         (header,) = store.batches()
@@ -65,5 +65,5 @@ def test_run_refuses_without_lots_then_records_the_master_data_of_the_batch(simu
     assert validate(document) == []
     assert b"<MaterialLotID>TL-5</MaterialLotID>" in document
 
-    again = ff(*base, "--tip-lot", "TL-5", *seeded.material_args)
+    again = ff(*base, "--tip-lot", "TL-5", *seeded.material_args, input=seeded.stdin_text)
     assert again.returncode == 1 and "no line clearance of line line-1 since the last batch" in again.stderr

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from asyncua import Client, ua
 
 from fillfinish.batch.controller import TipLot
 from fillfinish.config import SiteConfig
@@ -16,6 +15,9 @@ from fillfinish.recipes.loader import load_recipe
 from fillfinish.record.verify import verify
 from fillfinish.session import controller_session
 from sim.runner import Simulator
+
+from fillfinish.line import _security
+from hal.plc.driver import PlcDriver
 
 from e2e_support import kinds, wait_for
 
@@ -30,13 +32,24 @@ async def test_lamp_written_on_during_fill_is_an_interlock(site: SiteConfig, sim
                      "dispense_speed_ul_s = 5.0"), ("vial_count_min = 10", "vial_count_min = 1")):
         text = text.replace(old, new)
     (tmp_path / "slow.toml").write_text(text)  # 180 s per vial: the fill lasts while the rogue client writes
-    async with controller_session(site, load_recipe(tmp_path / "slow.toml")) as c, \
-            Client(simulator.plc.endpoint, timeout=5) as rogue:  # an anonymous OPC UA client
+    # someone else's OPC UA session on the PLC (an engineering tool with valid credentials): it writes the lamp
+    # command behind the controller's back
+    rogue = PlcDriver(site.plc.endpoint, dict(site.plc.nodes), security=_security(site))
+    await rogue.connect()
+    try:
+        await _lamp_on_during_fill(site, simulator, tip_lot, tmp_path, rogue)
+    finally:
+        await rogue.close()
+
+
+async def _lamp_on_during_fill(site: SiteConfig, simulator: Simulator, tip_lot: TipLot, tmp_path: Path,
+                               rogue: PlcDriver) -> None:
+    """The batch runs; `rogue` switches the lamp on mid-fill; the controller holds, switches it off, records it."""
+    async with controller_session(site, load_recipe(tmp_path / "slow.toml")) as c:
         task = asyncio.create_task(c.run_new(lot="L-LAMP", vials=30, operator="op.anna", tip_lot=tip_lot))
         await wait_for(lambda: c.batch_id and kinds(c.store.entries(c.batch_id), "vial", vial=1),
                        what="the fill under way", task=task)
-        await rogue.get_node("ns=2;s=UV.LampCommand").write_value(ua.DataValue(ua.Variant(True,
-                                                                                         ua.VariantType.Boolean)))
+        await rogue.set_lamp(True)
         await wait_for(lambda: c.machine.state == State.Held, what="machine Held", task=task)
         await wait_for(lambda: not simulator.world.lamp.commanded, what="lamp off")
         entries = c.store.entries(c.batch_id)

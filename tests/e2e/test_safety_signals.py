@@ -22,12 +22,15 @@ from fillfinish.record.store import RecordStore
 from fillfinish.record.verify import verify
 from sim.runner import Simulator
 
+from masterdata_fixture import feed, seed_master_data
 from e2e_support import kinds
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 FILLFINISH = [sys.executable, "-m", "fillfinish"]
-ENV = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
+def env() -> dict[str, str]:
+    """The child's environment as of now (the per-test site key in $FILLFINISH_SITE_KEY included)."""
+    return {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
 
 
 SPEED = 100.0  # slower than the shared simulator: a loaded test machine must not make particle-sample gaps
@@ -36,7 +39,7 @@ SPEED = 100.0  # slower than the shared simulator: a loaded test machine must no
 @pytest.fixture(scope="module")
 def simulator() -> Any:
     """This module's own simulator (its PLC's watchdog: 3 real seconds)."""
-    sim = Simulator(SPEED).start()
+    sim = Simulator(SPEED, secure=False).start()  # the tests read and write its PLC directly (security: test_sim_secure_default)
     try:
         yield sim
     finally:
@@ -61,16 +64,26 @@ def recipe(tmp_path: Path) -> Path:
 
 
 def start_run(site: Path, tmp_path: Path, vials: int = 2, db: str | None = None) -> subprocess.Popen[str]:
+    """`fillfinish run` in a child process, with the master data a start needs seeded into its record first."""
+    from fillfinish.config import load_site_config
+
     expiry = (dt.date.today() + dt.timedelta(days=300)).isoformat()
-    args = ["run", "--config", str(site), "--recipe", str(recipe(tmp_path)), "--lot", "L-SAFE", "--vials", str(vials),
+    path = recipe(tmp_path)
+    url = db or load_site_config(site).database.url
+    if "://" not in url:  # a bare file name, relative to the child's working folder
+        url = f"sqlite:///{tmp_path / url}"
+    seeded = seed_master_data(url, site, [path], "op.anna", tip=("TL-9", "EO-9", expiry))
+    args = ["run", "--config", str(site), "--recipe", str(path), "--lot", "L-SAFE", "--vials", str(vials),
             "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
-            "--no-progress", *(["--db", db] if db else [])]
-    return subprocess.Popen([*FILLFINISH, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+            "--no-progress", *(["--db", db] if db else []), *seeded.run_args]
+    proc = subprocess.Popen([*FILLFINISH, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE, text=True, env=env())
+    feed(proc, seeded.stdin_text)
+    return proc
 
 
 def fillfinish(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=ENV)
+    return subprocess.run([*FILLFINISH, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env())
 
 
 def wait_entries(db: str, predicate: Any, proc: subprocess.Popen[str], timeout: float = 90.0) -> tuple[str, list[Any]]:
@@ -163,9 +176,10 @@ async def test_second_controllers_of_a_line_are_refused(simulator: Simulator, tm
             note_batch("B-LIVE")
             await c.line.claim("B-LIVE")
             moves, switches = simulator.world.positioner.moves, simulator.world.lamp.switch_count
-            same_db = await asyncio.to_thread(finish, start_run(site, tmp_path, db="record.db"))
-            other_db = await asyncio.to_thread(finish, start_run(site, tmp_path,
-                                                                  db=f"sqlite:///{tmp_path / 'other.db'}"))
+            # start_run seeds master data (argon2 hashing): off the loop, or the live controller's heartbeat stalls
+            same_db = await asyncio.to_thread(lambda: finish(start_run(site, tmp_path, db="record.db")))
+            other_db = await asyncio.to_thread(lambda: finish(start_run(site, tmp_path,
+                                                                        db=f"sqlite:///{tmp_path / 'other.db'}")))
             recover = await asyncio.to_thread(fillfinish, tmp_path, "batch", "recover", "--config", str(site), "--db",
                                               "record.db")
             assert simulator.world.positioner.moves == moves and simulator.world.lamp.switch_count == switches
