@@ -26,6 +26,7 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Static
 
+from fillfinish.record.names import escape_text
 from fillfinish.command_roles import SIGNATURE_MEANINGS
 from fillfinish.hmi.client import (
     AcknowledgeRejected,
@@ -384,8 +385,11 @@ class OperatorConsole(App[None]):
             await self.client.close()
 
     def _main(self, selector: str, kind: type[Any] = Static) -> Any:
-        """A widget of the main screen (also while a login, lock or signature screen is on top)."""
-        return self.screen_stack[0].query_one(selector, kind)
+        """A widget of the main screen (also while a login, lock or signature screen is on top). A Static comes
+        wrapped so that every text it shows has its control characters escaped (a reason with a newline cannot
+        print a fake line on the console; issue 6.7)."""
+        widget = self.screen_stack[0].query_one(selector, kind)
+        return _EscapedStatic(widget) if isinstance(widget, Static) else widget
 
     # ----------------------------------------------------------------- login, lock
 
@@ -589,7 +593,7 @@ class OperatorConsole(App[None]):
         table = self._main("#environment", DataTable)
         table.clear()
         for row in rows:
-            table.add_row(*row[1:], key=str(row[0]))
+            table.add_row(*(escape_text(c) for c in row[1:]), key=str(row[0]))
 
     def _show_trends(self, env: Mapping[str, float]) -> None:
         """Short trends of particle counts and HEPA differential pressure against their limits."""
@@ -633,7 +637,7 @@ class OperatorConsole(App[None]):
         for row in rows:
             urgent = row[2] in ("interlock", "fault", "action", "security")
             style = "" if row[1] not in ("UNACK",) and row[2] != "security" else ("bold red" if urgent else "bold")
-            table.add_row(*(Text(str(c), style=style) for c in row), key=str(row[0]))
+            table.add_row(*(Text(escape_text(c), style=style) for c in row), key=str(row[0]))
         if selected is not None and any(r[0] == selected for r in rows):
             table.move_cursor(row=table.get_row_index(str(selected)))
 
@@ -759,3 +763,18 @@ def run_console(endpoint: str, *, user: str = "", lock_after_s: float = DEFAULT_
                 server_certificate: Path | None = None) -> None:
     """Run the operator console in the terminal until the person quits (q); it starts with the login."""
     OperatorConsole(endpoint, user=user, lock_after_s=lock_after_s, server_certificate=server_certificate).run()
+
+
+class _EscapedStatic:
+    """A Static whose `update` escapes control characters in plain text (record text may hold newlines)."""
+
+    def __init__(self, widget: Static) -> None:
+        self._widget = widget
+
+    def update(self, content: Any = "") -> None:
+        """Show `content`; plain text is escaped, rich renderables are shown as they are."""
+        self._widget.update(escape_text(content) if isinstance(content, str) else content)
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else as the Static itself."""
+        return getattr(self._widget, name)
