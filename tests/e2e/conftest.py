@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPEED = 400.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after tests/e2e: its threads must not slow the later (real-time) tests
 def simulator() -> Iterator[Simulator]:
     sim = Simulator(SPEED).start()
     try:
