@@ -63,16 +63,8 @@ def backup(url: str, target: Path) -> Path:
     if source is not None:
         if not source.is_file():
             raise BackupError(f"database file not found: {source}")
-        src = sqlite3.connect(source, timeout=30.0)  # reads only; WAL lets the controller keep writing
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)
-        except sqlite3.Error as exc:
-            target.unlink(missing_ok=True)
-            raise BackupError(f"SQLite backup of {source} failed: {exc}") from exc
-        finally:
-            dst.close()
-            src.close()
+        # reads only; WAL lets the controller keep writing
+        _sqlite_copy(sqlite3.connect(source, timeout=30.0), target, f"SQLite backup of {source}")
         return target
     libpq, schema = _libpq(url)
     cmd = [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), "--dbname", libpq]
@@ -83,6 +75,22 @@ def backup(url: str, target: Path) -> Path:
         target.unlink(missing_ok=True)
         raise BackupError(f"pg_dump failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     return target
+
+
+def _sqlite_copy(src: sqlite3.Connection, target: Path, what: str) -> None:
+    """Copy the open SQLite database `src` into the new file `target` with SQLite's online backup; close both.
+
+    A failed copy leaves no partial file behind (a half-written backup must never pass for a backup).
+    """
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise BackupError(f"{what} failed: {exc}") from exc
+    finally:
+        dst.close()
+        src.close()
 
 
 def restore(source: Path, url: str) -> VerifyReport:
@@ -97,16 +105,8 @@ def restore(source: Path, url: str) -> VerifyReport:
             raise BackupError(f"{source} is not a SQLite backup; a PostgreSQL dump restores into a PostgreSQL URL")
         if target.exists():
             raise BackupError(f"{target} exists; a restore goes into a new file only (never over a live record)")
-        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)
-        except sqlite3.Error as exc:
-            target.unlink(missing_ok=True)
-            raise BackupError(f"SQLite restore from {source} failed: {exc}") from exc
-        finally:
-            dst.close()
-            src.close()
+        _sqlite_copy(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True), target,
+                     f"SQLite restore from {source}")
     else:
         if not magic.startswith(PGDUMP_MAGIC):
             raise BackupError(f"{source} is not a pg_dump custom-format backup")

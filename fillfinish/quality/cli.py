@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -316,16 +316,11 @@ def qa_release(
     """Release the batch with a QA electronic signature (refused with every reason when not allowed)."""
     from fillfinish.quality.release import release
 
-    expiry_date = _date(expiry, "--expiry")
-    with _opened(db) as (store, users):
-        devs.sync(store, batch)
-        result = release(store, batch, user, _password(user, password_stdin), comment=comment, users=users,
-                         expiry=expiry_date)
-        d = result.release.data
-        _echo(f"batch {batch} released by {d['name']} ({user}): {d['verdict']}; signature entry "
-                   f"{result.signature.seq}, release entry {result.release.seq}")
-        _echo(f"keep the record until {d['retention_until']} (" +
-                   "; ".join(f"{k}: {v}" for k, v in d["retention_rules"].items()) + ")")
+    d, result = _decide(release, batch, user, expiry, password_stdin, db, comment=comment)
+    _echo(f"batch {batch} released by {d['name']} ({user}): {d['verdict']}; signature entry "
+          f"{result.signature.seq}, release entry {result.release.seq}")
+    _echo(f"keep the record until {d['retention_until']} (" +
+          "; ".join(f"{k}: {v}" for k, v in d["retention_rules"].items()) + ")")
 
 
 @qa_app.command("reject")
@@ -340,14 +335,23 @@ def qa_reject(
     """Reject the batch with a QA electronic signature."""
     from fillfinish.quality.release import reject
 
+    d, result = _decide(reject, batch, user, expiry, password_stdin, db, reason=reason)
+    _echo(f"batch {batch} rejected by {d['name']} ({user}): {reason}; signature entry {result.signature.seq}, "
+          f"rejection entry {result.release.seq}; keep the record until {d['retention_until']}")
+
+
+def _decide(decision: Any, batch: str, user: str, expiry: str, password_stdin: bool, db: Optional[str],
+            **extra: Any) -> tuple[dict[str, Any], Any]:
+    """Run the QA `decision` (release or reject) for `batch` with the user's signature; return its data and result.
+
+    Both decisions first bring the batch's deviations up to date, so a decision never misses a newly raised one.
+    """
     expiry_date = _date(expiry, "--expiry")
     with _opened(db) as (store, users):
         devs.sync(store, batch)
-        result = reject(store, batch, user, _password(user, password_stdin), reason=reason, expiry=expiry_date,
-                        users=users)
-        d = result.release.data
-        _echo(f"batch {batch} rejected by {d['name']} ({user}): {reason}; signature entry {result.signature.seq}, "
-                   f"rejection entry {result.release.seq}; keep the record until {d['retention_until']}")
+        result = decision(store, batch, user, _password(user, password_stdin), users=users, expiry=expiry_date,
+                          **extra)
+        return result.release.data, result
 
 
 # ---------------------------------------------------------------------------------------------------- record
