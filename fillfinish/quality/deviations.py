@@ -156,6 +156,28 @@ def _next_number(store: RecordStore, prefix: str, year: int) -> str:
     return f"{stem}{last + 1:04d}"
 
 
+def _claim_number(store: RecordStore, prefix: str, year: int, batch_id: str, opened: list[int]) -> str:
+    """Draw the next number and claim it in REG-DEVIATIONS; the registry's first claim of a number owns it.
+
+    Two processes (a QA review and a release, or two lines' batches) may draw the same free number at once: both
+    claims are written (the registry is append-only), the later one loses and draws again, so no number is ever
+    given to two deviations.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        number = _next_number(store, prefix, year)
+        mine = append_registry(store, REGISTRY, NUMBER_KIND, {"number": number, "batch_id": batch_id,
+                                                             "opened_entries": opened}, "system")
+        first = next(e for e in registry_entries(store, REGISTRY, kinds=[NUMBER_KIND])
+                     if e.data.get("number") == number)
+        if first.seq == mine.seq:
+            return number
+    raise QualityRefused(batch_id, "deviation numbering",
+                         [f"no free deviation number after {_CLAIM_ATTEMPTS} attempts; try again"])
+
+
+_CLAIM_ATTEMPTS = 20
+
+
 def sync(store: RecordStore, batch_id: str) -> list[Deviation]:
     """Number the batch's ungrouped opened deviations (and add late alarms of one event to its open deviation);
     returns the batch's deviations. Writes 'registered' entries (actor system) and registry numbers."""
@@ -170,9 +192,7 @@ def sync(store: RecordStore, batch_id: str) -> list[Deviation]:
             continue
         number = dev.number
         if number is None:
-            number = _next_number(store, settings.deviation_prefix, dev.opened_at.year)
-            append_registry(store, REGISTRY, NUMBER_KIND, {"number": number, "batch_id": batch_id,
-                                                          "opened_entries": new}, "system")
+            number = _claim_number(store, settings.deviation_prefix, dev.opened_at.year, batch_id, new)
         store.append(batch_id, "deviation", {"event": "registered", "number": number, "members": new,
                                              "alarm_entries": [m.data.get("alarm_entry") for m in dev.members
                                                                if m.seq in new]}, "system")

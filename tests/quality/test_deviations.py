@@ -33,6 +33,19 @@ def test_one_event_is_one_numbered_deviation(store: RecordStore, clock: StepCloc
     assert store.verify().ok
 
 
+def test_a_number_drawn_twice_goes_to_the_first_claim(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes draw the same free number at once: the later claim loses and draws again (no shared number)."""
+    first = run_batch(store, alarms=1)
+    assert deviations.sync(store, first)[0].number == "FFX-2026-0001"
+    real = deviations._next_number
+    stale = iter(["FFX-2026-0001"])  # what a racing process read before the first claim was written
+    monkeypatch.setattr(deviations, "_next_number", lambda *a: next(stale, None) or real(*a))
+    second = run_batch(store, alarms=1)
+    assert deviations.sync(store, second)[0].number == "FFX-2026-0002"
+    assert deviations.locate(store, "FFX-2026-0001") == first
+    assert store.verify().ok
+
+
 def test_investigator_cannot_approve_own_deviation(store: RecordStore, users: UserStore) -> None:
     """quinn (QA) writes the 8D and cannot close it; qiana (QA) closes by signature; release then proceeds."""
     batch = run_batch(store, alarms=2)
