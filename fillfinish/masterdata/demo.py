@@ -88,7 +88,8 @@ def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: fl
                           today + dt.timedelta(days=335), "demo.trainer", pw["demo.trainer"])
     expiry = today + dt.timedelta(days=365)
     chosen: dict[str, str] = {}
-    for kind, qty in (("bulk", 1000.0), ("media", 1000.0), ("vial", float(planned_vials)),
+    liquid_ml = max(1000.0, planned_vials * 50.0 + 100.0)  # enough for any recipe: fill <= 50 mL, prime <= 100 mL
+    for kind, qty in (("bulk", liquid_ml), ("media", liquid_ml), ("vial", float(planned_vials)),
                       ("stopper", float(planned_vials)), ("tips", 1000.0)):
         lot = f"{lot_prefix}-{kind.upper()}-{stamp}-{secrets.token_hex(2)}"
         cycle, lot_expiry = f"EO-{stamp}", expiry

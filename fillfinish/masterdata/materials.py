@@ -187,15 +187,29 @@ def lot_problems(store: RecordStore, recipe: Recipe, chosen: dict[str, str], day
         if slot == "vial" and lot.remaining < vials:
             problems.append(f"vial lot {lot_id} has {lot.remaining:g} vials left, {vials} planned")
             continue
+        need_ml = bulk_needed_ml(recipe, vials)
+        if slot in ("bulk", "media") and lot.remaining < need_ml:
+            problems.append(f"{slot} lot {lot_id} has {lot.remaining:g} mL left, {need_ml:g} mL needed ({vials} vials x "
+                            f"{recipe.fill.fill_volume_ul:g} uL + prime {recipe.fill.prime_volume_ul:g} uL)")
+            continue
         used[slot] = lot
     return problems, used
 
 
+def bulk_needed_ml(recipe: Any, vials: int) -> float:
+    """Bulk a batch of `vials` draws at least: every fill volume plus the prime to waste (mL)."""
+    return (vials * recipe.fill.fill_volume_ul + recipe.fill.prime_volume_ul) / 1000.0
+
+
 def reconcile(store: RecordStore, batch_id: str, issued: dict[str, str], planned: int, filled: int,
-              rejected: int, actor: str = "system") -> dict[str, Any]:
-    """After a batch: vials issued = used (filled) + rejected + returned, in the batch and the lot's registry."""
+              rejected: int, actor: str = "system", bulk_drawn_ml: float = 0.0) -> dict[str, Any]:
+    """After a batch: vials issued = used (filled) + rejected + returned; the bulk drawn into the syringe (mL,
+    primes and rejected vials included) is deducted from the bulk lot. Written in the batch and the lots' registry."""
     vial_lot = issued.get("vial")
     rec: dict[str, Any] = {"lots": issued}
+    liquid = "media" if issued.get("media") and not issued.get("bulk") else "bulk"
+    if issued.get(liquid):
+        rec["bulk"] = {"lot": issued[liquid], "drawn_ml": round(bulk_drawn_ml, 6)}
     if vial_lot:
         returned = planned - filled - rejected
         rec["vials"] = {"lot": vial_lot, "issued": planned, "used": filled, "rejected": rejected,
@@ -205,7 +219,8 @@ def reconcile(store: RecordStore, batch_id: str, issued: dict[str, str], planned
             "returned": returned}, actor)
     for slot, lot_id in issued.items():
         if slot != "vial":
-            append_registry(store, REGISTRY, "material_consumed", {"lot": lot_id, "batch_id": batch_id, "issued": 0,
-                                                                   "used": 0, "rejected": 0, "returned": 0}, actor)
+            used = round(bulk_drawn_ml, 6) if slot == liquid else 0
+            append_registry(store, REGISTRY, "material_consumed", {"lot": lot_id, "batch_id": batch_id, "issued": used,
+                                                                   "used": used, "rejected": 0, "returned": 0}, actor)
     store.append(batch_id, "material_reconciliation", rec, actor)
     return rec

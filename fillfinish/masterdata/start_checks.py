@@ -137,15 +137,34 @@ def use_clearance_for(db_url: str, site: Any, decision: StartDecision, lot: str,
         commit_start(store, decision, lot, operator)
 
 
-def finish_batch(db_url: str, batch_id: str, decision: StartDecision, site: Any) -> dict[str, Any]:
-    """After the batch: reconcile the vial lot (issued = used + rejected + returned) and mark the lots consumed."""
-    from fillfinish.batch.history import BatchHistory
+def finish_batch(db_url: str, batch_id: str, decision: StartDecision | None, site: Any) -> dict[str, Any] | None:
+    """After the batch (run, resume or abort alike): reconcile the vial lot (issued = used + rejected + returned),
+    deduct the bulk drawn and mark the lots consumed. The lots are read from the batch's own master-data entry when
+    no start decision is at hand (a resumed or aborted batch); a batch already reconciled is left as it is (None)."""
     from fillfinish.clock import Clock
-    from fillfinish.masterdata.materials import reconcile
 
     clock = Clock(site.clock.speed, site.clock.epoch)
     with RecordStore(db_url, now=clock.now) as store:
-        header = store.batch(batch_id)
-        counts = BatchHistory.from_entries(store.entries(batch_id)).counts
-        return reconcile(store, batch_id, decision.materials, header.planned_vials, counts["accepted"],
-                         counts["rejected"] + counts["uncertain"])
+        return reconcile_batch(store, batch_id, decision.materials if decision is not None else None)
+
+
+def reconcile_batch(store: RecordStore, batch_id: str, lots: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Reconcile `batch_id` once from its record (see `finish_batch`); None when it has no lots or is reconciled."""
+    from fillfinish.batch.history import BatchHistory
+    from fillfinish.masterdata.materials import reconcile
+
+    entries = store.entries(batch_id)
+    if any(e.kind == "material_reconciliation" for e in entries):
+        return None
+    if lots is None:
+        started = next((e for e in entries if e.kind == "master_data"), None)
+        materials = started.data.get("materials", {}) if started is not None else {}
+        lots = {slot: str(lot["lot"]) for slot, lot in materials.items() if isinstance(lot, dict) and lot.get("lot")}
+    if not lots:
+        return None
+    header = store.batch(batch_id)
+    counts = BatchHistory.from_entries(entries).counts
+    drawn_ul = sum(float(e.data.get("aspirated_ul") or 0.0) for e in entries
+                   if e.kind == "outcome" and e.data.get("action") == "aspirate" and e.data.get("ok"))
+    return reconcile(store, batch_id, lots, header.planned_vials, counts["accepted"],
+                     counts["rejected"] + counts["uncertain"], bulk_drawn_ml=drawn_ul / 1000.0)

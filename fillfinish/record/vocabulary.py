@@ -122,6 +122,8 @@ class MasterData(EntryData):
 class MaterialReconciliation(EntryData):
     lots: dict[str, str] = _f("material slot -> lot issued to the batch")
     vials: Optional[dict[str, Any]] = _f("the vial lot: issued, used, rejected, returned, balanced", None)
+    bulk: Optional[dict[str, Any]] = _f("the bulk lot and the volume drawn from it into the syringe, primes and "
+                                        "rejected vials included (drawn_ml, mL)", None)
 
 
 @entry_kind("line_check", "One check of line fitness before the UV cycle (devices, door, environment, APS, lamp).")

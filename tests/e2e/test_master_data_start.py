@@ -61,6 +61,7 @@ def test_run_refuses_without_lots_then_records_the_master_data_of_the_batch(simu
     assert start.data["line_clearance"]["by"] == "demo.second"
     assert rec.data["vials"] == {"lot": seeded.prepared.materials["vial"], "issued": 10, "used": 10, "rejected": 0,
                                  "returned": 0, "balanced": True}
+    assert rec.data["bulk"]["lot"] == seeded.prepared.materials["bulk"] and rec.data["bulk"]["drawn_ml"] > 0
     document = batchml_bytes(snap)
     assert validate(document) == []
     assert b"<MaterialLotID>TL-5</MaterialLotID>" in document

@@ -106,6 +106,18 @@ def test_a_rejected_vial_lot_is_refused(world: World) -> None:
         materials.decide(world.store, lot, True, "demo.qa", world.pw("demo.qa"))
 
 
+def test_a_bulk_lot_too_small_for_the_batch_is_refused(world: World) -> None:
+    """The bulk lot must hold every fill volume plus the prime; a consumed lot counts only what is left."""
+    lot = "T-BULK-SMALL"
+    materials.receive(world.store, lot=lot, material="bulk", supplier="S", supplier_lot="S1", quantity=1.0,
+                      expiry=START.date() + dt.timedelta(days=100), certificate="C", user="demo.trainer",
+                      password=world.pw("demo.trainer"), animal_origin_free=True, concentration_mg_ml=0.1,
+                      product_code=world.fgf2.recipe.recipe.product_code)
+    materials.decide(world.store, lot, True, "demo.qa", world.pw("demo.qa"))
+    with pytest.raises(StartRefused, match=f"bulk lot {lot} has 1 mL left, .* mL needed \\(24 vials x"):
+        world.check(materials={**world.prepared.materials, "bulk": lot})
+
+
 def test_a_wrong_material_or_a_missing_lot_is_refused(world: World) -> None:
     chosen = {**world.prepared.materials, "vial": world.prepared.materials["stopper"]}
     chosen.pop("bulk")
