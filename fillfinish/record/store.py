@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -37,6 +37,7 @@ from fillfinish.record.chain import (
     parse_ts,
 )
 from fillfinish.record.models import MODES, REGISTRY_MODE, BatchHeader, BatchRow, Entry, EntryRow, LedgerRow
+from fillfinish.record.errors import RecordError, RecordOpenError, RecordWriteError, UnknownBatchError
 from fillfinish.record.names import LINE_ID_RE, check_actor
 from fillfinish.record.sitekey import (
     KEY_ENV,
@@ -48,10 +49,8 @@ from fillfinish.record.sitekey import (
     read_key,
     resolve_key_path,
 )
+from fillfinish.record.verify import VerifyReport, verify
 from fillfinish.record.witness import Witness, database_identity
-
-if TYPE_CHECKING:
-    from fillfinish.record.verify import VerifyReport
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """Alembic script location inside the installed package (no alembic.ini needed)."""
@@ -75,22 +74,6 @@ SUPPORTED = "sqlite:///path/to/fillfinish.db or postgresql+psycopg://user@host:5
 BATCH = BatchRow.__table__
 ENTRY = EntryRow.__table__
 LEDGER = LedgerRow.__table__
-
-
-class RecordError(Exception):
-    """Base of all batch record errors."""
-
-
-class RecordOpenError(RecordError):
-    """The record database could not be opened (bad URL, missing file, unreachable server, unknown schema)."""
-
-
-class RecordWriteError(RecordError):
-    """A record write failed; nothing of it was committed. The message names the batch, kind and cause."""
-
-
-class UnknownBatchError(RecordError):
-    """No batch with this id in the record."""
 
 
 def safe_url(url: str | URL) -> str:
@@ -743,8 +726,6 @@ class RecordStore:
     def verify(self, batch_id: str | None = None, *, anchor: tuple[int, str] | None = None, jobs: int = 1
                ) -> VerifyReport:
         """Check the hash chains, ledgers, MACs and signatures (see verify.verify)."""
-        from fillfinish.record.verify import verify
-
         return verify(self, batch_id, anchor=anchor, jobs=jobs)
 
     def close(self) -> None:
