@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -86,6 +84,9 @@ def safe_url(url: str | URL) -> str:
 
 def migrate(connection: Connection) -> None:
     """Run the record's Alembic migrations to head on `connection` (programmatic config, no ini file)."""
+    from alembic import command  # imported here: read-only commands (verify, show) never load alembic
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection

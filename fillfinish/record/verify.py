@@ -18,10 +18,11 @@ from typing import Any
 from fillfinish.record.errors import UnknownBatchError
 from fillfinish.record.sitekey import SiteKeyError
 from fillfinish.record.verify_batches import SIGNATURE_KIND, _check_batches, check_batch, signature_problem
-from fillfinish.record.verify_ledger import _check_line, _combine_ledger, _witness_marks, check_ledger
+from fillfinish.record.verify_ledger import _combine_ledger, _witness_marks, check_ledger
 from fillfinish.record.verify_parallel import _parallel
 from fillfinish.record.verify_report import PROBLEM_KINDS, BatchResult, LedgerResult, Problem, VerifyReport
 from fillfinish.record.verify_rows import _batch_ids, _line_sizes, _nothing, _snapshot
+from fillfinish.record.verify_scan import check_lines, scan_ledger
 
 __all__ = ["PROBLEM_KINDS", "SIGNATURE_KIND", "BatchResult", "LedgerResult", "Problem", "VerifyReport", "check_batch",
            "check_ledger", "signature_problem", "verify"]
@@ -51,11 +52,12 @@ def verify(store: Any, batch_id: str | None = None, *, anchor: tuple[int, str] |
         if batch_id is not None and not ids:
             raise UnknownBatchError(f"unknown batch {batch_id!r} in {store.url}")
         total = sum(size for _, size in lines)
+        names = [line for line, _ in lines]
         if jobs > 1 and batch_id is None and total >= PARALLEL_MIN_ROWS:
-            results, line_results = _parallel(url, dialect, key, ids, lines, jobs)
+            results, line_results = _parallel(conn, url, dialect, key, ids, names, jobs)
         else:
             results = _check_batches(conn, dialect, key, ids, batch_id)
-            line_results = {line: _check_line(conn, dialect, key, line, 1, None) for line, _ in lines}
+            line_results = check_lines(conn, dialect, key, names, [scan_ledger(conn, dialect, key)] if names else [])
     with store._lock if _shared(store) else _nothing():  # noqa: SLF001
         ledger = _combine_ledger(store, line_results, key, key_problem, marks, witness_notes, anchor)
     report = VerifyReport(batches=results, ledger=ledger)

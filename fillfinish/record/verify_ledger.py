@@ -37,6 +37,24 @@ def _hmac_hex(pads: tuple[Any, Any], message: str) -> str:
     return outer.hexdigest()
 
 
+def fast_row_ok(raw: tuple[Any, ...], expected: Any, prev: str, pads: tuple[Any, Any] | None, fingerprint: str,
+                names: dict[Any, str]) -> bool:
+    """True when a ledger row (_LEDGER_SQL columns) is the next keyed row after (`expected`, `prev`): link, line hash
+    (chain.line_ledger_hash) and, with the key's `pads`, key id and MAC (sitekey.ledger_mac_message) all match."""
+    _global, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac = raw
+    if line_seq != expected or prev_hash != prev or mac is None or (pads is not None and key_id != fingerprint):
+        return False
+    try:
+        bid_json = names.get(bid) or names.setdefault(bid, json_string(bid))
+        line_json = names.get(line) or names.setdefault(line, json_string(line))
+        body = (f'{prev_hash}{{"batch_id":{bid_json},"line_id":{line_json},"line_seq":{int(line_seq)},'
+                f'"record_hash":{json_string(record_hash)},"seq":{int(seq)}}}')
+        return bool(sha256(body.encode("utf-8")).hexdigest() == digest and (
+            pads is None or _hmac_hex(pads, f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}") == mac))
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass
 class _LineResult:
     """The check of one line's ledger (or one range of it)."""
@@ -76,30 +94,18 @@ class _LineChecker:
         self.expected = row.line_seq + 1
 
     def feed_all(self, rows: Iterator[tuple[Any, ...]]) -> None:
-        """Check rows in line_seq order: keyed rows that pass every check take a fast path over the plain tuple (one
-        cached JSON string per batch id, a precomputed HMAC state); any other row goes through feed()."""
+        """Check rows in line_seq order: keyed rows that pass every check take a fast path over the plain tuple
+        (fast_row_ok); any other row goes through feed()."""
         pads = _hmac_pads(self.key.secret) if self.key is not None else None
         fingerprint = self._fingerprint
         names: dict[Any, str] = {}
         expected, prev, before, last_seq, fast = self.expected, self.prev, self._before_prev, None, 0
         for raw in rows:
             if self.problem is None:
-                _global, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac = raw
-                if line_seq == expected and prev_hash == prev and mac is not None and (
-                        pads is None or key_id == fingerprint):
-                    try:
-                        bid_json = names.get(bid) or names.setdefault(bid, json_string(bid))
-                        line_json = names.get(line) or names.setdefault(line, json_string(line))
-                        body = (f'{prev_hash}{{"batch_id":{bid_json},"line_id":{line_json},"line_seq":{int(line_seq)},'
-                                f'"record_hash":{json_string(record_hash)},"seq":{int(seq)}}}')
-                        ok = sha256(body.encode("utf-8")).hexdigest() == digest and (pads is None or _hmac_hex(
-                            pads, f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}") == mac)
-                    except (TypeError, ValueError):
-                        ok = False
-                    if ok:
-                        fast += 1
-                        before, prev, last_seq, expected = prev, digest, line_seq, line_seq + 1
-                        continue
+                if fast_row_ok(raw, expected, prev, pads, fingerprint, names):
+                    fast += 1
+                    before, prev, last_seq, expected = prev, raw[5], raw[7], raw[7] + 1
+                    continue
                 self._sync(fast, expected, prev, before, last_seq)
                 fast = 0
             self.feed(_Ledger._make(raw))

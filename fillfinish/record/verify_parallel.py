@@ -12,7 +12,8 @@ from typing import Any
 
 from fillfinish.record.sitekey import SiteKey
 from fillfinish.record.verify_batches import _check_batches
-from fillfinish.record.verify_ledger import _check_line, _LineResult
+from fillfinish.record.verify_ledger import _LineResult
+from fillfinish.record.verify_scan import Span, check_lines, global_ranges, scan_ledger
 from fillfinish.record.verify_report import BatchResult
 from fillfinish.record.verify_rows import _connect, _release
 
@@ -27,47 +28,31 @@ def _batch_task(url: str, dialect: str, secret: bytes | None, ids: list[str]) ->
         _release()
 
 
-def _line_task(url: str, dialect: str, secret: bytes | None, line: str, lo: int, hi: int | None) -> _LineResult:
-    """Worker: check rows lo..hi of one line's ledger."""
+def _scan_task(url: str, dialect: str, secret: bytes | None, lo: int, hi: int) -> dict[Any, Span]:
+    """Worker: scan ledger rows lo..hi (global_seq) and return each line's span."""
     conn = _connect(url, dialect)
     key = SiteKey(secret, None) if secret is not None else None
     try:
-        return _check_line(conn, dialect, key, line, lo, hi)
+        return scan_ledger(conn, dialect, key, lo, hi)
     finally:
         _release()
 
 
-def _parallel(url: str, dialect: str, key: SiteKey | None, ids: list[str], lines: list[tuple[str, int]],
-              jobs: int) -> tuple[list[BatchResult], dict[str, _LineResult]]:
-    """Split the batches and each line's ledger into ranges and check them in `jobs` worker processes."""
+def _parallel(conn: Any, url: str, dialect: str, key: SiteKey | None, ids: list[str], lines: list[Any],
+              jobs: int) -> tuple[list[BatchResult], dict[Any, _LineResult]]:
+    """Split the batches and the ledger's table order into ranges and check them in `jobs` worker processes; lines
+    whose spans do not pass are walked again here, on the parent's snapshot `conn`."""
     import multiprocessing
 
     secret = key.secret if key is not None else None
-    parts = max(2, jobs * 2)
+    parts = max(2, jobs * 4)  # several ranges a worker: the last range does not run alone for long
     size = max(1, -(-len(ids) // parts))
     batch_chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
-    line_chunks: list[tuple[str, int, int | None]] = []
-    for line, count in lines:
-        step = max(50_000, -(-count // parts))
-        starts = list(range(1, count + 1, step)) or [1]
-        for n, start in enumerate(starts):
-            line_chunks.append((line, start, None if n == len(starts) - 1 else start + step - 1))
+    ranges = global_ranges(conn, dialect, parts)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        scan_futures = [pool.submit(_scan_task, url, dialect, secret, lo, hi) for lo, hi in ranges]
         batch_futures = [pool.submit(_batch_task, url, dialect, secret, chunk) for chunk in batch_chunks]
-        line_futures = [(line, pool.submit(_line_task, url, dialect, secret, line, lo, hi))
-                        for line, lo, hi in line_chunks]
+        spans = [future.result() for future in scan_futures]
         results = [result for future in batch_futures for result in future.result()]
-        merged: dict[str, _LineResult] = {}
-        for line, future in line_futures:
-            part = future.result()
-            if line not in merged:
-                merged[line] = part
-                continue
-            whole = merged[line]
-            whole.rows += part.rows
-            whole.keyed_rows += part.keyed_rows
-            whole.legacy_rows += part.legacy_rows
-            whole.head = part.head or whole.head
-            whole.problem = whole.problem or part.problem
-    return results, merged
+    return results, check_lines(conn, dialect, key, lines, spans)
