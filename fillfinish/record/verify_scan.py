@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
-from fillfinish.record.chain import GENESIS_LEDGER_HASH
+from fillfinish.record.chain import GENESIS_LEDGER_HASH, json_string
 from fillfinish.record.sitekey import SiteKey
-from fillfinish.record.verify_ledger import _check_line, _hmac_pads, _LineResult, fast_row_ok
+from fillfinish.record.verify_ledger import _check_line, _hmac_pads, _LineResult
 from fillfinish.record.verify_rows import _LEDGER_SQL, _fetchall, _stream
+
+
+_NO_LINE: Any = object()
 
 
 @dataclass(slots=True)
@@ -48,16 +52,38 @@ def scan_ledger(conn: Any, dialect: str, key: SiteKey | None, lo: int | None = N
         where.append("global_seq <= ?")
         params.append(hi)
     sql = f"{_LEDGER_SQL} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY global_seq"
+    span = Span(_NO_LINE, None, "", None, "", ok=False)  # no line_id is this object: the first row looks its line up
     for raw in _stream(conn, dialect, sql, params):
-        span = spans.get(raw[6])
-        if span is None:
-            span = spans[raw[6]] = Span(raw[6], raw[7], raw[4], raw[7], raw[4])
+        _global, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac = raw
+        if line != span.line:
+            span = spans.get(line) or spans.setdefault(line, Span(line, line_seq, prev_hash, line_seq, prev_hash))
         span.rows += 1
-        if span.ok:
-            if fast_row_ok(raw, span.expected, span.prev, pads, fingerprint, names):
-                span.expected, span.prev = raw[7] + 1, raw[5]
-            else:
+        if not span.ok:
+            continue
+        # fast_row_ok inlined (the same checks, in the same order): this loop runs once per ledger row
+        if line_seq != span.expected or prev_hash != span.prev or mac is None or (
+                pads is not None and key_id != fingerprint):
+            span.ok = False
+            continue
+        try:
+            bid_json = names.get(bid) or names.setdefault(bid, json_string(bid))
+            line_json = names.get(line) or names.setdefault(line, json_string(line))
+            body = (f'{prev_hash}{{"batch_id":{bid_json},"line_id":{line_json},"line_seq":{int(line_seq)},'
+                    f'"record_hash":{json_string(record_hash)},"seq":{int(seq)}}}')
+            if sha256(body.encode("utf-8")).hexdigest() != digest:
                 span.ok = False
+                continue
+            if pads is not None:
+                inner, outer = pads[0].copy(), pads[1].copy()
+                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode("utf-8"))
+                outer.update(inner.digest())
+                if outer.hexdigest() != mac:
+                    span.ok = False
+                    continue
+        except (TypeError, ValueError):
+            span.ok = False
+            continue
+        span.expected, span.prev = line_seq + 1, digest
     return spans
 
 
