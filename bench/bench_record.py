@@ -195,7 +195,7 @@ def cached_record(entries: int, cache_root: Path | None) -> tuple[Path, str, dic
     db, key, marker = folder / "verify.db", folder / "verify.sitekey", folder / "built.json"
     if marker.is_file() and db.is_file() and key.is_file():
         info = json.loads(marker.read_text())
-        info["seconds"] = f"cached, built {info.get('built_at', '?')}"
+        info["seconds"] = f"{info.get('seconds', '?')} (cached, built {info.get('built_at', '?')})"
         return db, str(key), info
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():

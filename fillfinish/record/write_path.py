@@ -20,9 +20,10 @@ MAX_WRITE_ATTEMPTS = 20
 """Attempts of one write when other writers keep appending first (each conflict re-reads the chain heads)."""
 _PG_APPEND = (
     "WITH l AS (INSERT INTO ledger (global_seq, batch_id, seq, record_hash, prev_hash, hash, line_id, line_seq, key_id,"
-    " mac) VALUES (nextval('ledger_global_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING global_seq) "
+    " mac) VALUES (nextval('ledger_global_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING global_seq, batch_id, seq, record_hash) "
     "INSERT INTO entry (batch_id, seq, global_seq, ts, kind, actor, data, prev_hash, hash) "
-    "SELECT %s, %s, l.global_seq, %s, %s, %s, %s, %s, %s FROM l RETURNING global_seq"
+    "SELECT l.batch_id, l.seq, l.global_seq, %s, %s, %s, %s, %s, l.record_hash FROM l RETURNING global_seq"
 )
 """PostgreSQL: an entry and its ledger row in one statement (one round trip, one transaction)."""
 
@@ -39,6 +40,7 @@ class WritePath:
     _batch_heads: dict[str, tuple[int, str]]
     _witness: Witness | None
     _pending: tuple[str, str, tuple[Any, ...]]
+    _cursor: tuple[Any, Any] | None  # (driver connection, its append cursor)
 
     def site_key(self, *, create: bool = False) -> SiteKey | None:  # pragma: no cover - RecordStore's
         """The site key (RecordStore.site_key)."""
@@ -69,8 +71,17 @@ class WritePath:
                     self._witness = None  # documented: no witness where the key folder is read-only
         return self._raw.driver_connection
 
+    def _write_cursor(self, driver: Any) -> Any:
+        """The append cursor of the write connection `driver`, made once (a psycopg cursor costs tens of us to make)."""
+        held = getattr(self, "_cursor", None)
+        if held is None or held[0] is not driver:
+            held = (driver, driver.cursor())
+            self._cursor = held
+        return held[1]
+
     def _drop_connection(self) -> None:
         """Forget the write connection (after a connection failure); the next write reconnects and re-reads heads."""
+        self._cursor = None
         raw, self._raw = self._raw, None
         self._batch_heads.clear()
         self._line_head = None
@@ -228,27 +239,25 @@ class WritePath:
     def _append_once(self, driver: Any, batch_id: str, kind: str, actor: str, data_text: str, ts: str
                      ) -> tuple[int, int, str, str]:
         """One attempt at appending: (seq, global_seq, prev_hash, hash), committed; raises on a conflict."""
-        cur = driver.cursor()
-        try:
-            last_seq, prev = self._batch_head(cur, batch_id)
-            seq = last_seq + 1
-            digest = entry_hash_text(prev, batch_id=batch_id, seq=seq, ts=ts, kind=kind, actor=actor,
-                                     data_text=data_text)
-            ledger = self._ledger_row(batch_id, seq, digest)
-            line_seq, lprev, ldigest, key_id, mac = ledger
-            if self.dialect == "sqlite":
-                cur.execute("BEGIN IMMEDIATE")
-                global_seq = self._insert_ledger(cur, batch_id, seq, digest, ledger)
-                cur.execute("INSERT INTO entry (batch_id, seq, global_seq, ts, kind, actor, data, prev_hash, hash) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (batch_id, seq, global_seq, ts, kind, actor, data_text, prev, digest))
-                cur.execute("COMMIT")
-            else:  # one statement, one round trip, its own transaction
-                cur.execute(_PG_APPEND, (batch_id, seq, digest, lprev, ldigest, self.line_id, line_seq, key_id, mac,
-                                         batch_id, seq, ts, kind, actor, data_text, prev, digest))
-                global_seq = int(cur.fetchone()[0])
-        finally:
-            cur.close()
+        cur = self._write_cursor(driver)
+        # the cursor stays open for the next append (one per write connection)
+        last_seq, prev = self._batch_head(cur, batch_id)
+        seq = last_seq + 1
+        digest = entry_hash_text(prev, batch_id=batch_id, seq=seq, ts=ts, kind=kind, actor=actor,
+                                 data_text=data_text)
+        ledger = self._ledger_row(batch_id, seq, digest)
+        line_seq, lprev, ldigest, key_id, mac = ledger
+        if self.dialect == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")
+            global_seq = self._insert_ledger(cur, batch_id, seq, digest, ledger)
+            cur.execute("INSERT INTO entry (batch_id, seq, global_seq, ts, kind, actor, data, prev_hash, hash) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (batch_id, seq, global_seq, ts, kind, actor, data_text, prev, digest))
+            cur.execute("COMMIT")
+        else:  # one statement, one round trip, its own transaction
+            cur.execute(_PG_APPEND, (batch_id, seq, digest, lprev, ldigest, self.line_id, line_seq, key_id, mac,
+                                     ts, kind, actor, data_text, prev))
+            global_seq = int(cur.fetchone()[0])
         self._committed(batch_id, seq, digest, ledger)
         return seq, global_seq, prev, digest
 
