@@ -116,3 +116,18 @@ def test_hmac_pads_match_the_hmac_module() -> None:
         for message in ("ledger/1\x1fline-1\x1f1\x1fab\x1fcd", "ü\x00"):
             expected = hmac.new(secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
             assert verify_ledger._hmac_hex(pads, message) == expected
+
+
+def test_verify_does_not_import_the_store() -> None:
+    """The import cycle stays broken: store.py imports verify, no verify module imports the store (issue 11.3)."""
+    import ast
+    from pathlib import Path
+
+    import fillfinish.record.store as store_module
+
+    folder = Path(store_module.__file__).parent
+    for path in sorted(folder.glob("verify*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert "fillfinish.record.store" not in imported, path.name
