@@ -110,6 +110,8 @@ def ledger_hash(prev_hash: str, *, global_seq: int, batch_id: str, seq: int, rec
 
 # --------------------------------------------------------------------------------------------- fast paths (decision 0012)
 _dumps = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C: one JSON string, UTF-8 kept
+json_string = _dumps
+"""One str as its canonical JSON string (C encoder, UTF-8 kept): what the hash formulas below write for a text."""
 _canonical_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]  # the C scanner when available
 try:  # the C encoder built once with canonical_json's settings (json.dumps builds one per call)

@@ -39,6 +39,9 @@ DbOption = Annotated[
     ),
 ]
 
+DEFAULT_JOBS = max(1, min(64, os.cpu_count() or 1))
+"""`record verify --jobs` default: one worker process per core (a record under 200,000 ledger rows uses none)."""
+
 
 def resolve_db_url(cli_value: str | None) -> str:
     """The record database URL: --db value, else $FILLFINISH_DB, else sqlite:///fillfinish.db; a bare path is SQLite."""
@@ -114,7 +117,8 @@ def verify_command(
                                    "Without it the MACs, signature proofs and witnesses are not checked.",
                      show_default=False),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for a large record.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for a large record "
+                                      "(default: this machine's cores).")] = DEFAULT_JOBS,
 ) -> None:
     """Check the hash chains, ledgers, MACs, signatures and accounts; exit 0 when intact, 1 when not (naming the first
     bad entry of each batch); says plainly what it could not check without the site key."""
