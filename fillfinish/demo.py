@@ -64,17 +64,16 @@ def _demo_start(config: SiteConfig, request: DemoRequest, db_url: str, password:
     """The start request: on a site's record the person's own login and lots; on a demo record the demo's own
     accounts and signed master data, prepared now on the simulator's clock."""
     lot = f"DEMO-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-    common = dict(recipe=request.recipe, lot=lot, vials=request.vials, operator=request.operator,
-                  source=str(request.recipe.path))
     if site_accounts(db_url):
-        return StartRequest(**common, password=password, what="start a demo batch")  # type: ignore[arg-type]
+        return StartRequest(request.recipe, lot, request.vials, request.operator, password=password,
+                            source=str(request.recipe.path), what="start a demo batch")
     if not request.operator.startswith("demo."):
         raise UserError(f"--operator {request.operator}: the demo creates its own accounts, named demo.*; allowed: "
                         "a demo.* name, or a record with user accounts and a login")
     prepared = _demo_master_data(config, request, db_url)
     secret = prepared.passwords[request.operator]
-    return StartRequest(**common, password=lambda: secret, materials=prepared.materials,  # type: ignore[arg-type]
-                        what="start a batch (demo)")
+    return StartRequest(request.recipe, lot, request.vials, request.operator, password=lambda: secret,
+                        materials=prepared.materials, source=str(request.recipe.path), what="start a batch (demo)")
 
 
 def _demo_master_data(config: SiteConfig, request: DemoRequest, db_url: str) -> Prepared:
