@@ -95,7 +95,8 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable JSON")] = False,
 ) -> None:
     """Every PLC tag, who holds the line, the pump's status and the balance's reading; changes nothing."""
-    from fillfinish.cli import _load_config, _run
+    from fillfinish.cli_errors import run as _run
+    from fillfinish.inputs import load_config as _load_config
 
     async def main() -> dict[str, Any]:
         """Load the config and read the line (config errors become one-line messages in _run)."""
