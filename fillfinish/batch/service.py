@@ -123,11 +123,7 @@ class BatchService:
                 if task is not None:
                     task.uncancel()
                 raise self._stopped_by_signal(self._batch_id, shutdown.signum) from None
-            if outcome.state in ENDED:
-                from fillfinish.masterdata.start_checks import finish_batch
-
-                finish_batch(self.db_url, outcome.batch_id, decision, self.config)
-            return outcome
+            return self._reconciled(outcome, decision)
 
     def _start_checks(self, request: StartRequest) -> Any:
         """The master-data checks before start; a refusal names everything missing."""
@@ -180,13 +176,21 @@ class BatchService:
     async def resume(self, batch_id: str, operator: str, reason: str,
                      password: PasswordSource | None = None) -> BatchOutcome:
         """Resume a Held batch (a supervisor): Unhold re-checks every interlock and hold time first."""
-        return await self._decide("resume", batch_id, operator, reason, password)
+        return self._reconciled(await self._decide("resume", batch_id, operator, reason, password))
 
     async def abort(self, batch_id: str, operator: str, reason: str,
                     password: PasswordSource | None = None) -> BatchOutcome:
         """Abort a Held batch (a supervisor): safe state, Aborted, disposition not suitable; in the record only,
         saying so, when the devices cannot be reached."""
-        return await self._decide("abort", batch_id, operator, reason, password)
+        return self._reconciled(await self._decide("abort", batch_id, operator, reason, password))
+
+    def _reconciled(self, outcome: BatchOutcome, decision: Any = None) -> BatchOutcome:
+        """Reconcile the batch's material lots once it has ended (lots from the start decision, else its record)."""
+        if outcome.state in ENDED:
+            from fillfinish.masterdata.start_checks import finish_batch
+
+            finish_batch(self.db_url, outcome.batch_id, decision, self.config)
+        return outcome
 
     async def _decide(self, action: str, batch_id: str, operator: str, reason: str,
                       password: PasswordSource | None) -> BatchOutcome:

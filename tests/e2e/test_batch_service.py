@@ -151,6 +151,8 @@ async def test_stop_mid_fill_then_recover_and_abort(site: SiteConfig, db_url: st
         assert verify(store, batch_id).ok
         assert kinds(entries, "safe_state", action="recovery")[0].data["lamp_off"] is True
         assert kinds(entries, "operator", command="Abort")[0].actor == "sup.bob"
+        (rec,) = kinds(entries, "material_reconciliation")  # an aborted batch's lots are reconciled too
+        assert rec.data["bulk"]["lot"] == seeded.prepared.materials["bulk"] and rec.data["bulk"]["drawn_ml"] > 0
     assert service.unfinished() == []
     with pytest.raises(UserError, match="no unfinished batch"):
         await service.recover()
@@ -170,5 +172,6 @@ async def test_recover_then_resume_completes_the_batch(site: SiteConfig, db_url:
         assert verify(store, batch_id).ok
         assert kinds(entries, "operator", command="Unhold")[0].actor == "sup.bob"
         assert kinds(entries, "disposition")
+        assert len(kinds(entries, "material_reconciliation")) == 1  # a resumed batch is reconciled once
     with pytest.raises(UserError, match="ended Complete"):
         await service.resume(batch_id, "sup.bob", "again", as_person(seeded, "sup.bob"))
