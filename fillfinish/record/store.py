@@ -38,6 +38,7 @@ from fillfinish.record.chain import (
 )
 from fillfinish.record.models import MODES, REGISTRY_MODE, BatchHeader, BatchRow, Entry, EntryRow, LedgerRow
 from fillfinish.record.names import LINE_ID_RE, check_actor
+from fillfinish.record.vocabulary import validate_entry
 from fillfinish.record.sitekey import (
     KEY_ENV,
     SiteKey,
@@ -389,6 +390,7 @@ class RecordStore:
                 raise ValueError(f"data must be a mapping (JSON object), got {type(data).__name__}")
             payload: dict[str, Any] = normalise(data)
             data_text = canonical_json(payload)
+            validate_entry(kind, payload)  # the record vocabulary: an undeclared kind or field is refused (VocabularyError)
         except (CanonicalJSONError, ValueError, TypeError) as exc:
             raise RecordWriteError(f"cannot record {kind!r} entry for batch {batch_id}: {exc}") from exc
         with self._lock:

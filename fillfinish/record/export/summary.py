@@ -372,7 +372,7 @@ def exceptions(entries: Sequence[Entry]) -> list[ExceptionItem]:
             alarm_index[entry.seq] = len(items)
             open_alarm[source] = entry.seq
             unacked.append(entry.seq)
-            items.append(ExceptionItem("alarm", entry.seq, entry.ts,
+            items.append(ExceptionItem("interlock" if severity == "interlock" else "alarm", entry.seq, entry.ts,
                                        f"{severity} alarm ({source}): {d.get('message', '')}", extra,
                                        entries=(entry.seq,)))
         elif kind in ("alarm_ack", "alarm_clear"):
