@@ -12,10 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from fillfinish.record.models import Entry
-from fillfinish.record.vocabulary import EntryData, typed
+from pydantic import ConfigDict
 
-__all__ = ["TypedEntry", "read_typed", "of_type"]
+from fillfinish.record.models import Entry
+from fillfinish.record.vocabulary import EntryData, VocabularyError, _f, typed
+
+__all__ = ["TypedEntry", "Unreadable", "read_typed", "of_type"]
+
+
+class Unreadable(EntryData):
+    """An entry whose data the vocabulary does not accept (a tampered or pre-vocabulary record): kept, never typed.
+
+    Not a kind (not in VOCABULARY, so never written); exports show it instead of failing, so a damaged record can
+    still be reviewed and its `record verify` result shown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    problem: str = _f("why the vocabulary refused the entry's data")
 
 D = TypeVar("D", bound=EntryData)
 
@@ -49,8 +61,14 @@ class TypedEntry(Generic[D]):
 
 
 def read_typed(entries: Iterable[Entry]) -> list[TypedEntry[EntryData]]:
-    """Every entry with its typed data (VocabularyError names an entry the vocabulary does not know)."""
-    return [TypedEntry(e, typed(e)) for e in entries]
+    """Every entry with its typed data; an entry the vocabulary refuses comes back as `Unreadable` with the reason."""
+    out: list[TypedEntry[EntryData]] = []
+    for e in entries:
+        try:
+            out.append(TypedEntry(e, typed(e)))
+        except VocabularyError as exc:
+            out.append(TypedEntry(e, Unreadable(problem=str(exc))))
+    return out
 
 
 def of_type(entries: Iterable[TypedEntry[EntryData]], model: type[D]) -> list[TypedEntry[D]]:

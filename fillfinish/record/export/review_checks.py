@@ -26,6 +26,17 @@ from fillfinish.record.export.review_model import (
     recipe_number,
 )
 from fillfinish.record.export.review_exceptions import _vial_item
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import (
+    AlarmRaised,
+    Measurement,
+    PhaseEvent,
+    Reconciliation,
+    StateChange,
+    UvCycle,
+    UvStart,
+    VialJudgement,
+)
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -47,15 +58,16 @@ def _integrity_check(snap: RecordSnapshot) -> tuple[Check, bool | None, str]:
 
 def _uv_check(name: str, step: str, entries: Sequence[Entry], min_irr: float | None) -> Check | None:
     """A UV step (reference-point cycle or tip station) against its target dose and minimum irradiance."""
-    starts = [e for e in entries if e.kind == "uv_start" and e.data.get("step") == step]
-    done = [e for e in entries if e.kind == "uv_cycle" and e.data.get("step") == step]
+    rows = read_typed(entries)
+    starts = [t for t in of_type(rows, UvStart) if t.data.step == step]
+    done = [t for t in of_type(rows, UvCycle) if t.data.step == step]
     if not starts and not done:
         return None
     if not done:
         return Check(name, "fail", "started but no completed cycle recorded", tuple(e.seq for e in starts))
-    last = done[-1]
-    dose, target = _num(last.data.get("dose_mj_cm2")), _num(last.data.get("target_dose_mj_cm2"))
-    lowest = _num(last.data.get("min_irradiance_mw_cm2"))
+    last = done[-1].data
+    dose, target = float(last.dose_mj_cm2), float(last.target_dose_mj_cm2)
+    lowest = float(last.min_irradiance_mw_cm2)
     parts = []
     status = "pass"
     if dose is not None:
@@ -73,23 +85,19 @@ def _uv_check(name: str, step: str, entries: Sequence[Entry], min_irr: float | N
 
 
 def _phase_times(entries: Sequence[Entry]) -> dict[tuple[str, str], float]:
-    """(phase, event) -> Unix seconds of the last such phase entry: its record timestamp (the controller writes no
-    time field in phase entries; an explicit numeric `t` in older hand-written records is still honoured)."""
+    """(phase, event) -> Unix seconds of the last such phase entry: its record timestamp (phase entries carry
+    no time field: the record's timestamp is the shared clock's time)."""
     out: dict[tuple[str, str], float] = {}
-    for entry in entries:
-        if entry.kind == "phase":
-            t = _num(entry.data.get("t"))
-            out[(str(entry.data.get("phase")), str(entry.data.get("event")))] = t if t is not None else entry.ts.timestamp()
+    for row in of_type(read_typed(entries), PhaseEvent):
+        out[(row.data.phase, row.data.event)] = row.ts.timestamp()
     return out
 
 
 def _step_end(entries: Sequence[Entry], step: str, phase: str) -> float | None:
-    """End of a UV step in Unix seconds: its `end` field when numeric, else the time of its `uv_cycle` entry, else the
-    end of its phase."""
-    for e in reversed(entries):
-        if e.kind == "uv_cycle" and e.data.get("step") == step:
-            end = _num(e.data.get("end"))
-            return end if end is not None else e.ts.timestamp()
+    """End of a UV step in Unix seconds: the `end` of its last `uv_cycle` entry, else the end of its phase."""
+    for row in reversed(of_type(read_typed(entries), UvCycle)):
+        if row.data.step == step:
+            return float(row.data.end)
     return _phase_times(entries).get((phase, "done"))
 
 
@@ -123,14 +131,15 @@ def _hold_time_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> Che
 
 def _environment_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> Check | None:
     """Particle samples against the recipe's alert and action limits, and the environmental alarms."""
-    samples = [e for e in entries if e.kind == "measurement" and e.data.get("signal") == "particles"]
-    env_alarms = [e for e in entries if e.kind == "alarm"]
+    rows = read_typed(entries)
+    samples = [m.data for m in of_type(rows, Measurement) if m.data.signal == "particles"]
+    env_alarms = of_type(rows, AlarmRaised)
     if not samples and not env_alarms:
         return None
     parts = [f"{len(samples)} particle samples"]
     status = "pass"
-    for size, key in (("0.5", "per_m3_0_5um"), ("5", "per_m3_5um")):
-        values = [v for v in (_num(e.data.get(key)) for e in samples) if v is not None]
+    for size, counts in (("0.5", [m.per_m3_0_5um for m in samples]), ("5", [m.per_m3_5um for m in samples])):
+        values = [float(v) for v in counts if v is not None]
         if not values:
             continue
         name = "0_5um" if size == "0.5" else "5um"
@@ -148,11 +157,11 @@ def _environment_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> C
             status = "attention"
     min_flow = recipe_number(recipe, "environment", "min_sample_flow_l_min")
     if min_flow is not None:
-        low = sum(1 for e in samples if (_num(e.data.get("flow_l_min")) or min_flow) < min_flow)
+        low = sum(1 for m in samples if (m.flow_l_min or min_flow) < min_flow)
         if low:
             parts.append(f"{low} samples below the minimum flow {min_flow} L/min")
             status = "fail"
-    severities = Counter(str(e.data.get("severity")) for e in env_alarms)
+    severities = Counter(a.data.severity for a in env_alarms)
     if env_alarms:
         parts.append("alarms: " + ", ".join(f"{n} {sev}" for sev, n in sorted(severities.items())))
         if any(sev != "alert" for sev in severities):
@@ -164,11 +173,11 @@ def _environment_check(entries: Sequence[Entry], recipe: Mapping[str, Any]) -> C
 
 def _weight_check(entries: Sequence[Entry]) -> Check | None:
     """Check-weighing: how many vials were weighed, how many in tolerance, rejected and uncertain vials."""
-    vials = [e for e in entries if e.kind == "vial"]
+    vials = of_type(read_typed(entries), VialJudgement)
     if not vials:
         return None
-    weighed = [e for e in vials if e.data.get("weighed") or _num(e.data.get("net_g")) is not None]
-    bad = [e for e in vials if _vial_item(e) is not None]
+    weighed = [v for v in vials if v.data.weighed or v.data.net_g is not None]
+    bad = [v for v in vials if _vial_item(v) is not None]
     status = "pass" if not bad else "attention"
     detail = f"{len(vials)} vials judged, {len(weighed)} weighed, {len(bad)} rejected/uncertain/out of tolerance"
     return Check("Check-weighing (fill volume)", status, detail, tuple(e.seq for e in bad))
@@ -176,9 +185,9 @@ def _weight_check(entries: Sequence[Entry]) -> Check | None:
 
 def _reconciliation(entries: Sequence[Entry], planned: int) -> tuple[dict[str, Any], int | None]:
     """The last recorded reconciliation (and its seq), else one computed from the vial entries."""
-    recorded = [e for e in entries if e.kind == "reconciliation"]
+    recorded = of_type(read_typed(entries), Reconciliation)
     if recorded:
-        return dict(recorded[-1].data), recorded[-1].seq
+        return recorded[-1].data.model_dump(), recorded[-1].seq
     counts = vial_counts(entries)
     rejected = counts["rejected"] + counts["uncertain"]
     return {"planned": planned, "filled": counts["accepted"], "rejected": rejected, "uncertain": counts["uncertain"],
@@ -187,10 +196,9 @@ def _reconciliation(entries: Sequence[Entry], planned: int) -> tuple[dict[str, A
 
 def vial_counts(entries: Iterable[Entry]) -> dict[str, int]:
     """accepted / rejected / uncertain vials (the last judgement of each vial counts, as in batch/history.py)."""
-    last: dict[Any, str] = {}
-    for entry in entries:
-        if entry.kind == "vial":
-            last[entry.data.get("vial")] = str(entry.data.get("status"))
+    last: dict[int, str] = {}
+    for row in of_type(read_typed(entries), VialJudgement):
+        last[row.data.vial] = row.data.status
     out = {"accepted": 0, "rejected": 0, "uncertain": 0}
     for status in last.values():
         out[status if status in out else "rejected"] += 1
@@ -200,7 +208,6 @@ def vial_counts(entries: Iterable[Entry]) -> dict[str, int]:
 def final_state(entries: Iterable[Entry]) -> str:
     """The PackML state the record last reached (Stopped when it has no state entry)."""
     state = "Stopped"
-    for entry in entries:
-        if entry.kind == "state" and isinstance(entry.data.get("to"), str):
-            state = entry.data["to"]
+    for row in of_type(read_typed(entries), StateChange):
+        state = row.data.to
     return state
