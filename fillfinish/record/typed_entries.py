@@ -17,7 +17,7 @@ from pydantic import ConfigDict
 from fillfinish.record.models import Entry
 from fillfinish.record.vocabulary import EntryData, VocabularyError, _f, typed
 
-__all__ = ["TypedEntry", "Unreadable", "read_typed", "of_type"]
+__all__ = ["TypedEntry", "Unreadable", "read_typed", "of_type", "typed_or_unreadable"]
 
 
 class Unreadable(EntryData):
@@ -60,15 +60,17 @@ class TypedEntry(Generic[D]):
         return self.entry.kind
 
 
+def typed_or_unreadable(entry: Entry) -> EntryData:
+    """The entry's typed data, or `Unreadable` with the reason when the vocabulary refuses it."""
+    try:
+        return typed(entry)
+    except VocabularyError as exc:
+        return Unreadable(problem=str(exc))
+
+
 def read_typed(entries: Iterable[Entry]) -> list[TypedEntry[EntryData]]:
     """Every entry with its typed data; an entry the vocabulary refuses comes back as `Unreadable` with the reason."""
-    out: list[TypedEntry[EntryData]] = []
-    for e in entries:
-        try:
-            out.append(TypedEntry(e, typed(e)))
-        except VocabularyError as exc:
-            out.append(TypedEntry(e, Unreadable(problem=str(exc))))
-    return out
+    return [TypedEntry(e, typed_or_unreadable(e)) for e in entries]
 
 
 def of_type(entries: Iterable[TypedEntry[EntryData]], model: type[D]) -> list[TypedEntry[D]]:

@@ -26,6 +26,18 @@ from fillfinish.record.chain import canonical_json, format_ts
 from fillfinish.record.export.plots import particle_series, uv_series, weight_series
 from fillfinish.record.export.summary import RecordSnapshot, final_state, is_person, review, signatures
 from fillfinish.record.models import Entry
+from fillfinish.record.typed_entries import TypedEntry, of_type, read_typed, typed_or_unreadable
+from fillfinish.record.vocabulary import (
+    AlarmAck,
+    AlarmClear,
+    AlarmRaised,
+    DispositionData,
+    EntryData,
+    MasterData,
+    MaterialReconciliation,
+    Measurement,
+    VialJudgement,
+)
 
 NS = "http://www.mesa.org/xml/B2MML"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -78,8 +90,9 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("_m_s", "m/s"), ("_pa", "Pa"), ("_ul", "uL"), ("_g", "g"), ("_s", "s"), ("_hours", "h"), ("_ml", "mL"),
 )
 """Unit of a data key from its suffix (the record puts units in field names)."""
-REFERENCE_KEYS = ("intent", "alarm_entry", "last_seq")
-"""Data keys whose integer value is the seq of another entry of the same batch."""
+REFERENCE_FIELDS = ("intent", "alarm_entry", "last_seq")
+"""Vocabulary fields whose integer value is the seq of another entry of the same batch (Outcome.intent,
+DeviationEvent.alarm_entry, Recovery.last_seq)."""
 
 
 def _q(tag: str) -> str:
@@ -159,22 +172,24 @@ def event_id(batch_id: str, seq: int) -> str:
     return f"{batch_id}/{seq}"
 
 
-def _references(entry: Entry) -> list[int]:
+def _references(entry: Entry, d: EntryData) -> list[int]:
     """Seqs of other entries this entry points to (intent, alarm_entry, disposition reasons' entries, ...)."""
     refs: list[int] = []
-    for key in REFERENCE_KEYS:
-        value = entry.data.get(key)
+    for name in REFERENCE_FIELDS:
+        value = getattr(d, name, None)
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value != entry.seq:
             refs.append(value)
-    for reason in entry.data.get("reasons") or []:
+    for reason in getattr(d, "reasons", None) or []:
         if isinstance(reason, Mapping):
             refs += [s for s in reason.get("entries") or [] if isinstance(s, int) and not isinstance(s, bool)]
     return sorted(set(refs))
 
 
 def _event(events: etree._Element, entry: Entry) -> None:
-    """One record entry as a BatchML Event (see the module docstring for the mapping)."""
+    """One record entry as a BatchML Event (see the module docstring for the mapping). Every field is exported as
+    written (the raw data is what the hash covers); the typed model `t` gives the fields with a BatchML meaning."""
     d = entry.data
+    t = typed_or_unreadable(entry)
     ev = _add(events, "Event")
     _add(ev, "EntryID", event_id(entry.batch_id, entry.seq))
     _add(ev, "ObjectType", "Event")
@@ -191,29 +206,30 @@ def _event(events: etree._Element, entry: Entry) -> None:
             _value(ev, "Value", key, d[key])
     for key in sorted(previous & set(d)):
         _value(ev, "PreviousValue", key, d[key])
-    for key in ("message", "reason", "detail"):
-        if isinstance(d.get(key), str) and d[key]:
-            _add(ev, "MessageText", d[key])
+    for text in (getattr(t, "message", None), getattr(t, "reason", None), getattr(t, "detail", None)):
+        if isinstance(text, str) and text:
+            _add(ev, "MessageText", text)
     if is_person(entry.actor):
         _add(ev, "PersonID", entry.actor)
-    sig = d.get("signature")
+    sig = getattr(t, "signature", None)
     if isinstance(sig, Mapping) and isinstance(sig.get("name"), str) and sig["name"] != entry.actor:
         _add(ev, "PersonID", sig["name"])
     if not is_person(entry.actor):
         _add(ev, "ComputerID", f"fillfinish/{entry.actor}")
-    if isinstance(d.get("phase"), str):
-        _add(ev, "ProceduralElementReference", d["phase"])
+    phase = getattr(t, "phase", None)
+    if isinstance(phase, str):
+        _add(ev, "ProceduralElementReference", phase)
     _add(ev, "Category", entry.kind)
-    if entry.kind in ("alarm", "alarm_ack", "alarm_clear", "interlock"):
+    if isinstance(t, (AlarmRaised, AlarmAck, AlarmClear)):
         alarm = _add(ev, "AlarmData")
-        _add(alarm, "AlarmEvent", {"alarm": "Detected", "interlock": "Detected", "alarm_ack": "Acknowledged",
-                                   "alarm_clear": "Cleared"}[entry.kind])
-        _add(alarm, "AlarmType", str(d.get("source", entry.kind)))
-        if d.get("limit") is not None:
-            _value(alarm, "AlarmLimit", "limit", d["limit"])
-        if d.get("severity") is not None:
-            _add(alarm, "Priority", str(d["severity"]))
-    for ref in _references(entry):
+        _add(alarm, "AlarmEvent", {"alarm": "Detected", "alarm_ack": "Acknowledged", "alarm_clear": "Cleared"}[
+            entry.kind])
+        _add(alarm, "AlarmType", t.source)
+        if isinstance(t, AlarmRaised) and t.limit is not None:
+            _value(alarm, "AlarmLimit", "limit", t.limit)
+        if isinstance(t, AlarmRaised):
+            _add(alarm, "Priority", t.severity)
+    for ref in _references(entry, t):
         _add(ev, "AssociatedEventID", event_id(entry.batch_id, ref))
     _attribute(ev, "seq", entry.seq)
     _attribute(ev, "global_seq", entry.global_seq)
@@ -316,15 +332,14 @@ def _tag(data_set: etree._Element, index: int, name: str, unit: str, description
     _add(tag, "Description", description)
 
 
-def _data_set(parent: etree._Element, entry_id: str, description: str, source: Iterable[Entry],
-              tags: list[tuple[str, str, str, str]]) -> None:
-    """A DataSet from the given entries: one OrderedData per entry (OrderIndex = its seq) with one value per tag.
+def _data_set(parent: etree._Element, entry_id: str, description: str,
+              source: Iterable[tuple[Entry, list[float | int | None]]], tags: list[tuple[str, str, str]]) -> None:
+    """A DataSet from (entry, values) pairs: one OrderedData per entry (OrderIndex = its seq), one value per tag.
 
-    `tags` = (data key, alias, unit, description); entries missing a numeric value for a tag are left out.
+    `tags` = (alias, unit, description); entries missing a numeric value for a tag are left out.
     """
     rows = []
-    for entry in source:
-        values = [entry.data.get(key) for key, _, _, _ in tags]
+    for entry, values in source:
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             rows.append((entry, values))
     if not rows:
@@ -333,7 +348,7 @@ def _data_set(parent: etree._Element, entry_id: str, description: str, source: I
     _record_entry(ds, entry_id, "Data Set", format_ts(rows[0][0].ts), description=description)
     _add(ds, "StartTime", format_ts(rows[0][0].ts))
     _add(ds, "EndTime", format_ts(rows[-1][0].ts))
-    for i, (_, alias, unit, text) in enumerate(tags, start=1):
+    for i, (alias, unit, text) in enumerate(tags, start=1):
         _tag(ds, i, alias, unit, text)
     for entry, values in rows:
         ordered = _add(ds, "OrderedData")
@@ -342,12 +357,13 @@ def _data_set(parent: etree._Element, entry_id: str, description: str, source: I
         for i, value in enumerate(values, start=1):
             dv = _add(ordered, "DataValue")
             _add(dv, "TagIndex", i)
-            _add(dv, "Value", repr(float(value)))
+            _add(dv, "Value", repr(float(value or 0)))
 
 
 def _data_sets(root: etree._Element, snap: RecordSnapshot) -> None:
     """DataSets: particle counts, each UV cycle's irradiance and dose, check-weights (all point back to events)."""
     entries = list(snap.entries)
+    rows = read_typed(entries)
     bid = snap.header.batch_id
     has_particles = particle_series(entries, snap.header.created_at).minutes
     cycles = uv_series(entries)
@@ -356,20 +372,21 @@ def _data_sets(root: etree._Element, snap: RecordSnapshot) -> None:
         return
     sets = _add(root, "DataSets")
     _data_set(sets, f"{bid}/dataset/particles", "particle counts, grade A (OrderIndex = record entry seq)",
-              (e for e in entries if e.kind == "measurement" and e.data.get("signal") == "particles"),
-              [("per_m3_0_5um", "particles_0_5um", "1/m3", "particles >=0.5 um per m3"),
-               ("per_m3_5um", "particles_5um", "1/m3", "particles >=5 um per m3")])
+              ((m.entry, [m.data.per_m3_0_5um, m.data.per_m3_5um]) for m in of_type(rows, Measurement)
+               if m.data.signal == "particles"),
+              [("particles_0_5um", "1/m3", "particles >=0.5 um per m3"),
+               ("particles_5um", "1/m3", "particles >=5 um per m3")])
     for series in cycles:
         _data_set(sets, f"{bid}/dataset/{series.cycle_id}", f"UV {series.step} ({series.sensor}), target "
                   f"{series.target_mj_cm2} mJ/cm2 (OrderIndex = record entry seq)",
-                  (e for e in entries if e.kind == "measurement" and e.data.get("cycle_id") == series.cycle_id),
-                  [("irradiance_mw_cm2", "irradiance", "mW/cm2", "UV irradiance"),
-                   ("dose_mj_cm2", "dose", "mJ/cm2", "cumulative UV dose")])
+                  ((m.entry, [m.data.irradiance_mw_cm2, m.data.dose_mj_cm2]) for m in of_type(rows, Measurement)
+                   if m.data.cycle_id == series.cycle_id),
+                  [("irradiance", "mW/cm2", "UV irradiance"), ("dose", "mJ/cm2", "cumulative UV dose")])
     _data_set(sets, f"{bid}/dataset/check_weights", "net fill weight of weighed vials (OrderIndex = record entry seq)",
-              (e for e in entries if e.kind == "vial"),
-              [("vial", "vial", "vial", "vial number"), ("net_g", "net_weight", "g", "net weight"),
-               ("expected_g", "expected_weight", "g", "expected weight"),
-               ("tolerance_g", "tolerance", "g", "tolerance (+/-)")])
+              ((v.entry, [v.data.vial, v.data.net_g, v.data.expected_g, v.data.tolerance_g])
+               for v in of_type(rows, VialJudgement)),
+              [("vial", "vial", "vial number"), ("net_weight", "g", "net weight"),
+               ("expected_weight", "g", "expected weight"), ("tolerance", "g", "tolerance (+/-)")])
 
 
 def _personnel(root: etree._Element, snap: RecordSnapshot) -> None:
@@ -396,12 +413,14 @@ def _personnel(root: etree._Element, snap: RecordSnapshot) -> None:
 def _materials(root: etree._Element, snap: RecordSnapshot) -> None:
     """OperationsPerformances: the material lots of the batch (its `master_data` entry at start) as MaterialActual,
     with the vial reconciliation (used, rejected, returned) when the batch recorded one."""
-    start = next((e for e in snap.entries if e.kind == "master_data"), None)
-    lots = start.data.get("materials") if start is not None else None
-    if not isinstance(lots, Mapping) or not lots:
+    rows = read_typed(snap.entries)
+    starts = of_type(rows, MasterData)
+    start = starts[0] if starts else None
+    lots = start.data.materials if start is not None else None
+    if start is None or not lots:
         return
-    rec = next((e.data for e in reversed(snap.entries) if e.kind == "material_reconciliation"), {})
-    vials = rec.get("vials") if isinstance(rec.get("vials"), Mapping) else {}
+    recs = of_type(rows, MaterialReconciliation)
+    vials = (recs[-1].data.vials if recs else None) or {}
     bid = snap.header.batch_id
     record = _add(_add(root, "OperationsPerformances"), "OperationsPerformanceRecord")
     _record_entry(record, f"{bid}/materials", "Other", format_ts(start.ts), event_id(bid, start.seq),
@@ -436,36 +455,41 @@ def _materials(root: etree._Element, snap: RecordSnapshot) -> None:
 
 def _samples(root: etree._Element, snap: RecordSnapshot) -> None:
     """Samples: every weighed vial as a check-weight sample with its test result (accepted or rejected)."""
-    vials = [e for e in snap.entries if e.kind == "vial" and isinstance(e.data.get("net_g"), (int, float))]
+    vials = [v for v in of_type(read_typed(snap.entries), VialJudgement) if v.data.net_g is not None]
     if not vials:
         return
     bid = snap.header.batch_id
     samples = _add(root, "Samples")
-    for entry in vials:
-        d = entry.data
-        base = f"{bid}/vial/{d.get('vial')}"
-        sample = _add(samples, "Sample")
-        _record_entry(sample, base, "Sample", format_ts(entry.ts), event_id(bid, entry.seq),
-                      f"check-weight of vial {d.get('vial')}")
-        _add(sample, "SampleSourceID", f"vial {d.get('vial')}")
-        if isinstance(d.get("volume_ul"), (int, float)):
-            size = _add(sample, "SampleSize")
-            _add(size, "QuantityString", d["volume_ul"])
-            _add(size, "DataType", "double")
-            _add(size, "UnitOfMeasure", "uL")
-        _add(sample, "SampleType", "in-process check-weight")
-        test = _add(sample, "SampleTest")
-        _record_entry(test, f"{base}/test", "Sample Test", format_ts(entry.ts))
-        _add(test, "TestCode", "gravimetric")
-        _add(test, "TestName", "net fill weight")
-        result = _add(test, "SampleTestResult")
-        _record_entry(result, f"{base}/result", "Sample Test Result", format_ts(entry.ts), event_id(bid, entry.seq),
-                      str(d.get("reason") or "") or None)
-        _add(result, "TestDisposition", str(d.get("status")))
-        _value(result, "Results", "net_g", d["net_g"])
-        for key in ("expected_g", "tolerance_g"):
-            if d.get(key) is not None:
-                _value(result, "ExpectedResults", key, d[key])
+    for row in vials:
+        _sample(samples, bid, row)
+
+
+def _sample(samples: etree._Element, bid: str, row: TypedEntry[VialJudgement]) -> None:
+    """One weighed vial as a Sample with its SampleTest and result."""
+    entry, d = row.entry, row.data
+    base = f"{bid}/vial/{d.vial}"
+    sample = _add(samples, "Sample")
+    _record_entry(sample, base, "Sample", format_ts(entry.ts), event_id(bid, entry.seq),
+                  f"check-weight of vial {d.vial}")
+    _add(sample, "SampleSourceID", f"vial {d.vial}")
+    if d.volume_ul is not None:
+        size = _add(sample, "SampleSize")
+        _add(size, "QuantityString", d.volume_ul)
+        _add(size, "DataType", "double")
+        _add(size, "UnitOfMeasure", "uL")
+    _add(sample, "SampleType", "in-process check-weight")
+    test = _add(sample, "SampleTest")
+    _record_entry(test, f"{base}/test", "Sample Test", format_ts(entry.ts))
+    _add(test, "TestCode", "gravimetric")
+    _add(test, "TestName", "net fill weight")
+    result = _add(test, "SampleTestResult")
+    _record_entry(result, f"{base}/result", "Sample Test Result", format_ts(entry.ts), event_id(bid, entry.seq),
+                  d.reason or None)
+    _add(result, "TestDisposition", d.status)
+    _value(result, "Results", "net_g", d.net_g)
+    for key, value in (("expected_g", d.expected_g), ("tolerance_g", d.tolerance_g)):
+        if value is not None:
+            _value(result, "ExpectedResults", key, value)
 
 
 def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
@@ -473,7 +497,8 @@ def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
     h = snap.header
     entries = list(snap.entries)
     state = final_state(entries)
-    disposition = next((e for e in reversed(entries) if e.kind == "disposition"), None)
+    dispositions = of_type(read_typed(entries), DispositionData)
+    disposition = dispositions[-1] if dispositions else None
     root = etree.Element(_q("BatchProductionRecord"), nsmap={None: NS, "xsi": XSI})
     _add(root, "ID", h.batch_id)
     _record_entry(root, h.batch_id, "Batch Production Record", format_ts(h.created_at), h.header_hash,
@@ -484,7 +509,7 @@ def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
                               "International. The Batch Markup Language (BatchML) is used courtesy of MESA "
                               "International.")
     if disposition is not None:
-        _add(root, "Description", f"disposition: {disposition.data.get('verdict')}")
+        _add(root, "Description", f"disposition: {disposition.data.verdict}")
     _add(root, "PublishedDate", format_ts(snap.generated_at))
     _add(root, "CreationDate", format_ts(h.created_at))
     _add(root, "BatchID", h.batch_id)
