@@ -13,7 +13,17 @@ TYPED_CONSUMERS = (
     "fillfinish/batch/history.py",
     "fillfinish/batch/disposition.py",
     "fillfinish/batch/recovery.py",
+    "fillfinish/record/export/summary.py",
+    "fillfinish/record/export/review_checks.py",
+    "fillfinish/record/export/review_exceptions.py",
+    "fillfinish/record/export/review_quality.py",
+    "fillfinish/record/export/plots.py",
+    "fillfinish/record/export/batchml.py",
+    "fillfinish/record/export/pdf.py",
+    "fillfinish/quality/release.py",
 )
+"""Modules that read entries typed. BatchML and the PDF also print every field of an entry exactly as written (the
+hashed raw data, `canonical_json(entry.data)` / `data_text(entry.data)`): a whole-data dump, not a field read."""
 STRING_READ = re.compile(r"""\.data\s*(\[\s*["']|\.get\(\s*["'])|\b(d|data)\.get\(\s*["']|\bd\[\s*["']""")
 
 

@@ -39,6 +39,8 @@ from reportlab.platypus import (
 
 from fillfinish.record.chain import canonical_json, format_ts
 from fillfinish.record.export.plots import render_plots
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import DeviationEvent
 from fillfinish.record.export.summary import (
     EXCEPTION_KINDS,
     RecordSnapshot,
@@ -252,18 +254,18 @@ def _disposition_box(summary: ReviewSummary, st: _Styles) -> Flowable:
 
 def _decision_box(summary: ReviewSummary, st: _Styles) -> Flowable:
     """The final state on the first page: released or rejected, by whom, when, the retention date; or pending."""
-    d = summary.qa_decision
-    if not d:
+    view = summary.qa_decision  # the review's view of the QA decision entry (review_quality._decision_view)
+    if not view:
         colour, title = STATUS_COLOURS["n/a"], "QA DECISION: pending (release needs the signature of an authorised person)"
         lines: list[str] = []
     else:
-        colour = STATUS_COLOURS["pass" if d.get("decision") == "released" else "fail"]
-        title = f"QA DECISION: {str(d.get('decision')).upper()} by {d.get('name')} ({d.get('by')}) on {d.get('ts')}"
-        lines = [f"Verdict: {d.get('verdict')}", f"Product expiry {d.get('expiry')}; keep this record until "
-                 f"{d.get('retention_until')} (retention date; not purged before it)"]
-        if d.get("reason"):
-            lines.append(f"Reason: {d['reason']}")
-        lines.append(f"Decision entry {d.get('entry')}, signed (see electronic signatures).")
+        colour = STATUS_COLOURS["pass" if view.get("decision") == "released" else "fail"]
+        title = f"QA DECISION: {str(view.get('decision')).upper()} by {view.get('name')} ({view.get('by')}) on {view.get('ts')}"
+        lines = [f"Verdict: {view.get('verdict')}", f"Product expiry {view.get('expiry')}; keep this record until "
+                 f"{view.get('retention_until')} (retention date; not purged before it)"]
+        if view.get("reason"):
+            lines.append(f"Reason: {view['reason']}")
+        lines.append(f"Decision entry {view.get('entry')}, signed (see electronic signatures).")
     cell = [_p(title, st.box_title)] + [_p(line, st.small) for line in lines]
     box = Table([[cell]], colWidths=[FRAME_WIDTH])
     box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
@@ -401,20 +403,21 @@ def _deviations_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
     """Every deviation entry in full, with the alarm that opened it."""
     out: list[Flowable] = [_p("Deviations", st.h2)]
     out += _deviations_8d(review(snap), st)
-    deviations = [e for e in snap.entries if e.kind == "deviation"]
+    deviations = of_type(read_typed(snap.entries), DeviationEvent)
     if not deviations:
         return out + [_p("No deviation recorded for this batch.", st.body)]
     by_seq = {e.seq: e for e in snap.entries}
     label = ParagraphStyle("dlabel", parent=st.small, fontName=st.bold)
-    for entry in deviations:
-        d = entry.data
+    for dev in deviations:
+        entry, d = dev.entry, dev.data
         rows: list[list[Any]] = [[_p(f"Deviation, entry {entry.seq}", label),
-                                  _p(f"{d.get('event', 'recorded')} at {fmt_time(entry.ts)} by {entry.actor}",
-                                     st.small)]]
-        for key in sorted(d):
+                                  _p(f"{d.event} at {fmt_time(entry.ts)} by {entry.actor}", st.small)]]
+        fields = d.model_dump(by_alias=True, exclude_none=True)
+        for key in sorted(fields):
             if key != "event":
-                rows.append([_p(key.replace("_", " "), st.small), _p(data_text({key: d[key]}).split("=", 1)[1], st.small)])
-        alarm = by_seq.get(d.get("alarm_entry")) if isinstance(d.get("alarm_entry"), int) else None
+                rows.append([_p(key.replace("_", " "), st.small),
+                             _p(data_text({key: fields[key]}).split("=", 1)[1], st.small)])
+        alarm = by_seq.get(d.alarm_entry) if d.alarm_entry is not None else None
         if alarm is not None:
             rows.append([_p(f"alarm (entry {alarm.seq})", st.small),
                          _p(f"{fmt_time(alarm.ts)}: {data_text(alarm.data)}", st.small)])

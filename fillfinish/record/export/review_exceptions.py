@@ -1,7 +1,7 @@
 """The review's exceptions list and signatures: alarms (with ack/clear), deviations, out-of-tolerance vials, failed
 checks, interventions, refused commands, faults, recovery and holds, each with who, when and how long.
 
-Reads the record typed (fillfinish.record.typed_entries): each kind's model, not `entry.data["x"]` strings. An entry
+Reads the record typed (fillfinish.record.typed_entries): each kind's model, never string keys into the data. An entry
 the vocabulary refuses (a tampered record) is listed as an exception itself, so the export still shows it.
 """
 
