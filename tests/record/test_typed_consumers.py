@@ -19,6 +19,7 @@ TYPED_CONSUMERS = (
     "fillfinish/record/export/review_quality.py",
     "fillfinish/record/export/plots.py",
     "fillfinish/record/export/batchml.py",
+    "fillfinish/record/export/batchml_views.py",
     "fillfinish/record/export/pdf.py",
     "fillfinish/quality/release.py",
 )

@@ -3,28 +3,12 @@ reconciliation, vial counts and the final state, each with its evidence entries.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from fillfinish.record.export.review_model import Check, RecordSnapshot, _num, fmt_duration, recipe_number
 from fillfinish.record.models import Entry
-from fillfinish.record.export.review_model import (
-    EXCEPTION_KINDS,
-    HOLD_STATES,
-    ROUTINE_COMMANDS,
-    Check,
-    ExceptionItem,
-    RecordSnapshot,
-    Signature,
-    _g_as_mg,
-    _num,
-    _text,
-    fmt_duration,
-    fmt_time,
-    is_person,
-    recipe_number,
-)
 from fillfinish.record.export.review_exceptions import _vial_item
 from fillfinish.record.typed_entries import of_type, read_typed
 from fillfinish.record.vocabulary import (
