@@ -22,6 +22,9 @@ TYPED_CONSUMERS = (
     "fillfinish/record/export/batchml_views.py",
     "fillfinish/record/export/pdf.py",
     "fillfinish/quality/release.py",
+    "fillfinish/quality/viable.py",
+    "fillfinish/quality/purge.py",
+    "fillfinish/quality/mediafill.py",
 )
 """Modules that read entries typed. BatchML and the PDF also print every field of an entry exactly as written (the
 hashed raw data, `canonical_json(entry.data)` / `data_text(entry.data)`): a whole-data dump, not a field read."""
