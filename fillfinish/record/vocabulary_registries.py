@@ -102,14 +102,15 @@ class MaterialRejected(_MaterialDecision):
     """Rejection of a lot."""
 
 
-@entry_kind("material_consumed", "A lot issued to a batch: issued = used + rejected + returned.")
+@entry_kind("material_consumed", "A lot issued to a batch: issued = used + rejected + returned (vials: pcs; bulk or "
+            "media: mL drawn into the syringe, primes and rejected vials included).")
 class MaterialConsumed(EntryData):
     lot: str = _f("the lot")
     batch_id: str = _f("the batch it was issued to")
-    issued: int = _f("units issued")
-    used: int = _f("units used")
-    rejected: int = _f("units rejected")
-    returned: int = _f("units returned")
+    issued: Number = _f("quantity issued (pcs for vials, mL for bulk/media)")
+    used: Number = _f("quantity used (pcs, or mL drawn)")
+    rejected: Number = _f("quantity rejected (pcs)")
+    returned: Number = _f("quantity returned (pcs)")
 
 
 # ------------------------------------------------------------------------------------------------ cleaning, clearance
