@@ -518,7 +518,7 @@ class BatchController:
             self.batch_id or "", state, disp, c["accepted"], c["rejected"], c["uncertain"],
             self._uv["uv_cycle"].dose_mj_cm2 if "uv_cycle" in self._uv else self.history.uv_dose,
             self._uv["tip_uv"].dose_mj_cm2 if "tip_uv" in self._uv else 0.0,
-            [d["message"] for _, d in self.history.alarms if d.get("severity") != "alert"],
+            [a.message for _, a in self.history.alarms if a.severity != "alert"],
         )
 
     # ------------------------------------------------------------------------------------------ PackML acting states

@@ -48,11 +48,11 @@ def decide(history: BatchHistory, planned: int, final_state: str, samples: int =
     by_source: dict[str, list[int]] = {}
     texts: dict[str, str] = {}
     for seq, alarm in history.alarms:
-        if alarm.get("severity") == "alert":
+        if alarm.severity == "alert":
             continue
-        key = f"{alarm.get('severity')}:{alarm.get('source')}"
+        key = f"{alarm.severity}:{alarm.source}"
         by_source.setdefault(key, []).append(seq)
-        texts.setdefault(key, alarm.get("message", key))
+        texts.setdefault(key, alarm.message)
     for key, seqs in by_source.items():
         severity = key.split(":", 1)[0]
         kind = "environmental excursion" if severity == "action" else severity

@@ -8,10 +8,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-
+from fillfinish.record.models import Entry
+from fillfinish.record.vocabulary import (
+    AlarmRaised,
+    DispositionData,
+    EntryData,
+    ExceptionEvent,
+    Intent,
+    Outcome,
+    PhaseEvent,
+    Recovery,
+    RunStart,
+    SafeState,
+    StateChange,
+    UvCycle,
+    VialJudgement,
+    typed,
+)
 
 @dataclass
 class VialOutcome:
+    """A vial's last judgement in the record."""
+
     vial: int
     status: str  # accepted | rejected | uncertain
     reason: str = ""
@@ -30,9 +48,9 @@ class BatchHistory:
     uv_end: float | None = None
     tips_done: float | None = None
     fill_start: float | None = None
-    alarms: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, data)
-    exceptions: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    open_dispense: tuple[int, dict[str, Any]] | None = None  # intent seq + data of a dispense without outcome
+    alarms: list[tuple[int, AlarmRaised]] = field(default_factory=list)  # (seq, alarm)
+    exceptions: list[tuple[int, ExceptionEvent | SafeState]] = field(default_factory=list)
+    open_dispense: tuple[int, Intent] | None = None  # intent seq + intent of a dispense without outcome
     dispensed_unweighed: int | None = None  # vial dispensed (outcome ok) but not yet judged
     uv_dose: float = 0.0
     last_seq: int = 0
@@ -58,7 +76,7 @@ class BatchHistory:
     def in_flight(self) -> tuple[int, str] | None:
         """The vial whose fate the record cannot tell, with why (None if there is none)."""
         if self.open_dispense is not None:
-            vial = int(self.open_dispense[1].get("vial", 0))
+            vial = self.open_dispense[1].vial or 0
             if vial not in self.vials:
                 return vial, f"dispense started (entry {self.open_dispense[0]}) with no outcome recorded"
         if self.dispensed_unweighed is not None and self.dispensed_unweighed not in self.vials:
@@ -66,58 +84,65 @@ class BatchHistory:
         return None
 
     @classmethod
-    def from_entries(cls, entries: Iterable[Any]) -> "BatchHistory":
+    def from_entries(cls, entries: Iterable[Entry]) -> "BatchHistory":
+        """Fold the batch's entries, read typed (fillfinish.record.vocabulary), into its history."""
         h = cls()
         for e in entries:
-            d: dict[str, Any] = e.data
             h.last_seq = e.seq
-            k = e.kind
-            if k == "state":
-                h.state = d["to"]
-            elif k == "phase":
-                if d.get("event") == "start":
-                    h.phase = d["phase"]
-                    if d["phase"] == "fill" and h.fill_start is None:
-                        h.fill_start = e.ts.timestamp()
-                elif d.get("event") == "done":
-                    if d["phase"] not in h.phases_done:
-                        h.phases_done.append(d["phase"])
-                    if d["phase"] == "uv_cycle":
-                        h.uv_end = e.ts.timestamp()
-                    if d["phase"] == "tip_sterilisation":
-                        h.tips_done = e.ts.timestamp()
-                elif d.get("event") == "repeat":  # a hold time ran out: this phase and all after it are redone
-                    if d["phase"] in h.phases_done:
-                        h.phases_done = h.phases_done[: h.phases_done.index(d["phase"])]
-                    h.phase = d["phase"]
-                    if d["phase"] == "uv_cycle":
-                        h.uv_end = h.tips_done = None
-                    elif d["phase"] == "tip_sterilisation":
-                        h.tips_done = None
-            elif k == "uv_cycle" and d.get("step") == "uv_cycle":
-                h.uv_dose = d.get("dose_mj_cm2", 0.0)
-            elif k == "intent" and d.get("action") == "dispense":
-                h.open_dispense = (e.seq, d)
-            elif k == "outcome" and d.get("action") == "dispense":
-                if h.open_dispense and d.get("intent") == h.open_dispense[0]:
-                    vial = int(h.open_dispense[1].get("vial", 0))
-                    h.open_dispense = None
-                    if vial:  # whatever the outcome, liquid may be in it: it must be judged, never filled again
-                        h.dispensed_unweighed = vial
-            elif k == "vial":
-                h.vials[int(d["vial"])] = VialOutcome(int(d["vial"]), d["status"], d.get("reason", ""), e.seq)
-                if h.dispensed_unweighed == int(d["vial"]):
-                    h.dispensed_unweighed = None
-                if h.open_dispense and int(h.open_dispense[1].get("vial", 0)) == int(d["vial"]):
-                    h.open_dispense = None
-            elif k == "alarm":
-                h.alarms.append((e.seq, d))
-            elif k in ("exception", "safe_state"):
-                h.exceptions.append((e.seq, d))
-            elif k == "run_start":
-                h.tip_lot = d.get("tip_lot")
-            elif k == "recovery":
-                h.recovered += 1
-            elif k == "disposition":
-                h.disposition = d
+            h._apply(e, typed(e))
         return h
+
+    def _apply(self, e: Entry, d: EntryData) -> None:
+        """One entry's effect on the history."""
+        if isinstance(d, StateChange):
+            self.state = d.to
+        elif isinstance(d, PhaseEvent):
+            self._phase(e, d)
+        elif isinstance(d, UvCycle) and d.step == "uv_cycle":
+            self.uv_dose = float(d.dose_mj_cm2)
+        elif isinstance(d, Intent) and d.action == "dispense":
+            self.open_dispense = (e.seq, d)
+        elif isinstance(d, Outcome) and d.action == "dispense":
+            if self.open_dispense and d.intent == self.open_dispense[0]:
+                vial = self.open_dispense[1].vial or 0
+                self.open_dispense = None
+                if vial:  # whatever the outcome, liquid may be in it: it must be judged, never filled again
+                    self.dispensed_unweighed = vial
+        elif isinstance(d, VialJudgement):
+            self.vials[d.vial] = VialOutcome(d.vial, d.status, d.reason, e.seq)
+            if self.dispensed_unweighed == d.vial:
+                self.dispensed_unweighed = None
+            if self.open_dispense and (self.open_dispense[1].vial or 0) == d.vial:
+                self.open_dispense = None
+        elif isinstance(d, AlarmRaised):
+            self.alarms.append((e.seq, d))
+        elif isinstance(d, (ExceptionEvent, SafeState)):
+            self.exceptions.append((e.seq, d))
+        elif isinstance(d, RunStart):
+            self.tip_lot = d.tip_lot
+        elif isinstance(d, Recovery):
+            self.recovered += 1
+        elif isinstance(d, DispositionData):
+            self.disposition = d.model_dump(by_alias=True)
+
+    def _phase(self, e: Entry, d: PhaseEvent) -> None:
+        """A phase started, finished, or is repeated (a hold time ran out: it and all after it are redone)."""
+        if d.event == "start":
+            self.phase = d.phase
+            if d.phase == "fill" and self.fill_start is None:
+                self.fill_start = e.ts.timestamp()
+        elif d.event == "done":
+            if d.phase not in self.phases_done:
+                self.phases_done.append(d.phase)
+            if d.phase == "uv_cycle":
+                self.uv_end = e.ts.timestamp()
+            if d.phase == "tip_sterilisation":
+                self.tips_done = e.ts.timestamp()
+        else:
+            if d.phase in self.phases_done:
+                self.phases_done = self.phases_done[: self.phases_done.index(d.phase)]
+            self.phase = d.phase
+            if d.phase == "uv_cycle":
+                self.uv_end = self.tips_done = None
+            elif d.phase == "tip_sterilisation":
+                self.tips_done = None

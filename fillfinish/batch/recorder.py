@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from fillfinish.record.store import RecordStore, RecordWriteError
-from fillfinish.record.vocabulary import VocabularyError, validate_entry
+from fillfinish.record.vocabulary import VocabularyError
 
 log = structlog.get_logger("fillfinish.record")
 
@@ -34,13 +34,11 @@ class BatchRecorder:
         if self.failed:
             raise RecordFailure(f"record already failed: {self.failed}")
         try:
-            validate_entry(kind, data)  # the record's vocabulary: an undeclared kind or field is a write failure
-        except VocabularyError as exc:  # nothing was written and the store is sound: later entries still go in
-            log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
-            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
-        try:
-            entry = self.store.append(self.batch_id, kind, data, actor)
+            entry = self.store.append(self.batch_id, kind, data, actor)  # validates against the record's vocabulary
         except RecordWriteError as exc:
+            if isinstance(exc.__cause__, VocabularyError):  # nothing written and the store is sound: later entries go in
+                log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
+                raise RecordFailure(f"cannot write the batch record: {exc}") from exc
             self.failed = str(exc)
             log.error("record.write_failed", batch=self.batch_id, kind=kind, error=str(exc))
             raise RecordFailure(f"cannot write the batch record: {exc}") from exc

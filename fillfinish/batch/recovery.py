@@ -12,7 +12,9 @@ from typing import Any
 
 from fillfinish.batch.disposition import decide
 from fillfinish.batch.history import BatchHistory
+from fillfinish.record.models import Entry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.vocabulary import SafeState, typed
 
 # Where an unclean shutdown leaves a batch: only a batch that was filling (or about to) comes back Held for a
 # person; one that had not passed its line checks, or was being stopped or aborted, ends where the person meant.
@@ -87,7 +89,7 @@ def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system"
     if entries:
         last = entries[-1]
         last_seq, last_ts = last.seq, last.ts
-        if history.state == "Held" and last.kind == "safe_state" and last.data.get("action") == "recovery":
+        if history.state == "Held" and _is_recovery_safe_state(last):
             return RecoveryReport(batch_id, "Held", last.seq, last.ts.isoformat(), 0.0, None, "",
                                   len(history.vials), already=True)
     else:  # killed right after the header was written: nothing but the header tells when
@@ -119,6 +121,12 @@ def recover(store: RecordStore, batch_id: str, now: float, actor: str = "system"
                      actor)
     return RecoveryReport(batch_id, history.state, last_seq, last_ts.isoformat(), gap,
                           flight[0] if flight else None, flight[1] if flight else "", len(history.vials), after)
+
+
+def _is_recovery_safe_state(entry: Entry) -> bool:
+    """True when `entry` is the safe state a recovery recorded (the batch was already brought to rest)."""
+    data = typed(entry)
+    return isinstance(data, SafeState) and data.action == "recovery"
 
 
 def resting_state(state: str) -> str:

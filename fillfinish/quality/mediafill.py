@@ -20,6 +20,8 @@ from fillfinish.record.export.summary import vial_counts
 from fillfinish.record.models import Entry
 from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.vocabulary import typed
+from fillfinish.record.vocabulary_registries import MediaFillResult
 
 REGISTRY = "mediafill"
 RESULT_KIND = "mediafill_result"
@@ -39,7 +41,8 @@ class MediaFillOutcome:
     @property
     def passed(self) -> bool:
         """True when the media fill passed."""
-        return bool(self.result.data["passed"])
+        data = typed(self.result)
+        return isinstance(data, MediaFillResult) and data.passed
 
 
 def units_filled(entries: list[Entry]) -> int:

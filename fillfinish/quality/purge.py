@@ -24,6 +24,9 @@ from fillfinish.record.models import REGISTRY_MODE, BatchRow, Entry, EntryRow, L
 from fillfinish.record.registry import append_registry, registry_entries
 from fillfinish.record.store import RecordStore, RecordWriteError
 from fillfinish.record.tombstones import TOMBSTONE_KIND, ledger_digest
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import Release, typed
+from fillfinish.record.vocabulary_registries import LegalHold, Rejection
 
 REGISTRY = "purge"
 HOLD_KIND = "legal_hold"
@@ -51,10 +54,10 @@ class Hold:
 def holds(store: RecordStore) -> dict[str, Hold]:
     """Active legal holds by batch id (the last hold event of a batch decides)."""
     active: dict[str, Hold] = {}
-    for e in registry_entries(store, REGISTRY, kinds=[HOLD_KIND]):
-        batch_id = str(e.data.get("batch_id"))
-        if e.data.get("event") == "placed":
-            active[batch_id] = Hold(batch_id, str(e.data.get("reason", "")), e.actor, e.seq)
+    for row in of_type(read_typed(registry_entries(store, REGISTRY, kinds=[HOLD_KIND])), LegalHold):
+        batch_id = row.data.batch_id
+        if row.data.event == "placed":
+            active[batch_id] = Hold(batch_id, row.data.reason, row.actor, row.seq)
         else:
             active.pop(batch_id, None)
     return active
@@ -88,8 +91,9 @@ def release_hold(store: RecordStore, batch_id: str, reason: str, *, user: str, p
 def retention_date(store: RecordStore, batch_id: str) -> dt.date | None:
     """The batch's stored retention date (from its release or rejection), or None when it has none."""
     final = decision(store.entries(batch_id, kinds=["release", "rejection"]))
-    value = final.data.get("retention_until") if final is not None else None
-    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    data = typed(final) if final is not None else None
+    value = data.retention_until if isinstance(data, (Release, Rejection)) else None
+    return dt.date.fromisoformat(value) if value else None
 
 
 def purge(store: RecordStore, batch_id: str, *, user: str, password: str, today: dt.date, reason: str = "",

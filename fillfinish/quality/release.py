@@ -24,6 +24,11 @@ from fillfinish.quality.common import QA_ROLE, QUALITY_KINDS
 from fillfinish.record.models import Entry
 from fillfinish.record.retention import retention_rules, retention_until
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import DispositionData, RetainedSample
+from fillfinish.record.vocabulary import Release as ReleaseData
+from fillfinish.record.vocabulary import Signature as SignatureData
+from fillfinish.record.vocabulary_registries import Rejection
 
 RELEASE_KIND = "release"
 REJECTION_KIND = "rejection"
@@ -48,7 +53,7 @@ class ReleaseReadiness:
 
     batch_id: str
     integrity: str
-    disposition: dict[str, Any] | None
+    disposition: DispositionData | None
     disposition_seq: int | None
     open_deviations: list[devs.Deviation] = field(default_factory=list)
     performers: set[str] = field(default_factory=set)
@@ -69,10 +74,10 @@ class ReleaseReadiness:
 
     def final_verdict(self) -> tuple[str | None, list[dict[str, Any]]]:
         """(verdict, reasons): the disposition proposal plus the viable results' reasons."""
-        disp = self.disposition or {}
-        reasons = list(disp.get("reasons") or [])
+        disp = self.disposition
+        reasons = list(disp.reasons) if disp is not None else []
         extra = self.viable.unsuitable_reasons() if self.viable is not None else []
-        verdict = disp.get("verdict")
+        verdict = disp.verdict if disp is not None else None
         if extra:
             verdict = NOT_SUITABLE
         return (str(verdict) if verdict is not None else None), reasons + extra
@@ -90,8 +95,11 @@ def decision(entries: list[Entry], valid: dict[int, str | None] | None = None) -
     """The batch's final QA decision entry (release or rejection), if any; with `valid` (signature seq -> problem,
     from signature_validity) a decision counts only when its signature is valid (issue 6.4: a forged or copied
     release signature releases nothing)."""
-    return next((e for e in entries if e.kind in DECISION_KINDS
-                 and (valid is None or valid.get(e.data.get("signature_entry"), "no signature") is None)), None)
+    for row in read_typed(entries):
+        if isinstance(row.data, (ReleaseData, Rejection)) and (
+                valid is None or valid.get(row.data.signature_entry, "no signature") is None):
+            return row.entry
+    return None
 
 
 def performers(store: RecordStore, batch_id: str, entries: list[Entry]) -> set[str]:
@@ -99,13 +107,13 @@ def performers(store: RecordStore, batch_id: str, entries: list[Entry]) -> set[s
     of the fill itself (signatures of quality entries such as viable results do not count)."""
     people = {store.batch(batch_id).operator}
     quality_seqs = {e.seq for e in entries if e.kind in QA_KINDS}
-    for e in entries:
-        if e.kind not in QA_KINDS:
-            people.add(e.actor)
-        elif (e.kind == SIGNATURE_KIND and e.data.get("meaning") == "performed"
-              and e.data.get("signed_seq") not in quality_seqs):
-            people.add(str(e.data.get("user_id", e.actor)))
-        sig = e.data.get("signature")
+    for row in read_typed(entries):
+        d = row.data
+        if row.kind not in QA_KINDS:
+            people.add(row.actor)
+        elif isinstance(d, SignatureData) and d.meaning == "performed" and d.signed_seq not in quality_seqs:
+            people.add(d.user_id)
+        sig = getattr(d, "signature", None)  # the manifestation some kinds carry (run_start: the operator)
         if isinstance(sig, dict) and sig.get("meaning") == "performed" and sig.get("name"):
             people.add(str(sig["name"]))
     return people - {"system", "monitor", "controller"}
@@ -116,7 +124,8 @@ def readiness(store: RecordStore, batch_id: str) -> ReleaseReadiness:
     header = store.batch(batch_id)
     entries = store.entries(batch_id)
     ok, integrity = record_ok(store, batch_id)
-    disp = next((e for e in reversed(entries) if e.kind == "disposition"), None)
+    found = of_type(read_typed(entries), DispositionData)
+    disp = found[-1] if found else None
     r = ReleaseReadiness(batch_id, integrity, disp.data if disp else None, disp.seq if disp else None,
                          [d for d in devs.fold(header, entries) if d.is_open], performers(store, batch_id, entries),
                          decision(entries, signature_validity(store, batch_id, entries)),
@@ -156,16 +165,17 @@ def _decide(store: RecordStore, batch_id: str, account: User, people: UserStore,
     signature = sign(store, batch_id, account.username, "", "released" if kind == RELEASE_KIND else "approved",
                      meaning_reason, users=people, authenticated=account)
     verdict, reasons = state.final_verdict()
-    disp = state.disposition or {}
+    disp = state.disposition
     certified = signature.ts.date()
-    retained = [e.data for e in store.entries(batch_id, kinds=["retained_sample"])]
+    retained = [r.data for r in of_type(read_typed(store.entries(batch_id, kinds=["retained_sample"])),
+                                         RetainedSample)]
     data = {
         "decision": "released" if kind == RELEASE_KIND else "rejected",
         "verdict": verdict,
-        "suitable": verdict is not None and verdict != NOT_SUITABLE and bool(disp.get("suitable", True)),
+        "suitable": verdict is not None and verdict != NOT_SUITABLE and (disp is None or disp.suitable),
         "disposition_entry": state.disposition_seq,
         "reasons": reasons,
-        "reconciliation": disp.get("reconciliation", {}),
+        "reconciliation": disp.reconciliation if disp is not None else {},
         "decided_by": account.username,
         "released_by" if kind == RELEASE_KIND else "rejected_by": account.username,
         "name": account.full_name,
@@ -176,8 +186,8 @@ def _decide(store: RecordStore, batch_id: str, account: User, people: UserStore,
         "expiry": expiry.isoformat(),
         "retention_until": retention_until(expiry, certified).isoformat(),
         "retention_rules": {k: v.isoformat() for k, v in retention_rules(expiry, certified).items()},
-        "retained_samples": {"vials": [v for d in retained for v in d.get("vials", [])],
-                             "location": retained[-1].get("location") if retained else None},
+        "retained_samples": {"vials": [v for kept in retained for v in kept.vials],
+                             "location": retained[-1].location if retained else None},
         **extra,
     }
     entry = store.append(batch_id, kind, data, actor=account.username)

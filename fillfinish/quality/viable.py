@@ -22,6 +22,9 @@ from fillfinish.quality.common import REVIEWER_ROLES, QualityRefused, authentica
 from fillfinish.recipes.sampling import ViableMonitoring
 from fillfinish.record.models import BatchHeader, Entry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import read_typed
+from fillfinish.record.vocabulary import typed
+from fillfinish.record.vocabulary_registries import ViableResult, ViableVerified
 
 RESULT_KIND = "viable_result"
 VERIFIED_KIND = "viable_verified"
@@ -78,7 +81,7 @@ class SampleStatus:
     @property
     def level(self) -> str | None:
         """'ok', 'alert', 'action' of the latest result (None without one)."""
-        return None if self.result is None else str(self.result.data.get("level"))
+        return None if self.result is None else result_of(self.result).level
 
 
 @dataclass
@@ -115,11 +118,18 @@ class ViableStatus:
         for s in self.samples:
             if s.result is None or s.level != "action":
                 continue
-            d = s.result.data
+            d = result_of(s.result)
             what = "growth in grade A" if s.planned.grade == "A" else f"action limit exceeded in grade {s.planned.grade}"
             out.append({"reason": f"viable monitoring: {what}: {s.planned.sample_id} {s.planned.location} "
-                                  f"{d.get('cfu')} CFU ({s.limits.text()})", "entries": [s.result.seq]})
+                                  f"{d.cfu} CFU ({s.limits.text()})", "entries": [s.result.seq]})
         return out
+
+
+def result_of(entry: Entry) -> ViableResult:
+    """A viable_result entry's typed data (the vocabulary's model)."""
+    data = typed(entry)
+    assert isinstance(data, ViableResult), f"entry {entry.seq} is a {entry.kind}, not a {RESULT_KIND}"
+    return data
 
 
 def planned_samples(plan: ViableMonitoring) -> list[PlannedSample]:
@@ -158,14 +168,15 @@ def status(header: BatchHeader, entries: list[Entry]) -> ViableStatus:
     st = ViableStatus([SampleStatus(p, limits_for(settings, p.grade, p.sample_type))
                        for p in planned_samples(viable_plan_of(header))])
     by_id = {s.planned.sample_id: s for s in st.samples}
-    for e in entries:
-        sample = by_id.get(str(e.data.get("sample_id")))
+    for row in read_typed(entries):
+        d = row.data
+        sample = by_id.get(d.sample_id) if isinstance(d, (ViableResult, ViableVerified)) else None
         if sample is None:
             continue
-        if e.kind == RESULT_KIND:
-            sample.result, sample.verified = e, None
-        elif e.kind == VERIFIED_KIND and sample.result is not None and e.data.get("result_entry") == sample.result.seq:
-            sample.verified = e
+        if isinstance(d, ViableResult):
+            sample.result, sample.verified = row.entry, None
+        elif isinstance(d, ViableVerified) and sample.result is not None and d.result_entry == sample.result.seq:
+            sample.verified = row.entry
     return st
 
 
@@ -244,11 +255,11 @@ def verify_result(store: RecordStore, batch_id: str, sample_id: str, *, user: st
         raise QualityRefused(batch_id, "viable verification", [f"no result entered for {sample_id!r}; entered: {entered}"])
     if sample.verified is not None:
         raise QualityRefused(batch_id, "viable verification", [f"{sample_id} already verified (entry {sample.verified.seq})"])
-    if sample.result.data.get("reader") == account.username:
+    if result_of(sample.result).reader == account.username:
         raise QualityRefused(batch_id, "viable verification", [f"{account.username} entered this result; a second "
                                                                "person must verify it (Annex 11 s.6)"])
     entry = store.append(batch_id, VERIFIED_KIND, {"sample_id": sample_id, "result_entry": sample.result.seq,
-                                                   "cfu": sample.result.data.get("cfu"),
+                                                   "cfu": result_of(sample.result).cfu,
                                                    "verified_by": account.username, "name": account.full_name},
                          account.username)
     signature = sign(store, batch_id, account.username, "", "reviewed", f"viable result {sample_id} verified",

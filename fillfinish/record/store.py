@@ -33,6 +33,7 @@ from fillfinish.record.store_reads import BATCH, ENTRY, StoreReads
 from fillfinish.record.verify import VerifyReport, verify
 from fillfinish.record.witness import Witness
 from fillfinish.record.write_path import MAX_WRITE_ATTEMPTS, WritePath
+from fillfinish.record.vocabulary import validate_entry
 
 __all__ = ["DEFAULT_LINE_ID", "MAX_WRITE_ATTEMPTS", "MIGRATIONS_DIR", "PG_WRITE_LOCK", "SUPPORTED", "RecordError",
            "RecordOpenError", "RecordStore", "RecordWriteError", "UnknownBatchError", "migrate", "safe_url"]
@@ -252,6 +253,7 @@ class RecordStore(StoreReads, WritePath):
                 raise ValueError(f"data must be a mapping (JSON object), got {type(data).__name__}")
             payload: dict[str, Any] = normalise(data)
             data_text = canonical_json(payload)
+            validate_entry(kind, payload)  # the record vocabulary: an undeclared kind or field is refused (VocabularyError)
         except (CanonicalJSONError, ValueError, TypeError) as exc:
             raise RecordWriteError(f"cannot record {kind!r} entry for batch {batch_id}: {exc}") from exc
         with self._lock:

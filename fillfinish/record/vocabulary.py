@@ -185,6 +185,7 @@ class SafeState(EntryData):
     pump_terminated: Optional[bool] = _f("recovery: a running pump move was terminated", None)
     position: Optional[int] = _f("positioner_stop: the position it was held at", None)
     cause: Optional[str] = _f("recovery after a signal: the signal's name (SIGTERM, SIGINT)", None)
+    plc_alarm: Optional[str] = _f("recovery: the PLC's latched alarm message found when the line was opened", None)
 
 
 @entry_kind("shutdown", "The controller was told to stop (SIGTERM/SIGINT): the safe state follows and the batch rests "
@@ -328,18 +329,28 @@ class ExceptionEvent(EntryData):
     seconds: Optional[Number] = _f("monitoring_gap: length of the gap (s)", None)
 
 
-@entry_kind("deviation", "A deviation opened by an alarm that touched the batch, or its closure by QA.")
+@entry_kind("deviation", "A deviation opened by an alarm (or an action-level viable result) that touched the batch, "
+            "numbered, worked (8D) and closed by QA.")
 class DeviationEvent(EntryData):
-    event: str = _f("opened | closed")
-    alarm_entry: int = _f("seq of the alarm entry")
-    source: str = _f("the alarm's source")
-    message: str = _f("the alarm's message")
-    phase: Optional[str] = _f("phase at the alarm", None)
-    state: Optional[str] = _f("PackML state at the alarm", None)
+    event: Literal["opened", "registered", "updated", "closed"] = _f("opened | registered | updated | closed")
+    alarm_entry: Optional[int] = _f("opened: seq of the alarm (or viable result) entry", None)
+    source: Optional[str] = _f("opened: the alarm's source", None)
+    message: Optional[str] = _f("opened: the alarm's message", None)
+    phase: Optional[str] = _f("opened: phase at the alarm", None)
+    state: Optional[str] = _f("opened: PackML state at the alarm", None)
+    number: Optional[str] = _f("registered/updated/closed: the deviation number", None)
+    members: Optional[list[int]] = _f("registered: seqs of the opened entries it numbers", None)
+    alarm_entries: Optional[list[Optional[int]]] = _f("registered/closed: seqs of the alarm entries", None)
+    changes: Optional[dict[str, Any]] = _f("updated: 8D field -> its change (old, new)", None)
+    investigator: Optional[str] = _f("updated: the investigator's user id", None)
+    name: Optional[str] = _f("updated/closed: printed name of the person", None)
     opened_entry: Optional[int] = _f("closed: seq of the opening entry", None)
+    closed_by: Optional[str] = _f("closed: QA user id", None)
+    classification: Optional[str] = _f("closed: minor | major | critical", None)
+    impact: Optional[str] = _f("closed: impact on the batch", None)
     root_cause: Optional[str] = _f("closed: root cause", None)
     capa: Optional[str] = _f("closed: corrective and preventive action", None)
-    closed_by: Optional[str] = _f("closed: QA user id", None)
+    comment: Optional[str] = _f("closed: QA's comment", None)
 
 
 @entry_kind("recovery", "The controller restarted after an unclean shutdown; the gap and the uncertain vial.")
@@ -351,6 +362,7 @@ class Recovery(EntryData):
     restart_time: Number = _f("restart time (s, shared clock, Unix epoch)")
     gap_s: Number = _f("time without a controller (s)")
     uncertain_vial: Optional[int] = _f("vial in flight at the crash, if any", None)
+    cause: Optional[str] = _f("a controlled stop (e.g. SIGTERM) rather than a crash: its cause", None)
 
 
 # ------------------------------------------------------------------------------------------------ disposition, QA
@@ -373,10 +385,16 @@ class Signature(EntryData):
     signed_hash: str = _f("hash of the entry (or header) signed")
     signed_seq: int = _f("seq of the entry signed (0 = header)")
     reason: str = _f("the signer's reason or comment")
+    signed_at: Optional[str] = _f("when it was signed (record UTC text)", None)
+    key_id: Optional[str] = _f("fingerprint of the site key that proves it", None)
+    proof: Optional[str] = _f("keyed MAC over batch, signed hash/seq, user, meaning and time (hex)", None)
 
 
 @entry_kind("release", "QA's release of the batch, with the disposition it releases and the retention date.")
 class Release(EntryData):
+    decision: Literal["released"] = _f("released", "released")
+    decided_by: Optional[str] = _f("QA user id", None)
+    retained_samples: Optional[dict[str, Any]] = _f("retained vials and where they are kept", None)
     verdict: Optional[str] = _f("the disposition's verdict", None)
     suitable: Optional[bool] = _f("the disposition's suitability", None)
     disposition_entry: Optional[int] = _f("seq of the disposition entry", None)
@@ -446,5 +464,9 @@ def data_dictionary() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    sys.stdout.write(data_dictionary())
+from fillfinish.record import vocabulary_registries as _registry_kinds  # noqa: E402,F401 - declares the registry kinds
+
+if __name__ == "__main__":  # run as a script: use the package module, where every kind (registries too) is declared
+    from fillfinish.record.vocabulary import data_dictionary as _dictionary
+
+    sys.stdout.write(_dictionary())

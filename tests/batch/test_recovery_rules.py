@@ -46,7 +46,7 @@ FILLING = [state("Stopped", "Resetting"), state("Resetting", "Idle"), state("Idl
 
 
 def test_dispense_without_outcome_is_uncertain_and_batch_held(store: RecordStore) -> None:
-    bid = batch(store, *FILLING, ("vial", {"vial": 1, "status": "accepted"}),
+    bid = batch(store, *FILLING, ("vial", {"vial": 1, "status": "accepted", "reason": "in tolerance"}),
                 ("intent", {"action": "dispense", "vial": 2, "volume_ul": 100.0}))
     report = recover(store, bid, now=store.last_entry(bid).ts.timestamp() + 30)
     assert (report.uncertain_vial, report.state_after) == (2, "Held")
@@ -94,7 +94,7 @@ def test_abort_in_the_record_only(store: RecordStore) -> None:
     abort_without_devices(store, bid, "sup.bob", "line unpowered", "PLC unreachable")
     h = BatchHistory.from_entries(store.entries(bid))
     assert h.state == "Aborted" and h.finished
-    assert any("safe state not confirmed" in d["message"] for _, d in h.exceptions)
+    assert any("safe state not confirmed" in (getattr(d, "message", None) or "") for _, d in h.exceptions)
 
 
 def test_one_process_per_record(tmp_path: Path) -> None:

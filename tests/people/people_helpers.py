@@ -33,22 +33,22 @@ BATCH_FIELDS: dict[str, Any] = {
 def run_batch(store: RecordStore, *, operator: str = "olga", alarm: bool = True, disposition: bool = True) -> str:
     """A small finished batch the way the controller writes it: run_start, vials, (alarm + deviation), disposition."""
     batch = store.create_batch(**{**BATCH_FIELDS, "operator": operator})
-    store.append(batch, "run_start", {"lot": "L-2611-07", "planned_vials": 3,
+    store.append(batch, "run_start", {"lot": "L-2611-07", "planned_vials": 3, "recipe_hash": "11" * 32,
                                       "signature": {"meaning": "performed", "name": operator}}, operator)
     store.append(batch, "operator", {"command": "Start", "reason": ""}, operator)
     for vial in (1, 2, 3):
-        store.append(batch, "vial", {"vial": vial, "status": "accepted", "net_g": 0.1}, "controller")
+        store.append(batch, "vial", {"vial": vial, "status": "accepted", "reason": "in tolerance", "net_g": 0.1}, "controller")
         if vial == 2 and alarm:
             seq = store.append(batch, "alarm", {"severity": "action", "source": "particles",
                                                 "message": "0.5 um above action level"}, "monitor").seq
             store.append(batch, "deviation", {"event": "opened", "alarm_entry": seq, "source": "particles",
                                               "message": "0.5 um above action level"}, "monitor")
-    store.append(batch, "state", {"from": "Completing", "to": "Complete"}, "controller")
+    store.append(batch, "state", {"from": "Completing", "to": "Complete", "trigger": "StateComplete"}, "controller")
     if disposition:
         store.append(batch, "disposition", {"verdict": "not suitable for cell therapy grade" if alarm else
                                             "suitable for cell therapy grade", "suitable": not alarm,
                                             "reasons": [], "reconciliation": {"planned": 3, "filled": 3},
-                                            "proposal": True}, "system")
+                                            "proposal": True, "pending": []}, "system")
     return batch
 
 

@@ -85,8 +85,8 @@ def test_segregation_of_duties(store: RecordStore, users: UserStore) -> None:
         release(store, operated, "quinn", PASSWORDS["quinn"], users=users)
     intervened = run_batch(store, alarm=False)
     viable_done(store, users, intervened)
-    store.append(intervened, "alarm_ack", {"alarm_id": 1}, "qiana")
-    store.append(intervened, "disposition", {"verdict": "suitable for cell therapy grade", "suitable": True}, "system")
+    store.append(intervened, "alarm_ack", {"alarm_id": 1, "source": "particles"}, "qiana")
+    store.append(intervened, "disposition", {"verdict": "suitable for cell therapy grade", "suitable": True, "reasons": [], "reconciliation": {}, "proposal": True, "pending": []}, "system")
     assert "qiana" in readiness(store, intervened).performers
     with pytest.raises(ReleaseRefused, match="segregation of duties"):
         release(store, intervened, "qiana", PASSWORDS["qiana"], users=users)

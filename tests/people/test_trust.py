@@ -103,7 +103,8 @@ def test_signature_written_without_a_password_is_not_valid(store: RecordStore, u
     forged = store.append(batch, "signature", {"name": "Quinn Q. Assurance", "user_id": "quinn", "role": "qa",
                                                "meaning": "released", "signed_hash": head.hash,
                                                "signed_seq": head.seq, "reason": ""}, "quinn")
-    store.append(batch, "release", {"verdict": "suitable", "released_by": "quinn", "signature_entry": forged.seq},
+    store.append(batch, "release", {"verdict": "suitable", "released_by": "quinn", "name": "Quinn Q. Assurance",
+                                    "signature_entry": forged.seq, "signature_hash": forged.hash},
                  "quinn")
     result = store.verify(batch).result(batch)
     assert not result.ok and result.problem is not None
@@ -139,7 +140,7 @@ def test_release_of_a_simulated_batch_is_refused(store: RecordStore, users: User
     """A batch recorded in mode simulation (fillfinish demo, the simulator's site config) is never released."""
     batch = store.create_batch(**{**BATCH_FIELDS, "mode": "simulation"})
     store.append(batch, "disposition", {"verdict": "suitable for cell therapy grade", "suitable": True,
-                                        "reasons": [], "reconciliation": {}}, "system")
+                                        "reasons": [], "reconciliation": {}, "proposal": True, "pending": []}, "system")
     with pytest.raises(ReleaseRefused, match="simulation mode; a simulation is never released"):
         release(store, batch, "quinn", PASSWORDS["quinn"], users=users, expiry=EXPIRY)
     assert store.entries(batch, kinds=["release", "signature"]) == []

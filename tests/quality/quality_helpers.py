@@ -59,20 +59,20 @@ def run_batch(store: RecordStore, *, operator: str = "olga", alarms: int = 0, mo
               clock: Any = None, planned: int = 3) -> str:
     """A finished batch as the controller writes it: run_start, vials, alarms (door + excursions), disposition."""
     batch = new_batch(store, operator=operator, mode=mode, planned=planned)
-    store.append(batch, "run_start", {"lot": "L-1", "planned_vials": planned,
+    store.append(batch, "run_start", {"lot": "L-1", "planned_vials": planned, "recipe_hash": "11" * 32,
                                       "signature": {"meaning": "performed", "name": operator}}, operator)
     for vial in range(1, planned + 1):
-        store.append(batch, "vial", {"vial": vial, "status": "accepted", "net_g": 0.1}, "controller")
+        store.append(batch, "vial", {"vial": vial, "status": "accepted", "reason": "in tolerance", "net_g": 0.1}, "controller")
         if vial == 1:
             for i in range(alarms):
                 alarm(store, batch, ("door", "particles_0_5um", "particles_5um")[i % 3], f"alarm {i + 1}")
     store.append(batch, "retained_sample", {"vials": [planned], "count": 1, "planned": 1, "rule": "last",
-                                            "location": "QC store", "short": 0}, "controller")
-    store.append(batch, "state", {"from": "Completing", "to": "Complete"}, "controller")
+                                            "location": "QC store", "retention": "set at QA release", "short": 0}, "controller")
+    store.append(batch, "state", {"from": "Completing", "to": "Complete", "trigger": "StateComplete"}, "controller")
     store.append(batch, "disposition", {"verdict": "suitable for cell therapy grade" if not alarms else
                                         "not suitable for cell therapy grade", "suitable": not alarms, "reasons": [],
                                         "reconciliation": {"planned": planned, "filled": planned - 1, "samples": 1},
-                                        "proposal": True}, "system")
+                                        "proposal": True, "pending": []}, "system")
     return batch
 
 

@@ -47,7 +47,7 @@ def test_backup_while_a_batch_runs_then_restore_and_verify(store: RecordStore, d
         try:
             n = 0
             while not stop.is_set() or n < 20:
-                store.append(running, "measurement", {"signal": "particles", "n": n}, "monitor")
+                store.append(running, "measurement", {"signal": "particles", "seq": n}, "monitor")
                 n += 1
                 if n == 20:
                     started.set()

@@ -35,7 +35,7 @@ def new_batch(store: RecordStore, **overrides: Any) -> str:
 def fill(store: RecordStore, batch_id: str, n: int, start: int = 0) -> None:
     """Append `n` vial entries."""
     for i in range(start, start + n):
-        store.append(batch_id, "vial", {"vial": i + 1, "net_g": 0.5 + i / 1000, "accepted": True}, "controller")
+        store.append(batch_id, "vial", {"vial": i + 1, "net_g": 0.5 + i / 1000, "status": "accepted", "reason": "in tolerance"}, "controller")
 
 
 GUARDS = {

@@ -22,7 +22,7 @@ def db(tmp_path: Path) -> tuple[str, str, str]:
     with RecordStore(url, now=StepClock()) as store:
         a = new_batch(store)
         fill(store, a, 5)
-        store.append(a, "alarm", {"signal": "hepa_dp_pa", "value": 3.2, "limit": "low"}, "monitor")
+        store.append(a, "alarm", {"severity": "alert", "source": "hepa_dp_pa", "message": "low", "value": 3.2, "limit": "low"}, "monitor")
         b = new_batch(store, mode="media_fill", lot="MF-01")
         fill(store, b, 2)
     return url, a, b
@@ -91,15 +91,15 @@ def test_show_text_and_json(db: tuple[str, str, str]) -> None:
     assert f"BATCH RECORD {a}  (production)" in out
     assert "Lot            L-2611-07" in out
     lines = [line for line in out.splitlines() if line.strip().startswith(("1 ", "6 "))]
-    assert "vial" in lines[0] and "accepted=true net_g=0.5 vial=1" in lines[0]
-    assert "alarm" in lines[1] and "monitor" in lines[1] and "signal=hepa_dp_pa" in lines[1]
+    assert "vial" in lines[0] and 'net_g=0.5 reason="in tolerance" status=accepted vial=1' in lines[0]
+    assert "alarm" in lines[1] and "monitor" in lines[1] and "source=hepa_dp_pa" in lines[1]
     assert "Integrity      intact (6 entries verified)" in out
     code, out, _ = invoke("show", a, "--db", url, "--json")
     assert code == 0
     doc = json.loads(out)
     assert doc["batch"]["batch_id"] == a and doc["batch"]["site_config"]["clock"]["speed"] == 1.0
     assert [e["seq"] for e in doc["entries"]] == [1, 2, 3, 4, 5, 6]
-    assert doc["entries"][5]["data"] == {"signal": "hepa_dp_pa", "value": 3.2, "limit": "low"}
+    assert doc["entries"][5]["data"] == {"severity": "alert", "source": "hepa_dp_pa", "message": "low", "value": 3.2, "limit": "low"}
     assert doc["integrity"] == {"ok": True, "entries_checked": 6, "problem": None}
 
 

@@ -21,7 +21,7 @@ import sys
 from fillfinish.record import RecordStore
 store = RecordStore(sys.argv[1])
 for i in range(int(sys.argv[3]), 1_000_000):
-    entry = store.append(sys.argv[2], "vial", {"vial": i + 1, "pad": "x" * 500, "net_g": 0.5}, "child")
+    entry = store.append(sys.argv[2], "vial", {"vial": i + 1, "status": "accepted", "reason": "x" * 500, "net_g": 0.5}, "child")
     print(entry.seq, flush=True)
 """
 
@@ -64,8 +64,8 @@ def test_sigkilled_writer_leaves_a_verifiable_prefix(db_url: str) -> None:
             entries = store.entries(batch)
             assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
             assert len(entries) >= reported
-            assert all(e.data["vial"] == e.seq and len(e.data["pad"]) == 500 for e in entries)
+            assert all(e.data["vial"] == e.seq and len(e.data["reason"]) == 500 for e in entries)
             reported = len(entries)
     with RecordStore(db_url) as store:
-        assert store.append(batch, "recovery", {"after": "crash"}, "controller").seq == reported + 1
+        assert store.append(batch, "exception", {"message": "after the crash"}, "controller").seq == reported + 1
         assert store.verify().ok

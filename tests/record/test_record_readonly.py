@@ -55,7 +55,7 @@ def test_verify_show_list_export_on_a_chmod_444_copy_change_nothing(record: tupl
     assert digest(copy) == before, "the inspected file is unchanged"
     assert sorted(os.listdir(folder)) == files, "no -wal/-shm or other file was left beside it"
     with pytest.raises(RecordWriteError, match="read-only"):
-        RecordStore(f"sqlite:///{copy}", read_only=True).append(bid, "note", {}, "x")
+        RecordStore(f"sqlite:///{copy}", read_only=True).append(bid, "operator", {"command": "Hold"}, "x")
 
 
 def test_empty_and_foreign_files_are_reported_and_left_alone(tmp_path: Path) -> None:
@@ -127,9 +127,9 @@ def test_read_only_open_reads_and_cannot_write(db_url: str) -> None:
         bid = store.create_batch(product="P", product_code="PC", recipe_name="r", recipe_version="1",
                                  recipe_hash="0" * 64, recipe_snapshot="# recipe", lot="L", planned_vials=1,
                                  operator="op", mode="production", site_config={})
-        store.append(bid, "note", {"n": 1}, "op")
+        store.append(bid, "operator", {"command": "Hold", "reason": "1"}, "op")
     with RecordStore(db_url, read_only=True) as ro:
-        assert [e.kind for e in ro.entries(bid)] == ["note"] and ro.verify(bid).ok
+        assert [e.kind for e in ro.entries(bid)] == ["operator"] and ro.verify(bid).ok
         with pytest.raises(Exception, match="(?i)read.only|readonly|query_only|attempt to write"):
             with ro.engine.connect() as conn, conn.begin():
                 conn.execute(text("CREATE TABLE sneaky (x integer)"))

@@ -34,15 +34,15 @@ def test_append_returns_committed_chained_entries(store: RecordStore, clock: Ste
     """Entries get seq 1.., UTC microsecond timestamps from the injected clock, and link by prev_hash."""
     batch = new_batch(store)
     header = store.batch(batch)
-    first = store.append(batch, "state", {"from": "Idle", "to": "Starting"}, "alice")
-    second = store.append(batch, "measurement", {"dp_pa": 12.5, "ok": True, "tags": ["a", "b"]}, "monitor")
+    first = store.append(batch, "state", {"from": "Idle", "to": "Starting", "trigger": "Start"}, "alice")
+    second = store.append(batch, "measurement", {"signal": "particles", "per_m3_0_5um": 12.5, "seq": 1, "flow_l_min": 28.3}, "monitor")
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == header.header_hash
     assert second.prev_hash == first.hash
     assert second.global_seq == first.global_seq + 1
     assert first.ts < second.ts and first.ts.tzinfo == UTC
     assert second.hash == entry_hash(first.hash, batch_id=batch, seq=2, ts=format_ts(second.ts), kind="measurement",
-                                     actor="monitor", data={"dp_pa": 12.5, "ok": True, "tags": ["a", "b"]})
+                                     actor="monitor", data={"signal": "particles", "per_m3_0_5um": 12.5, "seq": 1, "flow_l_min": 28.3})
     assert store.entries(batch) == [first, second]
     assert store.entries(batch, kinds=["measurement"]) == [second]
     assert store.entries(batch, kinds="state") == [first]
@@ -53,7 +53,7 @@ def test_batches_have_independent_chains(store: RecordStore) -> None:
     """Each batch starts at seq 1 from its own header hash."""
     a, b = new_batch(store), new_batch(store)
     fill(store, a, 3)
-    entry = store.append(b, "phase", {"phase": "uv"}, "controller")
+    entry = store.append(b, "phase", {"phase": "uv_cycle", "event": "start"}, "controller")
     assert entry.seq == 1 and entry.prev_hash == store.batch(b).header_hash
     assert store.last_entry(a).seq == 3  # type: ignore[union-attr]
     assert store.verify().ok
@@ -66,7 +66,7 @@ def test_entries_survive_reopen(db_url: str, clock: StepClock) -> None:
         fill(first, batch, 4)
     with RecordStore(db_url, now=clock) as second:
         assert [e.seq for e in second.entries(batch)] == [1, 2, 3, 4]
-        assert second.append(batch, "vial", {"vial": 5}, "controller").seq == 5
+        assert second.append(batch, "vial", {"vial": 5, "status": "accepted", "reason": "ok"}, "controller").seq == 5
         assert second.verify(batch).ok
 
 
@@ -74,7 +74,7 @@ def test_clock_may_give_unix_seconds(db_url: str) -> None:
     """The controller's Clock.now() (Unix seconds) can drive the record time."""
     with RecordStore(db_url, now=lambda: 1764085000.25) as record:
         batch = new_batch(record)
-        entry = record.append(batch, "state", {}, "controller")
+        entry = record.append(batch, "state", {"from": "Idle", "to": "Starting", "trigger": "Start"}, "controller")
         assert entry.ts == datetime.fromtimestamp(1764085000.25, UTC)
         assert batch.startswith("B-20251125-")
 
@@ -131,7 +131,7 @@ def test_bad_append_raises_record_write_error(store: RecordStore, kind: str, dat
 def test_append_to_unknown_batch_or_closed_store(store: RecordStore) -> None:
     """Unknown batch and closed store are RecordWriteErrors; reads of an unknown batch are UnknownBatchError."""
     with pytest.raises(RecordWriteError, match="unknown batch 'B-nope'"):
-        store.append("B-nope", "vial", {}, "controller")
+        store.append("B-nope", "vial", {"vial": 1, "status": "accepted", "reason": "in tolerance"}, "controller")
     with pytest.raises(UnknownBatchError):
         store.batch("B-nope")
     with pytest.raises(UnknownBatchError):
@@ -139,7 +139,7 @@ def test_append_to_unknown_batch_or_closed_store(store: RecordStore) -> None:
     batch = new_batch(store)
     store.close()
     with pytest.raises(RecordWriteError, match="closed"):
-        store.append(batch, "vial", {}, "controller")
+        store.append(batch, "vial", {"vial": 1, "status": "accepted", "reason": "in tolerance"}, "controller")
 
 
 def test_failing_clock_is_a_record_write_error(db_url: str) -> None:
@@ -157,7 +157,7 @@ def test_failing_clock_is_a_record_write_error(db_url: str) -> None:
     with RecordStore(db_url, now=flaky) as record:
         batch = new_batch(record)
         with pytest.raises(RecordWriteError, match="clock gone"):
-            record.append(batch, "vial", {}, "controller")
+            record.append(batch, "vial", {"vial": 1, "status": "accepted", "reason": "in tolerance"}, "controller")
 
 
 @pytest.mark.parametrize(
@@ -185,8 +185,8 @@ def test_two_threads_appending_keep_one_consistent_chain(store: RecordStore) -> 
         """Append alternately to the shared batch and to its own."""
         try:
             for i in range(40):
-                store.append(shared, "vial", {"thread": name, "i": i}, name)
-                store.append(own, "measurement", {"i": i}, name)
+                store.append(shared, "vial", {"vial": i + 1, "status": "accepted", "reason": name}, name)
+                store.append(own, "measurement", {"signal": "particles", "seq": i}, name)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -200,7 +200,7 @@ def test_two_threads_appending_keep_one_consistent_chain(store: RecordStore) -> 
     assert [e.seq for e in entries] == list(range(1, 81))
     assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
     for thread in ("t1", "t2"):
-        assert [e.data["i"] for e in entries if e.actor == thread] == list(range(40))
+        assert [e.data["vial"] - 1 for e in entries if e.actor == thread] == list(range(40))
     report = store.verify()
     assert report.ok, report.lines()
     assert report.ledger.rows_checked == 3 + 160

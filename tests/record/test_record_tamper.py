@@ -199,7 +199,7 @@ def _rewrite(store: RecordStore, batch: str) -> None:
     for e in entries:
         data = json.loads(e["data"])
         if e["batch_id"] == batch and e["seq"] == 2:
-            data["accepted"] = False
+            data["status"] = "rejected"
         h = entry_hash(prev[e["batch_id"]], batch_id=e["batch_id"], seq=e["seq"], ts=e["ts"], kind=e["kind"],
                        actor=e["actor"], data=data)
         new_hash[(e["batch_id"], e["seq"])] = h
@@ -225,7 +225,7 @@ def test_full_rewrite_without_the_key_is_caught(store: RecordStore, two_batches:
     anchor = store.verify().ledger.head
     assert anchor is not None
     _rewrite(store, a)
-    assert store.entries(a)[1].data["accepted"] is False
+    assert store.entries(a)[1].data["status"] == "rejected"
     report = store.verify()
     assert not report.ok and report.ledger.problem is not None
     assert report.ledger.problem.kind == "changed" and "MAC" in report.ledger.problem.detail

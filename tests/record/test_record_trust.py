@@ -72,9 +72,9 @@ def test_row_appended_without_the_key_is_reported(store: RecordStore) -> None:
 def test_duplicate_json_keys_are_refused_by_verify(store: RecordStore) -> None:
     """{"status":"rejected",...,"status":"accepted"} with a hash over what a JSON reader keeps: not canonical."""
     batch = new_batch(store)
-    store.append(batch, "vial", {"vial": 1, "status": "accepted"}, "controller")
+    store.append(batch, "vial", {"vial": 1, "status": "accepted", "reason": "ok"}, "controller")
     row = _raw(store, "SELECT * FROM entry WHERE batch_id = :b AND seq = 1", b=batch)[0]
-    forged = '{"status":"rejected","vial":1,"status":"accepted"}'
+    forged = '{"reason":"ok","status":"rejected","vial":1,"status":"accepted"}'
     assert canonical_text(forged) != forged
     digest = entry_hash(str(row["prev_hash"]), batch_id=batch, seq=1, ts=str(row["ts"]), kind="vial",
                         actor="controller", data=json.loads(forged))
@@ -143,8 +143,8 @@ def test_two_writers_of_one_line_retry_on_conflict(db_url: str) -> None:
     try:
         batch = new_batch(first)
         for i in range(5):
-            first.append(batch, "vial", {"vial": i}, "controller")
-            second.append(batch, "operator", {"note": i}, "a.smith")
+            first.append(batch, "vial", {"vial": i, "status": "accepted", "reason": "ok"}, "controller")
+            second.append(batch, "operator", {"command": "Hold", "reason": str(i)}, "a.smith")
         assert [e.seq for e in first.entries(batch)] == list(range(1, 11))
         assert first.verify().ok
     finally:
@@ -185,7 +185,7 @@ def test_bulk_built_record_verifies(db_url: str, tmp_path: Path) -> None:
         assert report.ok and report.key_checked, report.lines()
         assert sum(r.entries_checked for r in report.batches) == 500
         batch = report.batches[-1].batch_id
-        store.append(batch, "vial", {"vial": 999}, "controller")  # the store carries on from the bulk head
+        store.append(batch, "vial", {"vial": 999, "status": "accepted", "reason": "ok"}, "controller")  # the store carries on from the bulk head
         assert store.verify().ok
 
 

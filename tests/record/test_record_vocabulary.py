@@ -32,7 +32,7 @@ def test_every_kind_has_a_meaning_and_every_field_a_description() -> None:
 
 
 def test_unknown_kind_and_unknown_field_are_refused_with_what_is_allowed() -> None:
-    with pytest.raises(VocabularyError, match=r"unknown entry kind 'note'; allowed: access_refused, alarm"):
+    with pytest.raises(VocabularyError, match=r"unknown entry kind 'note'; allowed: access_refused, account, alarm"):
         validate_entry("note", {})
     with pytest.raises(VocabularyError, match=r"t: not a field of 'phase'; allowed: phase, event, reason"):
         validate_entry("phase", {"phase": "fill", "event": "start", "t": 12.0})

@@ -11,8 +11,14 @@ from fillfinish.record.store import RecordStore, RecordWriteError
 def test_registry_entries_are_chained_verified_and_not_batches(db_url: str) -> None:
     with RecordStore(db_url) as store:
         assert registry_entries(store, "recipes") == []
-        append_registry(store, "recipes", "recipe_imported", {"name": "fgf2", "version": 1}, "a.author")
-        second = append_registry(store, "recipes", "recipe_approved", {"name": "fgf2", "version": 1}, "q.approver")
+        sig = {"name": "A", "user_id": "a.author", "role": "author", "meaning": "authored", "reason": "",
+               "authenticated": True}
+        append_registry(store, "recipes", "recipe_imported", {
+            "name": "fgf2", "version": 1, "sha256": "ab" * 32, "text": "[recipe]", "mode": "production",
+            "product_code": "FGF2", "source": "fgf2.toml", "author": "a.author", "signature": sig}, "a.author")
+        second = append_registry(store, "recipes", "recipe_approved", {
+            "name": "fgf2", "version": 1, "sha256": "ab" * 32, "effective_from": "2026-11-25",
+            "old": {"status": "draft"}, "new": {"status": "approved"}, "signature": sig}, "q.approver")
         assert second.batch_id == registry_id("recipes") == "REG-RECIPES"
         assert second.seq == 2
         assert [e.kind for e in registry_entries(store, "recipes")] == ["recipe_imported", "recipe_approved"]

@@ -90,7 +90,7 @@ def new_batch(store: RecordStore, planned: int = 6, operator: str = "alice") -> 
 def _state(store: RecordStore, b: str, frm: str, to: str, actor: str = "system", reason: str = "",
            trigger: str = "StateComplete") -> None:
     """A PackML state entry."""
-    store.append(b, "state", {"from": frm, "to": to, "trigger": trigger, "reason": reason, "t": 0.0}, actor)
+    store.append(b, "state", {"from": frm, "to": to, "trigger": trigger, "reason": reason}, actor)
 
 
 def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: int = 6) -> str:
@@ -98,18 +98,18 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
     b = new_batch(store, planned)
     a = lambda kind, data, actor="system": store.append(b, kind, data, actor)  # noqa: E731
     t = 1_795_000_000.0
-    a("run_start", {"lot": "L-2611-07", "planned_vials": planned,
+    a("run_start", {"lot": "L-2611-07", "planned_vials": planned, "recipe_hash": "11" * 32,
                     "signature": {"meaning": "performed", "name": "alice"}}, "alice")
     _state(store, b, "Stopped", "Resetting", "alice", "new batch", "Reset")
     _state(store, b, "Resetting", "Idle")
     _state(store, b, "Idle", "Starting", "alice", "start batch", "Start")
-    a("phase", {"event": "start", "phase": "line_checks", "t": t})
+    a("phase", {"event": "start", "phase": "line_checks"})
     for check in ("plc_connected", "door_closed", "environment"):
         ok = not (exceptions and check == "door_closed")
         a("line_check", {"check": check, "ok": ok, "detail": "fine" if ok else "door open"})
     _state(store, b, "Starting", "Execute")
-    a("phase", {"event": "done", "phase": "line_checks", "t": t + 60})
-    a("phase", {"event": "start", "phase": "uv_cycle", "t": t + 60})
+    a("phase", {"event": "done", "phase": "line_checks"})
+    a("phase", {"event": "start", "phase": "uv_cycle"})
     a("uv_start", {"cycle_id": "UV-1", "step": "uv_cycle", "sensor": "uv_ref_mw_cm2", "target_dose_mj_cm2": 300.0,
                    "lamp_id": "UVC-7", "lamp_hours": 1500.0, "lamp_switch_count": 420})
     dose = 0.0
@@ -120,17 +120,20 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
         a("measurement", {"signal": "particles", "seq": len(str(dose)), "per_m3_0_5um": 35.0 + irr * 100,
                           "per_m3_5um": 0.0, "flow_l_min": 28.6, "time": t}, "monitor")
     a("uv_cycle", {"cycle_id": "UV-1", "step": "uv_cycle", "sensor": "uv_ref_mw_cm2", "dose_mj_cm2": 300.4,
-                   "target_dose_mj_cm2": 300.0, "min_irradiance_mw_cm2": 1.1, "start": t + 60, "end": t + 400})
-    a("phase", {"event": "done", "phase": "uv_cycle", "t": t + 400})
-    a("phase", {"event": "start", "phase": "tip_sterilisation", "t": t + 400})
+                   "target_dose_mj_cm2": 300.0, "min_irradiance_mw_cm2": 1.1, "start": t + 60, "end": t + 400,
+                   "lamp_id": "UVC-7", "lamp_hours": 1500.1, "lamp_switch_count": 420})
+    a("phase", {"event": "done", "phase": "uv_cycle"})
+    a("phase", {"event": "start", "phase": "tip_sterilisation"})
     a("tip_step", {"method": "presterilised_lot", "lot": "TL-1", "expiry": "2027-11-25",
                    "sterilisation_cycle_id": "EO-118"})
-    a("uv_start", {"cycle_id": "TIP-1", "step": "tip_uv", "sensor": "uv_tip_mw_cm2", "target_dose_mj_cm2": 200.0})
+    a("uv_start", {"cycle_id": "TIP-1", "step": "tip_uv", "sensor": "uv_tip_mw_cm2", "target_dose_mj_cm2": 200.0,
+                   "lamp_id": "UVC-T1", "lamp_hours": 300.0, "lamp_switch_count": 80})
     a("measurement", {"signal": "uv_tip_mw_cm2", "cycle_id": "TIP-1", "irradiance_mw_cm2": 0.8, "dose_mj_cm2": 120.0})
     a("uv_cycle", {"cycle_id": "TIP-1", "step": "tip_uv", "sensor": "uv_tip_mw_cm2", "dose_mj_cm2": 200.1,
-                   "target_dose_mj_cm2": 200.0, "start": t + 400, "end": t + 700})
-    a("phase", {"event": "done", "phase": "tip_sterilisation", "t": t + 700})
-    a("phase", {"event": "start", "phase": "fill", "t": t + 720})
+                   "target_dose_mj_cm2": 200.0, "min_irradiance_mw_cm2": 0.8, "start": t + 400, "end": t + 700,
+                   "lamp_id": "UVC-T1", "lamp_hours": 300.1, "lamp_switch_count": 80})
+    a("phase", {"event": "done", "phase": "tip_sterilisation"})
+    a("phase", {"event": "start", "phase": "fill"})
     if exceptions:
         alarm = a("alarm", {"severity": "action", "source": "particles_0_5um", "value": 4100.0, "limit": 3520.0,
                             "message": "particles >=0.5 um 4100/m3 at or above action limit 3520/m3"}, "monitor")
@@ -155,10 +158,11 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
         a("operator", {"command": "Unhold", "reason": "bowl fine"}, "carol")
         _state(store, b, "Held", "Unholding", "carol", "resume", "Unhold")
         _state(store, b, "Unholding", "Execute")
-        a("interlock", {"source": "door", "message": "enclosure door opened"}, "monitor")
+        a("alarm", {"severity": "interlock", "source": "door", "message": "enclosure door opened"}, "monitor")
         a("safe_state", {"action": "lamp_off", "reason": "enclosure door opened"})
         a("exception", {"message": "balance did not settle within 10 s", "phase": "fill"})
         a("recovery", {"unclean_shutdown": True, "state_before": "Execute", "last_seq": 40, "gap_s": 42.0,
+                       "last_time": "2026-11-25T10:00:00+00:00", "restart_time": t + 842,
                        "uncertain_vial": None})
     for vial in range(1, planned + 1):
         weighed = vial in (1, 3, planned) or (exceptions and vial == 2)
@@ -169,7 +173,7 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
         a("vial", {"vial": vial, "status": status, "weighed": weighed, "volume_ul": 100.0,
                    "net_g": net if weighed else None, "expected_g": 0.1, "tolerance_g": 0.002,
                    "reason": "net weight out of tolerance" if status == "rejected" else ""})
-    a("phase", {"event": "done", "phase": "fill", "t": t + 900})
+    a("phase", {"event": "done", "phase": "fill"})
     rejected = 1 if exceptions else 0
     alarm_seq = alarm.seq if exceptions else 0
     rec = {"planned": planned, "filled": planned - rejected, "rejected": rejected, "uncertain": 0, "samples": 0,
@@ -180,7 +184,7 @@ def run_batch(store: RecordStore, clock: Clock, *, exceptions: bool, planned: in
     reasons = [{"reason": "environmental excursion: particles", "entries": [alarm_seq]}] if exceptions else []
     a("disposition", {"verdict": "not suitable for cell therapy grade" if exceptions else
                       "suitable for cell therapy grade", "suitable": not exceptions, "reasons": reasons,
-                      "reconciliation": rec})
+                      "reconciliation": rec, "proposal": True, "pending": ["QA review and release"]})
     if exceptions:
         a("signature", proved_signature(store, b, "dana", "Dana QA", "reviewed"), "dana")
     return b

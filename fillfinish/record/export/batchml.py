@@ -15,20 +15,31 @@ The Batch Markup Language (BatchML) is used courtesy of MESA International.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
 from fillfinish.record.chain import canonical_json, format_ts
-from fillfinish.record.export.plots import particle_series, uv_series, weight_series
-from fillfinish.record.export.summary import RecordSnapshot, final_state, is_person, review, signatures
+from fillfinish.record.export.batchml_views import _data_sets, _materials, _personnel, _samples
+from fillfinish.record.export.batchml_xml import (  # noqa: F401 - NS, XSI, unit_of are part of this module's API
+    NS,
+    XSI,
+    _add,
+    _attribute,
+    _coded,
+    _q,
+    _record_entry,
+    _value,
+    event_id,
+    unit_of,
+)
+from fillfinish.record.export.summary import RecordSnapshot, final_state, is_person, review
 from fillfinish.record.models import Entry
+from fillfinish.record.typed_entries import of_type, read_typed, typed_or_unreadable
+from fillfinish.record.vocabulary import AlarmAck, AlarmClear, AlarmRaised, DispositionData, EntryData
 
-NS = "http://www.mesa.org/xml/B2MML"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "batchml"
 SCHEMA_FILE = SCHEMA_DIR / "BatchML-BatchProductionRecord.xsd"
 MAPPING_VERSION = "fillfinish-batchml/1"
@@ -73,108 +84,29 @@ BATCH_STATUS = {"Execute": "Running", "Complete": "Complete", "Holding": "Holdin
                 "Unsuspending": "Restarting"}
 """PackML state -> BatchML BatchStatus (anything else: Other with OtherValue = the PackML state)."""
 
-UNITS: tuple[tuple[str, str], ...] = (
-    ("_mw_cm2", "mW/cm2"), ("_mj_cm2", "mJ/cm2"), ("_l_min", "L/min"), ("per_m3", "1/m3"), ("_per_m3", "1/m3"),
-    ("_m_s", "m/s"), ("_pa", "Pa"), ("_ul", "uL"), ("_g", "g"), ("_s", "s"), ("_hours", "h"), ("_ml", "mL"),
-)
-"""Unit of a data key from its suffix (the record puts units in field names)."""
-REFERENCE_KEYS = ("intent", "alarm_entry", "last_seq")
-"""Data keys whose integer value is the seq of another entry of the same batch."""
+REFERENCE_FIELDS = ("intent", "alarm_entry", "last_seq")
+"""Vocabulary fields whose integer value is the seq of another entry of the same batch (Outcome.intent,
+DeviationEvent.alarm_entry, Recovery.last_seq)."""
 
 
-def _q(tag: str) -> str:
-    """Qualified B2MML tag name."""
-    return f"{{{NS}}}{tag}"
-
-
-def _add(parent: etree._Element, tag: str, text: Any = None, **attrs: str) -> etree._Element:
-    """Append a B2MML child with optional text and attributes; return it."""
-    child = etree.SubElement(parent, _q(tag), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        child.text = _clean(str(text))
-    return child
-
-
-def _clean(text: str) -> str:
-    """Text without the control characters XML 1.0 cannot carry (they are written as \\uXXXX)."""
-    return "".join(c if c in "\t\n\r" or ord(c) >= 0x20 else f"\\u{ord(c):04x}" for c in text)
-
-
-def _coded(parent: etree._Element, tag: str, value: str) -> etree._Element:
-    """An enumerated code element; 'Other:x' becomes <tag OtherValue="x">Other</tag>."""
-    if value.startswith("Other:"):
-        return _add(parent, tag, "Other", OtherValue=value.split(":", 1)[1])
-    return _add(parent, tag, value)
-
-
-def unit_of(key: str) -> str | None:
-    """The unit a data key names in its suffix (e.g. dose_mj_cm2 -> mJ/cm2), or None."""
-    for suffix, unit in UNITS:
-        if key.endswith(suffix):
-            return unit
-    return None
-
-
-def _data_type(value: Any) -> str:
-    """BatchML DataType of a JSON value."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    return "Other:json"
-
-
-def _value(parent: etree._Element, tag: str, key: str, value: Any) -> None:
-    """A ValueType element: ValueString (JSON for lists/objects, xsi:nil for null), DataType, UnitOfMeasure, Key."""
-    elem = _add(parent, tag)
-    string = _add(elem, "ValueString")
-    if value is None:
-        string.set(f"{{{XSI}}}nil", "true")
-    elif isinstance(value, str):
-        string.text = _clean(value)
-    else:
-        string.text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    _coded(elem, "DataType", _data_type(value))
-    unit = unit_of(key) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if unit is not None:
-        _add(elem, "UnitOfMeasure", unit)
-    _add(elem, "Key", key)
-
-
-def _attribute(parent: etree._Element, name: str, value: Any, description: str | None = None) -> None:
-    """A UserAttribute with one Value."""
-    attr = _add(parent, "UserAttribute")
-    _add(attr, "AttributeID", name)
-    if description:
-        _add(attr, "Description", description)
-    _value(attr, "Value", name, value)
-
-
-def event_id(batch_id: str, seq: int) -> str:
-    """The BatchML EntryID of record entry `seq`: 'B-20261125-0001/17'."""
-    return f"{batch_id}/{seq}"
-
-
-def _references(entry: Entry) -> list[int]:
+def _references(entry: Entry, d: EntryData) -> list[int]:
     """Seqs of other entries this entry points to (intent, alarm_entry, disposition reasons' entries, ...)."""
     refs: list[int] = []
-    for key in REFERENCE_KEYS:
-        value = entry.data.get(key)
+    for name in REFERENCE_FIELDS:
+        value = getattr(d, name, None)
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value != entry.seq:
             refs.append(value)
-    for reason in entry.data.get("reasons") or []:
+    for reason in getattr(d, "reasons", None) or []:
         if isinstance(reason, Mapping):
             refs += [s for s in reason.get("entries") or [] if isinstance(s, int) and not isinstance(s, bool)]
     return sorted(set(refs))
 
 
 def _event(events: etree._Element, entry: Entry) -> None:
-    """One record entry as a BatchML Event (see the module docstring for the mapping)."""
+    """One record entry as a BatchML Event (see the module docstring for the mapping). Every field is exported as
+    written (the raw data is what the hash covers); the typed model `t` gives the fields with a BatchML meaning."""
     d = entry.data
+    t = typed_or_unreadable(entry)
     ev = _add(events, "Event")
     _add(ev, "EntryID", event_id(entry.batch_id, entry.seq))
     _add(ev, "ObjectType", "Event")
@@ -191,29 +123,30 @@ def _event(events: etree._Element, entry: Entry) -> None:
             _value(ev, "Value", key, d[key])
     for key in sorted(previous & set(d)):
         _value(ev, "PreviousValue", key, d[key])
-    for key in ("message", "reason", "detail"):
-        if isinstance(d.get(key), str) and d[key]:
-            _add(ev, "MessageText", d[key])
+    for text in (getattr(t, "message", None), getattr(t, "reason", None), getattr(t, "detail", None)):
+        if isinstance(text, str) and text:
+            _add(ev, "MessageText", text)
     if is_person(entry.actor):
         _add(ev, "PersonID", entry.actor)
-    sig = d.get("signature")
+    sig = getattr(t, "signature", None)
     if isinstance(sig, Mapping) and isinstance(sig.get("name"), str) and sig["name"] != entry.actor:
         _add(ev, "PersonID", sig["name"])
     if not is_person(entry.actor):
         _add(ev, "ComputerID", f"fillfinish/{entry.actor}")
-    if isinstance(d.get("phase"), str):
-        _add(ev, "ProceduralElementReference", d["phase"])
+    phase = getattr(t, "phase", None)
+    if isinstance(phase, str):
+        _add(ev, "ProceduralElementReference", phase)
     _add(ev, "Category", entry.kind)
-    if entry.kind in ("alarm", "alarm_ack", "alarm_clear", "interlock"):
+    if isinstance(t, (AlarmRaised, AlarmAck, AlarmClear)):
         alarm = _add(ev, "AlarmData")
-        _add(alarm, "AlarmEvent", {"alarm": "Detected", "interlock": "Detected", "alarm_ack": "Acknowledged",
-                                   "alarm_clear": "Cleared"}[entry.kind])
-        _add(alarm, "AlarmType", str(d.get("source", entry.kind)))
-        if d.get("limit") is not None:
-            _value(alarm, "AlarmLimit", "limit", d["limit"])
-        if d.get("severity") is not None:
-            _add(alarm, "Priority", str(d["severity"]))
-    for ref in _references(entry):
+        _add(alarm, "AlarmEvent", {"alarm": "Detected", "alarm_ack": "Acknowledged", "alarm_clear": "Cleared"}[
+            entry.kind])
+        _add(alarm, "AlarmType", t.source)
+        if isinstance(t, AlarmRaised) and t.limit is not None:
+            _value(alarm, "AlarmLimit", "limit", t.limit)
+        if isinstance(t, AlarmRaised):
+            _add(alarm, "Priority", t.severity)
+    for ref in _references(entry, t):
         _add(ev, "AssociatedEventID", event_id(entry.batch_id, ref))
     _attribute(ev, "seq", entry.seq)
     _attribute(ev, "global_seq", entry.global_seq)
@@ -223,19 +156,6 @@ def _event(events: etree._Element, entry: Entry) -> None:
     if isinstance(sig, Mapping):
         _attribute(ev, "signature", f"{sig.get('name', entry.actor)} ({sig.get('meaning', 'signed')})",
                    "21 CFR 11.50: printed name and meaning; date and time = TimeStamp")
-
-
-def _record_entry(parent: etree._Element, entry_id: str, object_type: str, ts: str | None = None,
-                  reference: str | None = None, description: str | None = None, scheme: str | None = None) -> None:
-    """The BatchProductionRecordEntryType group (EntryID, ObjectType, TimeStamp, ExternalReference, Description)."""
-    _add(parent, "EntryID", entry_id)
-    _add(parent, "ObjectType", object_type)
-    if ts is not None:
-        _add(parent, "TimeStamp", ts)
-    if reference is not None:
-        _add(parent, "ExternalReference", reference, schemeName=scheme)
-    if description:
-        _add(parent, "Description", description)
 
 
 def _comments(root: etree._Element, snap: RecordSnapshot) -> None:
@@ -306,174 +226,13 @@ def _control_recipe(root: etree._Element, snap: RecordSnapshot, state: str) -> N
         _add(other, "Description", text)
 
 
-def _tag(data_set: etree._Element, index: int, name: str, unit: str, description: str) -> None:
-    """One TagSpecification of a DataSet."""
-    tag = _add(data_set, "TagSpecification")
-    _add(tag, "TagIndex", index)
-    _add(tag, "DataType", "double")
-    _add(tag, "UnitOfMeasure", unit)
-    _add(tag, "Alias", name)
-    _add(tag, "Description", description)
-
-
-def _data_set(parent: etree._Element, entry_id: str, description: str, source: Iterable[Entry],
-              tags: list[tuple[str, str, str, str]]) -> None:
-    """A DataSet from the given entries: one OrderedData per entry (OrderIndex = its seq) with one value per tag.
-
-    `tags` = (data key, alias, unit, description); entries missing a numeric value for a tag are left out.
-    """
-    rows = []
-    for entry in source:
-        values = [entry.data.get(key) for key, _, _, _ in tags]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            rows.append((entry, values))
-    if not rows:
-        return
-    ds = _add(parent, "DataSet")
-    _record_entry(ds, entry_id, "Data Set", format_ts(rows[0][0].ts), description=description)
-    _add(ds, "StartTime", format_ts(rows[0][0].ts))
-    _add(ds, "EndTime", format_ts(rows[-1][0].ts))
-    for i, (_, alias, unit, text) in enumerate(tags, start=1):
-        _tag(ds, i, alias, unit, text)
-    for entry, values in rows:
-        ordered = _add(ds, "OrderedData")
-        _add(ordered, "OrderIndex", entry.seq)
-        _add(ordered, "TimeValue", format_ts(entry.ts))
-        for i, value in enumerate(values, start=1):
-            dv = _add(ordered, "DataValue")
-            _add(dv, "TagIndex", i)
-            _add(dv, "Value", repr(float(value)))
-
-
-def _data_sets(root: etree._Element, snap: RecordSnapshot) -> None:
-    """DataSets: particle counts, each UV cycle's irradiance and dose, check-weights (all point back to events)."""
-    entries = list(snap.entries)
-    bid = snap.header.batch_id
-    has_particles = particle_series(entries, snap.header.created_at).minutes
-    cycles = uv_series(entries)
-    has_weights = weight_series(entries).vial
-    if not (has_particles or cycles or has_weights):
-        return
-    sets = _add(root, "DataSets")
-    _data_set(sets, f"{bid}/dataset/particles", "particle counts, grade A (OrderIndex = record entry seq)",
-              (e for e in entries if e.kind == "measurement" and e.data.get("signal") == "particles"),
-              [("per_m3_0_5um", "particles_0_5um", "1/m3", "particles >=0.5 um per m3"),
-               ("per_m3_5um", "particles_5um", "1/m3", "particles >=5 um per m3")])
-    for series in cycles:
-        _data_set(sets, f"{bid}/dataset/{series.cycle_id}", f"UV {series.step} ({series.sensor}), target "
-                  f"{series.target_mj_cm2} mJ/cm2 (OrderIndex = record entry seq)",
-                  (e for e in entries if e.kind == "measurement" and e.data.get("cycle_id") == series.cycle_id),
-                  [("irradiance_mw_cm2", "irradiance", "mW/cm2", "UV irradiance"),
-                   ("dose_mj_cm2", "dose", "mJ/cm2", "cumulative UV dose")])
-    _data_set(sets, f"{bid}/dataset/check_weights", "net fill weight of weighed vials (OrderIndex = record entry seq)",
-              (e for e in entries if e.kind == "vial"),
-              [("vial", "vial", "vial", "vial number"), ("net_g", "net_weight", "g", "net weight"),
-               ("expected_g", "expected_weight", "g", "expected weight"),
-               ("tolerance_g", "tolerance", "g", "tolerance (+/-)")])
-
-
-def _personnel(root: etree._Element, snap: RecordSnapshot) -> None:
-    """PersonnelIdentification: one manifest per person named in the record (header operator, actors, signers)."""
-    h = snap.header
-    roles: dict[str, list[str]] = {h.operator: ["batch operator (header)"]}
-    for entry in snap.entries:
-        if is_person(entry.actor):
-            roles.setdefault(entry.actor, [])
-            if "recorded entries" not in roles[entry.actor]:
-                roles[entry.actor].append("recorded entries")
-    for sig in signatures(snap.entries):
-        roles.setdefault(sig.name, []).append(f"signed '{sig.meaning}' at {format_ts(sig.ts)} (entry {sig.seq})")
-    people = _add(root, "PersonnelIdentification")
-    for name, what in roles.items():
-        manifest = _add(people, "PersonnelIdentificationManifest")
-        _record_entry(manifest, f"{h.batch_id}/person/{name}", "Personnel Identification Manifest")
-        _add(manifest, "RecordReference", h.batch_id)
-        _add(manifest, "Name", name)
-        _add(manifest, "ChangeIndication", "none")
-        _add(manifest, "Reason", "; ".join(what))
-
-
-def _materials(root: etree._Element, snap: RecordSnapshot) -> None:
-    """OperationsPerformances: the material lots of the batch (its `master_data` entry at start) as MaterialActual,
-    with the vial reconciliation (used, rejected, returned) when the batch recorded one."""
-    start = next((e for e in snap.entries if e.kind == "master_data"), None)
-    lots = start.data.get("materials") if start is not None else None
-    if not isinstance(lots, Mapping) or not lots:
-        return
-    rec = next((e.data for e in reversed(snap.entries) if e.kind == "material_reconciliation"), {})
-    vials = rec.get("vials") if isinstance(rec.get("vials"), Mapping) else {}
-    bid = snap.header.batch_id
-    record = _add(_add(root, "OperationsPerformances"), "OperationsPerformanceRecord")
-    _record_entry(record, f"{bid}/materials", "Other", format_ts(start.ts), event_id(bid, start.seq),
-                  "material lots checked at start (approved, unexpired, right material) and their use")
-    record.find(_q("ObjectType")).set("OtherValue", "Material Actual")  # type: ignore[union-attr]
-    performance = _add(record, "OperationsPerformance")
-    _add(performance, "ID", bid)
-    _add(performance, "OperationsType", "Production")
-    response = _add(performance, "OperationsResponse")
-    _add(response, "ID", bid)
-    _add(response, "OperationsType", "Production")
-    segment = _add(response, "SegmentResponse")
-    _add(segment, "ID", f"{bid}/fill")
-    for slot, lot in sorted(lots.items()):
-        if not isinstance(lot, Mapping):
-            continue
-        actual = _add(segment, "MaterialActual")
-        _add(actual, "ID", f"{bid}/material/{slot}")
-        _add(actual, "MaterialDefinitionID", slot)
-        _add(actual, "MaterialLotID", str(lot.get("lot")))
-        _add(actual, "Description", f"supplier {lot.get('supplier')} lot {lot.get('supplier_lot')}, expiry "
-                                    f"{lot.get('expiry')}, certificate {lot.get('certificate')}, approved by "
-                                    f"{lot.get('approved_by')}")
-        _add(actual, "MaterialUse", "Consumed")
-        if slot == "vial" and vials:
-            for key in ("used", "rejected", "returned"):
-                quantity = _add(actual, "Quantity")
-                _add(quantity, "QuantityString", str(vials.get(key)))
-                _add(quantity, "UnitOfMeasure", "pcs")
-                _add(quantity, "Key", key)
-
-
-def _samples(root: etree._Element, snap: RecordSnapshot) -> None:
-    """Samples: every weighed vial as a check-weight sample with its test result (accepted or rejected)."""
-    vials = [e for e in snap.entries if e.kind == "vial" and isinstance(e.data.get("net_g"), (int, float))]
-    if not vials:
-        return
-    bid = snap.header.batch_id
-    samples = _add(root, "Samples")
-    for entry in vials:
-        d = entry.data
-        base = f"{bid}/vial/{d.get('vial')}"
-        sample = _add(samples, "Sample")
-        _record_entry(sample, base, "Sample", format_ts(entry.ts), event_id(bid, entry.seq),
-                      f"check-weight of vial {d.get('vial')}")
-        _add(sample, "SampleSourceID", f"vial {d.get('vial')}")
-        if isinstance(d.get("volume_ul"), (int, float)):
-            size = _add(sample, "SampleSize")
-            _add(size, "QuantityString", d["volume_ul"])
-            _add(size, "DataType", "double")
-            _add(size, "UnitOfMeasure", "uL")
-        _add(sample, "SampleType", "in-process check-weight")
-        test = _add(sample, "SampleTest")
-        _record_entry(test, f"{base}/test", "Sample Test", format_ts(entry.ts))
-        _add(test, "TestCode", "gravimetric")
-        _add(test, "TestName", "net fill weight")
-        result = _add(test, "SampleTestResult")
-        _record_entry(result, f"{base}/result", "Sample Test Result", format_ts(entry.ts), event_id(bid, entry.seq),
-                      str(d.get("reason") or "") or None)
-        _add(result, "TestDisposition", str(d.get("status")))
-        _value(result, "Results", "net_g", d["net_g"])
-        for key in ("expected_g", "tolerance_g"):
-            if d.get(key) is not None:
-                _value(result, "ExpectedResults", key, d[key])
-
-
 def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
     """The BatchProductionRecord document of a record snapshot (element order as the XSD requires)."""
     h = snap.header
     entries = list(snap.entries)
     state = final_state(entries)
-    disposition = next((e for e in reversed(entries) if e.kind == "disposition"), None)
+    dispositions = of_type(read_typed(entries), DispositionData)
+    disposition = dispositions[-1] if dispositions else None
     root = etree.Element(_q("BatchProductionRecord"), nsmap={None: NS, "xsi": XSI})
     _add(root, "ID", h.batch_id)
     _record_entry(root, h.batch_id, "Batch Production Record", format_ts(h.created_at), h.header_hash,
@@ -484,7 +243,7 @@ def batchml_tree(snap: RecordSnapshot) -> etree._ElementTree:
                               "International. The Batch Markup Language (BatchML) is used courtesy of MESA "
                               "International.")
     if disposition is not None:
-        _add(root, "Description", f"disposition: {disposition.data.get('verdict')}")
+        _add(root, "Description", f"disposition: {disposition.data.verdict}")
     _add(root, "PublishedDate", format_ts(snap.generated_at))
     _add(root, "CreationDate", format_ts(h.created_at))
     _add(root, "BatchID", h.batch_id)

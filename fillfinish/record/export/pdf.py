@@ -9,22 +9,12 @@ matplotlib's data folder instead, embedded, so no character is lost or replaced 
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
-
-from fillfinish.record.names import escape_text
 
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     Image,
@@ -37,8 +27,25 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from fillfinish.record.chain import canonical_json, format_ts
+from fillfinish.record.chain import format_ts
+from fillfinish.record.export.pdf_layout import (  # noqa: F401 - layout constants stay importable from here
+    EXCEPTION_ENTRY_KINDS,
+    FRAME_WIDTH,
+    MARGIN,
+    PAGE,
+    STATUS_COLOURS,
+    ROWS_PER_TABLE,
+    _canvas_class,
+    _fonts,
+    _grid,
+    _p,
+    _p_lines,
+    _Styles,
+    data_text,
+)
 from fillfinish.record.export.plots import render_plots
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import DeviationEvent
 from fillfinish.record.export.summary import (
     EXCEPTION_KINDS,
     RecordSnapshot,
@@ -48,155 +55,11 @@ from fillfinish.record.export.summary import (
     review,
 )
 
-PAGE = A4
-MARGIN = 1.5 * cm
-FRAME_WIDTH = PAGE[0] - 2 * MARGIN
-STATUS_COLOURS = {
-    "pass": colors.HexColor("#d5f0dc"),
-    "attention": colors.HexColor("#fdebc8"),
-    "fail": colors.HexColor("#f6d0cc"),
-    "n/a": colors.HexColor("#e6e6e6"),
-}
-EXCEPTION_ENTRY_KINDS = frozenset({"alarm", "deviation", "exception", "safe_state", "interlock", "recovery",
-                                   "command_refused", "operator", "alarm_ack", "alarm_clear"})
-"""Entry kinds printed in red in the full entry list."""
-UNICODE_FONT = "FillfinishDejaVu"
-MAX_CELL_CHARS = 3000
-"""Longest text printed in one cell (about half a page in the entry list's small print)."""
-ROWS_PER_TABLE = 250
-"""The entry list is set as several tables of this many rows (reportlab splits long tables in quadratic time)."""
-
 
 # ---------------------------------------------------------------------------------------------------- fonts, styles
-def _needs_unicode(snap: RecordSnapshot) -> bool:
-    """True when some text of the record cannot be shown in WinAnsi (the standard fonts' encoding)."""
-    h = snap.header
-    texts = [h.product, h.product_code, h.lot, h.operator, h.recipe_name, h.recipe_version, h.mode]
-    texts += [f"{e.kind}{e.actor}{canonical_json(e.data)}" for e in snap.entries]
-    try:
-        "".join(texts).encode("cp1252")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _fonts(snap: RecordSnapshot) -> tuple[str, str]:
-    """(regular, bold) font names for this record: Helvetica, or embedded DejaVu Sans when the text needs it."""
-    if not _needs_unicode(snap):
-        return "Helvetica", "Helvetica-Bold"
-    if UNICODE_FONT not in pdfmetrics.getRegisteredFontNames():
-        import matplotlib
-
-        folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-        pdfmetrics.registerFont(TTFont(UNICODE_FONT, str(folder / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(UNICODE_FONT + "-Bold", str(folder / "DejaVuSans-Bold.ttf")))
-        pdfmetrics.registerFontFamily(UNICODE_FONT, normal=UNICODE_FONT, bold=UNICODE_FONT + "-Bold",
-                                      italic=UNICODE_FONT, boldItalic=UNICODE_FONT + "-Bold")
-    return UNICODE_FONT, UNICODE_FONT + "-Bold"
-
-
-class _Styles:
-    """The paragraph styles of one document (built for its fonts)."""
-
-    def __init__(self, regular: str, bold: str) -> None:
-        """Make body, small, tiny, heading and title styles in `regular`/`bold`."""
-        self.regular, self.bold = regular, bold
-        self.body = ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=10.5, alignment=TA_LEFT)
-        self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9)
-        self.tiny = ParagraphStyle("tiny", parent=self.body, fontSize=6, leading=7.2)
-        self.tiny_red = ParagraphStyle("tiny_red", parent=self.tiny, textColor=colors.HexColor("#a61b0f"))
-        self.mono = ParagraphStyle("mono", parent=self.body, fontName="Courier", fontSize=7, leading=8.5)
-        self.h1 = ParagraphStyle("h1", parent=self.body, fontName=bold, fontSize=15, leading=19, spaceAfter=4)
-        self.h2 = ParagraphStyle("h2", parent=self.body, fontName=bold, fontSize=11, leading=14, spaceBefore=10,
-                                 spaceAfter=4, textColor=colors.HexColor("#1f3a5f"))
-        self.box_title = ParagraphStyle("box_title", parent=self.body, fontName=bold, fontSize=11, leading=14)
-
-
-def _cut(text: Any) -> str:
-    """Record text escaped for a paragraph: cut at MAX_CELL_CHARS (so that no table row can outgrow a page; the JSON
-    and BatchML exports keep everything), control characters shown escaped (\\n, \\x1b, so a newline in an actor
-    or reason can never print a line of its own, issue 6 point 7), XML special characters escaped."""
-    text = str(text)
-    if len(text) > MAX_CELL_CHARS:
-        text = text[:MAX_CELL_CHARS] + f" ... [{len(text) - MAX_CELL_CHARS:,} more characters: see the JSON export]"
-    return escape(escape_text(text))
-
-
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text (never read as markup; see _cut)."""
-    return Paragraph(_cut(text), style)
-
-
-def _p_lines(lines: Sequence[Any], style: ParagraphStyle) -> Paragraph:
-    """A paragraph of several lines of record text, each as _p makes it, joined by real line breaks."""
-    return Paragraph("<br/>".join(_cut(line) for line in lines), style)
-
-
-def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True, repeat: bool = False,
-          extra: Sequence[tuple[Any, ...]] = ()) -> Table:
-    """A table with thin grid lines, an optional shaded header row and extra style commands."""
-    table = Table(rows, colWidths=list(widths), repeatRows=1 if repeat else 0)
-    style: list[tuple[Any, ...]] = [
-        ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9aa5b1")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-    ]
-    if header:
-        style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4ec")))
-    table.setStyle(TableStyle(style + list(extra)))
-    return table
 
 
 # ---------------------------------------------------------------------------------------------------- page furniture
-def _canvas_class(snap: RecordSnapshot, regular: str) -> type[Canvas]:
-    """A canvas that holds pages back until the end so every footer can say 'page X of Y'."""
-    h = snap.header
-    left = f"Batch record {h.batch_id}  |  {h.product_code}  |  lot {h.lot}"
-    generated = f"generated {fmt_time(snap.generated_at)}"
-
-    class NumberedCanvas(Canvas):
-        """reportlab canvas with deferred page output and a running header and footer."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            """Start with no pages saved."""
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # noqa: N802 - reportlab's name
-            """Keep the finished page's state; it is drawn in save() once the page count is known."""
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            """Draw header and footer on every kept page, then write the document."""
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self._furniture(total)
-                super().showPage()
-            super().save()
-
-        def _furniture(self, total: int) -> None:
-            """Running header line and the footer with batch id, generation time and 'page X of Y'."""
-            width, height = PAGE
-            self.saveState()
-            self.setStrokeColor(colors.HexColor("#9aa5b1"))
-            self.setLineWidth(0.4)
-            self.line(MARGIN, height - MARGIN + 12, width - MARGIN, height - MARGIN + 12)
-            self.line(MARGIN, MARGIN - 12, width - MARGIN, MARGIN - 12)
-            self.setFont(regular, 7)
-            self.setFillColor(colors.HexColor("#44505c"))
-            self.drawString(MARGIN, height - MARGIN + 16, f"Electronic batch record  |  {h.product}")
-            self.drawRightString(width - MARGIN, height - MARGIN + 16, h.batch_id)
-            self.drawString(MARGIN, MARGIN - 22, left)  # two footer lines: the lot can be long
-            self.drawString(MARGIN, MARGIN - 31, generated)
-            self.drawRightString(width - MARGIN, MARGIN - 22, f"page {self._pageNumber} of {total}")
-            self.restoreState()
-
-    return NumberedCanvas
 
 
 # ---------------------------------------------------------------------------------------------------- sections
@@ -252,18 +115,18 @@ def _disposition_box(summary: ReviewSummary, st: _Styles) -> Flowable:
 
 def _decision_box(summary: ReviewSummary, st: _Styles) -> Flowable:
     """The final state on the first page: released or rejected, by whom, when, the retention date; or pending."""
-    d = summary.qa_decision
-    if not d:
+    view = summary.qa_decision  # the review's view of the QA decision entry (review_quality._decision_view)
+    if not view:
         colour, title = STATUS_COLOURS["n/a"], "QA DECISION: pending (release needs the signature of an authorised person)"
         lines: list[str] = []
     else:
-        colour = STATUS_COLOURS["pass" if d.get("decision") == "released" else "fail"]
-        title = f"QA DECISION: {str(d.get('decision')).upper()} by {d.get('name')} ({d.get('by')}) on {d.get('ts')}"
-        lines = [f"Verdict: {d.get('verdict')}", f"Product expiry {d.get('expiry')}; keep this record until "
-                 f"{d.get('retention_until')} (retention date; not purged before it)"]
-        if d.get("reason"):
-            lines.append(f"Reason: {d['reason']}")
-        lines.append(f"Decision entry {d.get('entry')}, signed (see electronic signatures).")
+        colour = STATUS_COLOURS["pass" if view.get("decision") == "released" else "fail"]
+        title = f"QA DECISION: {str(view.get('decision')).upper()} by {view.get('name')} ({view.get('by')}) on {view.get('ts')}"
+        lines = [f"Verdict: {view.get('verdict')}", f"Product expiry {view.get('expiry')}; keep this record until "
+                 f"{view.get('retention_until')} (retention date; not purged before it)"]
+        if view.get("reason"):
+            lines.append(f"Reason: {view['reason']}")
+        lines.append(f"Decision entry {view.get('entry')}, signed (see electronic signatures).")
     cell = [_p(title, st.box_title)] + [_p(line, st.small) for line in lines]
     box = Table([[cell]], colWidths=[FRAME_WIDTH])
     box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour),
@@ -401,20 +264,21 @@ def _deviations_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
     """Every deviation entry in full, with the alarm that opened it."""
     out: list[Flowable] = [_p("Deviations", st.h2)]
     out += _deviations_8d(review(snap), st)
-    deviations = [e for e in snap.entries if e.kind == "deviation"]
+    deviations = of_type(read_typed(snap.entries), DeviationEvent)
     if not deviations:
         return out + [_p("No deviation recorded for this batch.", st.body)]
     by_seq = {e.seq: e for e in snap.entries}
     label = ParagraphStyle("dlabel", parent=st.small, fontName=st.bold)
-    for entry in deviations:
-        d = entry.data
+    for dev in deviations:
+        entry, d = dev.entry, dev.data
         rows: list[list[Any]] = [[_p(f"Deviation, entry {entry.seq}", label),
-                                  _p(f"{d.get('event', 'recorded')} at {fmt_time(entry.ts)} by {entry.actor}",
-                                     st.small)]]
-        for key in sorted(d):
+                                  _p(f"{d.event} at {fmt_time(entry.ts)} by {entry.actor}", st.small)]]
+        fields = d.model_dump(by_alias=True, exclude_none=True)
+        for key in sorted(fields):
             if key != "event":
-                rows.append([_p(key.replace("_", " "), st.small), _p(data_text({key: d[key]}).split("=", 1)[1], st.small)])
-        alarm = by_seq.get(d.get("alarm_entry")) if isinstance(d.get("alarm_entry"), int) else None
+                rows.append([_p(key.replace("_", " "), st.small),
+                             _p(data_text({key: fields[key]}).split("=", 1)[1], st.small)])
+        alarm = by_seq.get(d.alarm_entry) if d.alarm_entry is not None else None
         if alarm is not None:
             rows.append([_p(f"alarm (entry {alarm.seq})", st.small),
                          _p(f"{fmt_time(alarm.ts)}: {data_text(alarm.data)}", st.small)])
@@ -447,17 +311,6 @@ def _entries_section(snap: RecordSnapshot, st: _Styles) -> list[Flowable]:
     last = snap.entries[-1].hash if snap.entries else snap.header.header_hash
     out += [Spacer(1, 6), _p(f"End of record. Last hash: {last}", st.small)]
     return out
-
-
-def data_text(data: dict[str, Any]) -> str:
-    """All of an entry's data as 'key=value ...' in key order, numbers at full precision (nothing cut or rounded)."""
-    parts = []
-    for key in sorted(data):
-        value = data[key]
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True,
-                                                                separators=(",", ":"))
-        parts.append(f"{key}={shown}")
-    return " ".join(parts)
 
 
 def pdf_bytes(snap: RecordSnapshot) -> bytes:

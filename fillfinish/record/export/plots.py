@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 
 from fillfinish.record.export.summary import RecordSnapshot, recipe_number
 from fillfinish.record.models import Entry
+from fillfinish.record.typed_entries import of_type, read_typed
+from fillfinish.record.vocabulary import Measurement, PhaseEvent, PostFillMonitoring, UvCycle, UvStart, VialJudgement
 
 DPI = 150
 WIDTH_IN = 7.2
@@ -64,77 +66,58 @@ class WeightSeries:
     accepted: list[bool] = field(default_factory=list)
 
 
-def _num(value: Any) -> float | None:
-    """A real number as float, else None (bool is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
 
 def uv_series(entries: Iterable[Entry], recipe: dict[str, Any] | None = None) -> list[UvSeries]:
     """The UV cycles of the record in order, from uv_start entries and their irradiance/dose measurements."""
     recipe = recipe or {}
     cycles: dict[str, UvSeries] = {}
     starts: dict[str, datetime] = {}
-    for entry in entries:
-        d = entry.data
-        cycle = d.get("cycle_id")
-        if not isinstance(cycle, str):
-            continue
-        if entry.kind == "uv_start":
-            step = str(d.get("step", "uv"))
-            min_irr = recipe_number(recipe, "uv", "min_irradiance_mw_cm2") if step == "uv_cycle" else None
-            cycles[cycle] = UvSeries(cycle, step, str(d.get("sensor", "")), _num(d.get("target_dose_mj_cm2")), min_irr)
-            starts[cycle] = entry.ts
-        elif entry.kind == "measurement" and cycle in cycles:
-            irr, dose = _num(d.get("irradiance_mw_cm2")), _num(d.get("dose_mj_cm2"))
-            if irr is None or dose is None:
+    for row in read_typed(entries):
+        d = row.data
+        if isinstance(d, UvStart):
+            min_irr = recipe_number(recipe, "uv", "min_irradiance_mw_cm2") if d.step == "uv_cycle" else None
+            cycles[d.cycle_id] = UvSeries(d.cycle_id, d.step, d.sensor, float(d.target_dose_mj_cm2), min_irr)
+            starts[d.cycle_id] = row.ts
+        elif isinstance(d, Measurement) and d.cycle_id in cycles:
+            if d.irradiance_mw_cm2 is None or d.dose_mj_cm2 is None:
                 continue
-            series = cycles[cycle]
-            series.seconds.append((entry.ts - starts[cycle]).total_seconds())
-            series.irradiance.append(irr)
-            series.dose.append(dose)
-        elif entry.kind == "uv_cycle" and cycle in cycles:
-            dose = _num(d.get("dose_mj_cm2"))
-            if dose is not None:
-                series = cycles[cycle]
-                series.seconds.append((entry.ts - starts[cycle]).total_seconds())
-                series.irradiance.append(series.irradiance[-1] if series.irradiance else 0.0)
-                series.dose.append(dose)
+            series = cycles[d.cycle_id]
+            series.seconds.append((row.ts - starts[d.cycle_id]).total_seconds())
+            series.irradiance.append(float(d.irradiance_mw_cm2))
+            series.dose.append(float(d.dose_mj_cm2))
+        elif isinstance(d, UvCycle) and d.cycle_id in cycles:
+            series = cycles[d.cycle_id]
+            series.seconds.append((row.ts - starts[d.cycle_id]).total_seconds())
+            series.irradiance.append(series.irradiance[-1] if series.irradiance else 0.0)
+            series.dose.append(float(d.dose_mj_cm2))
     return [series for series in cycles.values() if series.seconds]
 
 
 def particle_series(entries: Iterable[Entry], start: datetime) -> ParticleSeries:
     """The particle samples of the record (measurement entries with signal=particles)."""
     out = ParticleSeries()
-    for entry in entries:
-        if entry.kind != "measurement" or entry.data.get("signal") != "particles":
+    for row in of_type(read_typed(entries), Measurement):
+        small, large = row.data.per_m3_0_5um, row.data.per_m3_5um
+        if row.data.signal != "particles" or small is None or large is None:
             continue
-        small, large = _num(entry.data.get("per_m3_0_5um")), _num(entry.data.get("per_m3_5um"))
-        if small is None or large is None:
-            continue
-        out.minutes.append((entry.ts - start).total_seconds() / 60.0)
-        out.small.append(small)
-        out.large.append(large)
+        out.minutes.append((row.ts - start).total_seconds() / 60.0)
+        out.small.append(float(small))
+        out.large.append(float(large))
     return out
 
 
 def weight_series(entries: Iterable[Entry]) -> WeightSeries:
     """Every weighed vial with its net weight and the tolerance band recorded with it."""
     out = WeightSeries()
-    for entry in entries:
-        if entry.kind != "vial":
+    for row in of_type(read_typed(entries), VialJudgement):
+        d = row.data
+        if d.net_g is None or d.expected_g is None or d.tolerance_g is None:
             continue
-        d = entry.data
-        net, expected, tol = _num(d.get("net_g")), _num(d.get("expected_g")), _num(d.get("tolerance_g"))
-        vial = _num(d.get("vial"))
-        if net is None or expected is None or tol is None or vial is None:
-            continue
-        out.vial.append(int(vial))
-        out.net_g.append(net)
-        out.expected_g.append(expected)
-        out.tolerance_g.append(tol)
-        out.accepted.append(d.get("status") == "accepted")
+        out.vial.append(d.vial)
+        out.net_g.append(float(d.net_g))
+        out.expected_g.append(float(d.expected_g))
+        out.tolerance_g.append(float(d.tolerance_g))
+        out.accepted.append(d.status == "accepted")
     return out
 
 
@@ -184,12 +167,13 @@ def _phase_spans(entries: Sequence[Entry], start: datetime) -> list[tuple[str, f
     """(phase, from minute, to minute) for shaded phases, from phase start/done entries."""
     spans: list[tuple[str, float, float]] = []
     opened: dict[str, float] = {}
-    for entry in entries:
-        minute = (entry.ts - start).total_seconds() / 60.0
-        if entry.kind == "phase":
-            phase, event = str(entry.data.get("phase")), entry.data.get("event")
-        elif entry.kind == "post_fill_monitoring":
-            phase, event = "post_fill", {"start": "start", "end": "done"}.get(str(entry.data.get("event")))
+    for row in read_typed(entries):
+        minute = (row.ts - start).total_seconds() / 60.0
+        d = row.data
+        if isinstance(d, PhaseEvent):
+            phase, event = d.phase, d.event
+        elif isinstance(d, PostFillMonitoring):
+            phase, event = "post_fill", {"start": "start", "end": "done"}[d.event]
         else:
             continue
         if phase not in PHASE_COLOURS:

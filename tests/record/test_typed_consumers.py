@@ -1,0 +1,38 @@
+"""Consumers that read the record typed (decision 0017) keep doing so: no `entry.data["x"]` / `.data.get("x")` string
+reads in them; a renamed field then fails at type-check and test time, not silently in an export."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TYPED_CONSUMERS = (
+    "fillfinish/batch/history.py",
+    "fillfinish/batch/disposition.py",
+    "fillfinish/batch/recovery.py",
+    "fillfinish/record/export/summary.py",
+    "fillfinish/record/export/review_checks.py",
+    "fillfinish/record/export/review_exceptions.py",
+    "fillfinish/record/export/review_quality.py",
+    "fillfinish/record/export/plots.py",
+    "fillfinish/record/export/batchml.py",
+    "fillfinish/record/export/batchml_views.py",
+    "fillfinish/record/export/pdf.py",
+    "fillfinish/quality/release.py",
+    "fillfinish/quality/viable.py",
+    "fillfinish/quality/purge.py",
+    "fillfinish/quality/mediafill.py",
+)
+"""Modules that read entries typed. BatchML and the PDF also print every field of an entry exactly as written (the
+hashed raw data, `canonical_json(entry.data)` / `data_text(entry.data)`): a whole-data dump, not a field read."""
+STRING_READ = re.compile(r"""\.data\s*(\[\s*["']|\.get\(\s*["'])|\b(d|data)\.get\(\s*["']|\bd\[\s*["']""")
+
+
+@pytest.mark.parametrize("path", TYPED_CONSUMERS)
+def test_no_string_keyed_reads_of_entry_data(path: str) -> None:
+    text = (ROOT / path).read_text(encoding="utf-8")
+    hits = [f"{path}:{n}: {line.strip()}" for n, line in enumerate(text.splitlines(), 1) if STRING_READ.search(line)]
+    assert not hits, "read entries typed (fillfinish.record.vocabulary.typed), not by string key:\n" + "\n".join(hits)
