@@ -494,7 +494,9 @@ def run(
 
 @app.command()
 def sim(
-    speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per real second")] = 1.0,
+    speed: Annotated[str, typer.Option(help="simulated seconds per real second, or 'max': a shared timeline file "
+                                            "beside the site config that moves only with the machine's waits "
+                                            "(docs/simulator.md)")] = "1",
     config_out: Annotated[Path, typer.Option(help="where to write the site config pointing at the simulator")] = Path(
         "sim-site.toml"),
     faults: Annotated[Optional[Path], typer.Option(help="TOML fault script")] = None,
@@ -515,8 +517,11 @@ def sim(
         err.print(f"[red]error:[/] --config-out {escape(str(target))}: {escape(why)}; allowed: a file path in an "
                   "existing folder")
         raise typer.Exit(1)
+    rate, timeline = _demo_speed(speed, target.parent)
+    if timeline is not None:  # beside the config it is named in, so a controller in another process finds it
+        timeline = target.with_name(target.name + ".timeline")
     try:
-        simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
+        simulator = Simulator(rate, faults_file=faults, plc_port=plc_port, timeline=timeline).start()
     except (ValueError, OSError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -529,7 +534,7 @@ def sim(
     out.print(f"pump (Cavro DT, 9600 8N1)  {simulator.pump_path}")
     out.print(f"balance (MT-SICS)          {simulator.balance_path}")
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
-    out.print(f"speed                      x{speed:g}")
+    out.print(f"speed                      {f'max (shared timeline {timeline})' if timeline else f'x{rate:g}'}")
     out.print(f"site config                {config_out}")
     out.print("Ctrl-C stops the simulator.")
     stop = False
