@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -79,7 +80,7 @@ def store_appends_per_s(folder: Path, n: int) -> float:
 class CallTimer:
     """Adds up real time spent in a few of the controller's calls (wrapped on the instances, code unchanged)."""
 
-    CATEGORIES = ("record append", "pump and balance calls", "positioner moves")
+    CATEGORIES = ("record append", "pump calls", "balance calls", "positioner moves")
 
     def __init__(self) -> None:
         self.total = dict.fromkeys(self.CATEGORIES, 0.0)
@@ -118,7 +119,19 @@ class CallTimer:
     def instrument(self, controller: BatchController) -> None:
         """Time the controller's record appends, pump and balance calls and positioner moves."""
         self.wrap_sync(controller.store, "append", "record append")
-        self.wrap_async(controller.line, "call", "pump and balance calls")
+        line, call = controller.line, controller.line.call
+
+        async def device_call(fn: Any, *args: Any, **kw: Any) -> Any:
+            """Line.call, timed as a pump or a balance call by the device the method belongs to."""
+            category = "balance calls" if getattr(fn, "__self__", None) is line.balance else "pump calls"
+            t0 = time.perf_counter()
+            try:
+                return await call(fn, *args, **kw)
+            finally:
+                self.total[category] += time.perf_counter() - t0
+                self.calls[category] += 1
+
+        setattr(line, "call", device_call)
         self.wrap_async(controller.line.plc, "move_positioner", "positioner moves")
 
     def snapshot(self) -> dict[str, tuple[float, int]]:
@@ -137,6 +150,7 @@ class FillTrace:
     first: dict[str, tuple[float, int]] = field(default_factory=dict)
     last: dict[str, tuple[float, int]] = field(default_factory=dict)
     held: list[str] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds (user + system) at each vial
 
     def progress(self, what: str, done: float, total: float) -> None:
         """The controller's progress callback: note each filled vial; abort a held batch."""
@@ -146,6 +160,8 @@ class FillTrace:
         if what == "fill" and c.rec is not None:
             self.times.append(time.perf_counter())
             self.counts.append(c.rec.count)
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.cpu.append(usage.ru_utime + usage.ru_stime)
             self.last = self.timer.snapshot()
             if not self.first:
                 self.first = self.last
@@ -181,10 +197,10 @@ async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
             t0 = time.perf_counter()
             outcome = await controller.run_new(lot="L-BENCH", vials=vials, operator="op.bench", tip_lot=tip_lot)
             total = time.perf_counter() - t0
-            entries = controller.store.entries(outcome.batch_id)
-        vial_ts = [e.ts for e in entries if e.kind == "vial"]
+            entries_total = controller.store.last_entry(outcome.batch_id).seq  # type: ignore[union-attr]
+            vial_ts = [e.ts for e in controller.store.entries(outcome.batch_id, kinds=["vial"])]
         fill_sim = (vial_ts[-1] - vial_ts[0]).total_seconds() if len(vial_ts) > 1 else 0.0
-        return BatchResult(outcome, trace, total, len(entries), fill_sim,
+        return BatchResult(outcome, trace, total, entries_total, fill_sim,
                            recipe.recipe.hold_times.fill_duration_max_s)
     finally:
         sim.stop()
@@ -227,6 +243,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         ["real time per vial: median / p99 / max",
          f"{fmt(per_vial.median, 's')} / {fmt(per_vial.p99, 's')} / {fmt(per_vial.max, 's')}"],
         ["controller vials/s (fill phase, real)", f"{vials_s:,.1f}"],
+        ["process CPU per vial (controller and simulator threads, user + system)",
+         fmt((tr.cpu[-1] - tr.cpu[0]) / (len(tr.times) - 1), "s")],
         ["record entries in the fill phase", f"{entries:,} ({entries / (len(tr.times) - 1):.2f} per vial)"],
         ["record entries in the whole batch", f"{result.entries_total:,}"],
         ["record entries/s during the fill (real)", f"{entries_s:,.1f}"],
@@ -240,6 +258,9 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         calls = tr.last[category][1] - tr.first[category][1]
         rows.append([category, f"{calls / vials_timed:.2f}", fmt(spent / max(calls, 1), "s"),
                      fmt(spent / vials_timed, "s"), f"{100 * spent / fill_real:.0f} %"])
+    rest = fill_real - sum(tr.last[c][0] - tr.first[c][0] for c in CallTimer.CATEGORIES)
+    rows.append(["the rest (controller's own path, progress, monitor)", "", "", fmt(rest / vials_timed, "s"),
+                 f"{100 * rest / fill_real:.0f} %"])
     print(f"\nwhere the fill's real time goes (vials 2..{len(tr.times)}; "
           "a record append made by the monitor during a move counts in both)")
     print_table(("category", "calls per vial", "mean per call", "time per vial", "share of fill time"), rows)

@@ -29,9 +29,11 @@ def commands(quick: bool, vials: int | None, speed: str | None, big: bool) -> li
         return [("bench.bench_pump", ["--n", "100"]), ("bench.bench_plc", ["--n", "100", "--notify", "30"]),
                 ("bench.bench_interlock", ["--trials", "50"]),
                 ("bench.bench_batch", batch + ["--raw-n", "500", "--store-n", "300"]),
+                ("bench.bench_demo", ["--vials", str(vials or 100), "--raw-n", "500"]),
                 ("bench.bench_memory", ["--vials", "200"]), ("bench.bench_record", record)]
     return [("bench.bench_pump", []), ("bench.bench_plc", []), ("bench.bench_interlock", []),
-            ("bench.bench_batch", batch), ("bench.bench_memory", ["--vials", "1000"] + (["--big"] if big else [])),
+            ("bench.bench_batch", batch), ("bench.bench_demo", ["--vials", str(vials or 1000)]),
+            ("bench.bench_memory", ["--vials", "1000"] + (["--big"] if big else [])),
             ("bench.bench_record", record)]
 
 

@@ -92,7 +92,9 @@ def diagram() -> None:
 
 
 def sim(
-    speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per real second")] = 1.0,
+    speed: Annotated[str, typer.Option(help="simulated seconds per real second, or 'max': a shared timeline file "
+                                            "beside the site config that moves only with the machine's waits "
+                                            "(docs/simulator.md)")] = "1",
     config_out: Annotated[Path, typer.Option(help="where to write the site config pointing at the simulator")] = Path(
         "sim-site.toml"),
     faults: Annotated[Optional[Path], typer.Option(help="TOML fault script")] = None,
@@ -102,18 +104,24 @@ def sim(
     """Run the whole simulator standalone until Ctrl-C; print its endpoints and write the site config."""
     from fillfinish.cli_common import db_url
 
+    from fillfinish.cli_batch import _demo_speed
+
+    rate, on_timeline = _demo_speed(speed)
+    # the timeline file lies beside the config that names it, so a controller in another process finds it
+    timeline = Path(config_out).with_name(Path(config_out).name + ".timeline") if on_timeline else None
     with reported():
-        simulator = _start_simulator(speed, Path(config_out), faults, db_url(db), plc_port)
+        simulator = _start_simulator(rate, Path(config_out), faults, db_url(db), plc_port, timeline)
     out.print(f"pump (Cavro DT, 9600 8N1)  {simulator.pump_path}")
     out.print(f"balance (MT-SICS)          {simulator.balance_path}")
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
-    out.print(f"speed                      x{speed:g}")
+    out.print(f"speed                      {f'max (shared timeline {timeline})' if timeline else f'x{rate:g}'}")
     out.print(f"site config                {config_out}")
     out.print("Ctrl-C stops the simulator.")
     _serve_until_signal(simulator)
 
 
-def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, plc_port: int) -> Any:
+def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, plc_port: int,
+                     timeline: Path | None = None) -> Any:
     """Start the simulator and write its site config to `target`; UserError naming the option when either fails."""
     from sim.runner import Simulator
 
@@ -121,7 +129,7 @@ def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, p
         why = "it is a folder" if target.is_dir() else f"folder {target.parent} does not exist"
         raise UserError(f"--config-out {target}: {why}; allowed: a file path in an existing folder")
     try:
-        simulator = Simulator(speed, faults_file=faults, plc_port=plc_port).start()
+        simulator = Simulator(speed, faults_file=faults, plc_port=plc_port, timeline=timeline).start()
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     try:

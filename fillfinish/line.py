@@ -26,6 +26,9 @@ T = TypeVar("T")
 log = structlog.get_logger("fillfinish.line")
 
 
+TIMELINE_PUMP_REPLY_TIMEOUT_S = 1.0  # the pump's answer timeout on a simulator's shared timeline (decision 0019)
+
+
 class Line:
     """The machine's three device connections, opened and closed together. `open()` claims the line on the PLC
     (one controller per line) before the serial ports are opened (exclusively) or anything is sent to a device."""
@@ -39,6 +42,9 @@ class Line:
         speed = config.clock.speed
         clock = Clock(speed, config.clock.epoch, config.clock.timeline) if config.clock.timeline else None
         self._pauses: dict[str, Any] = {"pause": clock.device_sleep} if clock else {}
+        # on a timeline the emulator answers from a thread of a loaded PC, not from a pump's firmware: its scheduling
+        # stalls are not the machine's, so the pump's answer timeout (real time) is a second instead of 0.1 s
+        self._pump_timeouts: dict[str, Any] = {"reply_timeout_s": TIMELINE_PUMP_REPLY_TIMEOUT_S} if clock else {}
         self.plc = PlcDriver(
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
             clock_speed=speed, pause=clock.device_asleep if clock else None,
@@ -65,7 +71,7 @@ class Line:
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
-            exclusive=True, **self._pauses,
+            exclusive=True, **self._pauses, **self._pump_timeouts,
         )
         try:
             self.pump.link.open()

@@ -15,6 +15,7 @@ import struct
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 
 class SimClock:
@@ -65,18 +66,25 @@ class SimClock:
             await asyncio.sleep(min(0.02, max(0.0005, left / self.speed)))
 
     def device_sleep(self, real_seconds: float) -> None:
-        """A driver's pause of `real_seconds` (drivers divide device time by `speed`): simulated time on a timeline."""
+        """A driver's pause of `real_seconds` between status questions (drivers divide device time by `speed`): on a
+        timeline, simulated time that ends early at a change the machine announced (`Timeline.wake`)."""
         if self.timeline is not None:
-            self.timeline.advance(real_seconds * self.speed)
+            self.timeline.advance(max(0.0, real_seconds) * self.speed, to_wake=True)
         else:
             time.sleep(real_seconds)
 
     async def device_asleep(self, real_seconds: float) -> None:
         """`device_sleep` for the event loop."""
         if self.timeline is not None:
-            await self.asleep(real_seconds * self.speed)
+            await self.timeline.aadvance(max(0.0, real_seconds) * self.speed, to_wake=True)
         else:
             await asyncio.sleep(real_seconds)
+
+    def wake(self, at: float) -> None:
+        """Announce a change the machine makes on its own at simulated time `at` (a poller's pause ends there on a
+        timeline; nothing to do on a steady clock, where pauses are real time)."""
+        if self.timeline is not None:
+            self.timeline.wake(at)
 
 
 class Timeline:
@@ -85,11 +93,14 @@ class Timeline:
     It stands still while the software works and jumps forward only when a wait on the machine asks for it
     (`advance`), at most `rate` simulated seconds per real second on average with bursts of up to `burst` seconds:
     the software's own real cost adds no simulated time, and the real-time pipelines that carry the machine's
-    signals (OPC UA publishing, notifications) keep up with the jumps. File layout: seqlock counter, simulated now,
-    real time of the last jump, credit (simulated s that may be jumped at once), rate, burst.
+    signals (OPC UA publishing, notifications) keep up with the jumps. A device that knows when it will next change
+    on its own (the positioner's arrival) announces it with `wake(at)`; a poller's pause (`advance(..., to_wake=True)`)
+    ends there, so the next read sees the change and no simulated time is spent past it (a discrete-event jump to the
+    next wake-up). File layout: seqlock counter, simulated now, real time of the last jump, credit (simulated s that
+    may be jumped at once), rate, burst, next announced wake-up (0: none).
     """
 
-    FORMAT = "<Qddddd"
+    FORMAT = "<Qdddddd"
     SIZE = struct.calcsize(FORMAT)
 
     def __init__(self, path: str | Path, *, create: bool = False, start: float | None = None,
@@ -104,21 +115,21 @@ class Timeline:
         if create:
             if not rate > 0 or not burst > 0:
                 raise ValueError(f"timeline rate and burst must be > 0, got {rate!r}, {burst!r}")
-            self._store(time.time() if start is None else start, time.time(), burst, rate, burst)
+            self._store(time.time() if start is None else start, time.time(), burst, rate, burst, 0.0)
 
-    def _load(self) -> tuple[float, float, float, float, float]:
-        """(now, last_real, credit, rate, burst), consistent even while another process writes."""
+    def _load(self) -> tuple[float, float, float, float, float, float]:
+        """(now, last_real, credit, rate, burst, wake_at), consistent even while another process writes."""
         while True:
             seq, *values = struct.unpack_from(self.FORMAT, self._mm, 0)
             if seq % 2 == 0 and struct.unpack_from("<Q", self._mm, 0)[0] == seq:
-                return values[0], values[1], values[2], values[3], values[4]
+                return values[0], values[1], values[2], values[3], values[4], values[5]
             time.sleep(0)  # a writer is half-way: let it finish (it may be a thread of this process)
 
     def _store(self, *values: float) -> None:
         """Write the state under the seqlock (odd while writing); caller holds the file lock or creates."""
         seq = struct.unpack_from("<Q", self._mm, 0)[0]
         struct.pack_into("<Q", self._mm, 0, seq + 1)
-        struct.pack_into("<ddddd", self._mm, 8, *values)
+        struct.pack_into("<dddddd", self._mm, 8, *values)
         struct.pack_into("<Q", self._mm, 0, seq + 2)
 
     @property
@@ -130,35 +141,72 @@ class Timeline:
         """Simulated Unix time in seconds (stands still between jumps)."""
         return self._load()[0]
 
-    def _step(self, wanted: float) -> float:
-        """Jump by up to `wanted` simulated seconds now (as far as the credit allows); returns the jump."""
+    def _locked(self, change: Callable[[tuple[float, ...]], tuple[float, ...]]) -> tuple[float, ...]:
+        """Apply `change` to the state under the thread and file locks; returns the state written."""
         with self._local:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                now, last, credit, rate, burst = self._load()
-                wall = time.time()
-                credit = min(burst, credit + max(0.0, wall - last) * rate)
-                step = max(0.0, min(wanted, credit))
-                self._store(now + step, wall, credit - step, rate, burst)
-                return step
+                state = change(self._load())
+                self._store(*state)
+                return state
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def advance(self, sim_seconds: float) -> None:
-        """A wait on the machine: move simulated time forward by `sim_seconds` (blocks only while over the rate)."""
+    def wake(self, at: float) -> None:
+        """Announce a change the machine will make on its own at simulated time `at` (the earliest one is kept)."""
+        def change(state: tuple[float, ...]) -> tuple[float, ...]:
+            now, last, credit, rate, burst, wake_at = state
+            if at > now:
+                wake_at = at if wake_at <= now else min(wake_at, at)
+            return now, last, credit, rate, burst, wake_at
+        self._locked(change)
+
+    def _step(self, wanted: float, to_wake: bool = False) -> tuple[float, bool]:
+        """Jump by up to `wanted` simulated seconds now (as far as the credit allows, and with `to_wake` no further
+        than the next announced wake-up); returns (the jump, whether it reached that wake-up)."""
+        result = [0.0, False]
+
+        def change(state: tuple[float, ...]) -> tuple[float, ...]:
+            now, last, credit, rate, burst, wake_at = state
+            wall = time.time()
+            credit = min(burst, credit + max(0.0, wall - last) * rate)
+            room = wanted
+            woke = False
+            if to_wake and wake_at > now and wake_at - now <= wanted:
+                room, woke = wake_at - now, True
+            step = max(0.0, min(room, credit))
+            woke = woke and step >= room
+            if wake_at and now + step >= wake_at:
+                wake_at = 0.0  # reached: nobody waits for it any more
+            result[0], result[1] = step, woke
+            return now + step, wall, credit - step, rate, burst, wake_at
+        self._locked(change)
+        return result[0], result[1]
+
+    def advance(self, sim_seconds: float, *, to_wake: bool = False) -> float:
+        """A wait on the machine: move simulated time forward by `sim_seconds` (blocks only while over the rate);
+        with `to_wake`, a poller's pause, it ends at an announced wake-up that comes first. Returns the time moved."""
         left = sim_seconds
         while left > 1e-12:
-            left -= self._step(left)
+            step, woke = self._step(left, to_wake)
+            left -= step
+            if woke:
+                break
             if left > 1e-12:
                 time.sleep(min(left, 1.0) / self.rate)
+        return sim_seconds - max(0.0, left)
 
-    async def aadvance(self, sim_seconds: float) -> None:
+    async def aadvance(self, sim_seconds: float, *, to_wake: bool = False) -> float:
         """`advance` for the event loop."""
         left = sim_seconds
         while left > 1e-12:
-            left -= self._step(left)
+            step, woke = self._step(left, to_wake)
+            left -= step
+            if woke:
+                break
             if left > 1e-12:
                 await asyncio.sleep(min(left, 1.0) / self.rate)
+        return sim_seconds - max(0.0, left)
 
     def close(self) -> None:
         """Release the mapping and the file descriptor."""

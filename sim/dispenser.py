@@ -441,10 +441,18 @@ class PumpEmulator:
             name, args = self._program[self._pc]
             self._pc += 1
             self._execute(name, args, self._cursor)
+            if self._action is not None and self._action.end > now:
+                self._announce(self._action.end)
             steps += 1
             if steps > 10000 and self._action is None:
                 self._set_error(4)  # a loop that never takes time
                 return
+
+    def _announce(self, at: float) -> None:
+        """Tell a shared timeline when the running action ends (a driver's status pause ends there)."""
+        wake = getattr(self.world.clock, "wake", None)
+        if wake is not None:
+            wake(at)
 
     def _move_allowed(self) -> bool:
         if self.error in STICKY:

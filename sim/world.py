@@ -250,6 +250,9 @@ class World:
             self.positioner.arrive_at = now + (self.s.positioner_move_s if target != self.positioner.current else 0.0)
             self.positioner.moves += 1
             self._balance_changed = self.positioner.arrive_at
+        wake = getattr(self.clock, "wake", None)
+        if wake is not None and self.positioner.arrive_at > now:
+            wake(self.positioner.arrive_at)  # on a shared timeline a poller's pause ends at the arrival
         return True
 
     def stop_positioner(self) -> None:

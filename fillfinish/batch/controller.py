@@ -31,6 +31,7 @@ from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, 
 from fillfinish.monitor import Alarm, EnvironmentMonitor, EnvLimits
 from fillfinish.phase_watch import LAMP_OFF_SOURCES, PhaseWatch
 from fillfinish.recipes.loader import LoadedRecipe
+from fillfinish.record.entry_stream import iter_entries
 from fillfinish.record.store import RecordStore
 from hal.balance.errors import BalanceError
 from hal.dispenser.errors import DispenseOutcomeUnknown, DispenseTerminated, PumpError
@@ -400,7 +401,7 @@ class BatchController:
         self.batch_id, self.planned, self.operator = batch_id, header.planned_vials, operator
         self.rec = BatchRecorder(self.store, batch_id)
         structlog.contextvars.bind_contextvars(batch=batch_id)
-        self.history = BatchHistory.from_entries(self.store.entries(batch_id))
+        self.history = BatchHistory.from_entries(iter_entries(self.store, batch_id))
         if self.history.state != "Held" or self.history.finished:
             state = State[self.history.state] if self.history.state in State.__members__ else State.Stopped
             raise CommandRefused(Command.Unhold, state, "only a Held, unfinished batch can be resumed or aborted "
@@ -505,7 +506,7 @@ class BatchController:
     async def _finish(self) -> BatchOutcome:
         """Write the disposition if the batch ended without one, and report."""
         assert self.batch_id is not None
-        self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
+        self.history = BatchHistory.from_entries(iter_entries(self.store, self.batch_id))
         state = self.machine.state.name
         if self.history.disposition is None and state in ("Stopped", "Aborted", "Complete"):
             disp = decide(self.history, self.planned, state)
@@ -988,7 +989,7 @@ class BatchController:
         if self.phases.current == Phase.post_fill:
             self.phases.finish()
         assert self.batch_id is not None
-        self.history = BatchHistory.from_entries(self.store.entries(self.batch_id))
+        self.history = BatchHistory.from_entries(iter_entries(self.store, self.batch_id))
         accepted = [v.vial for v in self.history.vials.values() if v.status == "accepted"]
         kept = retained.record(accepted, self.r.retained_samples)  # retained samples (recipe's sampling plan)
         if kept["planned"]:

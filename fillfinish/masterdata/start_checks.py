@@ -149,22 +149,42 @@ def finish_batch(db_url: str, batch_id: str, decision: StartDecision | None, sit
 
 
 def reconcile_batch(store: RecordStore, batch_id: str, lots: dict[str, str] | None = None) -> dict[str, Any] | None:
-    """Reconcile `batch_id` once from its record (see `finish_batch`); None when it has no lots or is reconciled."""
+    """Reconcile `batch_id` once from its record (see `finish_batch`); None when it has no lots or is reconciled.
+
+    The entries are read in pages in one pass (a 10,000-vial batch is not held in memory)."""
     from fillfinish.batch.history import BatchHistory
     from fillfinish.masterdata.materials import reconcile
+    from fillfinish.record.entry_stream import iter_entries
 
-    entries = store.entries(batch_id)
-    if any(e.kind == "material_reconciliation" for e in entries):
+    seen = _ReconcileFacts()
+    history = BatchHistory.from_entries(seen.watch(iter_entries(store, batch_id)))
+    if seen.reconciled:
         return None
-    if lots is None:
-        started = next((e for e in entries if e.kind == "master_data"), None)
-        materials = started.data.get("materials", {}) if started is not None else {}
-        lots = {slot: str(lot["lot"]) for slot, lot in materials.items() if isinstance(lot, dict) and lot.get("lot")}
+    lots = lots if lots is not None else seen.lots
     if not lots:
         return None
-    header = store.batch(batch_id)
-    counts = BatchHistory.from_entries(entries).counts
-    drawn_ul = sum(float(e.data.get("aspirated_ul") or 0.0) for e in entries
-                   if e.kind == "outcome" and e.data.get("action") == "aspirate" and e.data.get("ok"))
-    return reconcile(store, batch_id, lots, header.planned_vials, counts["accepted"],
-                     counts["rejected"] + counts["uncertain"], bulk_drawn_ml=drawn_ul / 1000.0)
+    counts = history.counts
+    return reconcile(store, batch_id, lots, store.batch(batch_id).planned_vials, counts["accepted"],
+                     counts["rejected"] + counts["uncertain"], bulk_drawn_ml=seen.drawn_ul / 1000.0)
+
+
+class _ReconcileFacts:
+    """What the reconciliation needs from a batch's entries, gathered while they stream past the history fold."""
+
+    def __init__(self) -> None:
+        self.reconciled = False
+        self.lots: dict[str, str] = {}
+        self.drawn_ul = 0.0
+
+    def watch(self, entries: Any) -> Any:
+        """Yield `entries` unchanged, noting the lots issued, the bulk drawn and an earlier reconciliation."""
+        for e in entries:
+            if e.kind == "material_reconciliation":
+                self.reconciled = True
+            elif e.kind == "master_data":
+                materials = e.data.get("materials") or {}
+                self.lots = {slot: str(lot["lot"]) for slot, lot in materials.items()
+                             if isinstance(lot, dict) and lot.get("lot")}
+            elif e.kind == "outcome" and e.data.get("action") == "aspirate" and e.data.get("ok"):
+                self.drawn_ul += float(e.data.get("aspirated_ul") or 0.0)
+            yield e

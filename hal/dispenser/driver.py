@@ -219,6 +219,11 @@ class CavroPump(Dispenser):
         start = time.monotonic()
         deadline = start + device_seconds * self.move_safety / self.clock_speed + self.reply_timeout_s
         wake = start + max(0.0, expected_s) / self.clock_speed
+        if self._pause is not None and expected_s > 0:
+            # a pause hook's time is the machine's (a simulator's shared timeline): the real time this process spent
+            # since the command went out is not machine time, so the whole expected motion is paused
+            self._pause(expected_s / self.clock_speed)
+            wake = time.monotonic()
         while True:
             pause = wake - time.monotonic()
             if pause > 0:

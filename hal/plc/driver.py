@@ -327,6 +327,9 @@ class PlcDriver:
         # the publishing interval at high clock speeds, where the move itself is shorter than that interval
         poll = max(0.001, min(0.05, 0.5 / speed))
         watched = ["positioner_fault", "positioner_in_position", "positioner_current"]
+        if self._pause is not None:  # the machine's time (a shared timeline): a move takes time, so pause before the
+            paused += poll            # first read; the pause ends at the arrival if the PLC announced it
+            await self._pause(poll)
         while True:
             changed = self._changed
             state = await self.read_many(watched)

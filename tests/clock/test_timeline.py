@@ -66,3 +66,42 @@ def test_the_simulator_writes_its_timeline_into_the_site_config(tmp_path: Path) 
     controller = Clock(cfg.clock.speed, cfg.clock.epoch, cfg.clock.timeline)
     sim.clock.sleep(5.0)
     assert controller.now() == sim.clock.now()
+
+
+def test_a_pollers_pause_ends_at_the_announced_wake_up(timeline: Path) -> None:
+    sim, ctl = SimClock(timeline=timeline), Clock(timeline=timeline)
+    sim.wake(1_000_000.8)  # e.g. the positioner arrives 0.8 s from now
+    sim.wake(1_000_003.0)  # a later announcement does not hide the earlier one
+    ctl.device_sleep(2.0 / ctl.speed)  # a driver's poll pause of 2 simulated s
+    assert ctl.now() == pytest.approx(1_000_000.8)  # ended at the wake-up: the next read sees the change
+    ctl.device_sleep(2.0 / ctl.speed)  # that wake-up is spent: the next pause is whole
+    assert ctl.now() == pytest.approx(1_000_002.8)
+
+
+def test_a_machine_wait_passes_a_wake_up_and_spends_it(timeline: Path) -> None:
+    sim, ctl = SimClock(timeline=timeline), Clock(timeline=timeline)
+    sim.wake(1_000_001.0)
+    sim.sleep(5.0)  # a line time or a UV wait lasts its whole length whatever was announced
+    assert sim.now() == pytest.approx(1_000_005.0)
+    ctl.device_sleep(1.0 / ctl.speed)  # the passed wake-up does not stop a later pause
+    assert ctl.now() == pytest.approx(1_000_006.0)
+
+
+async def test_an_async_pause_ends_at_the_wake_up(timeline: Path) -> None:
+    sim, ctl = SimClock(timeline=timeline), Clock(timeline=timeline)
+    sim.wake(1_000_000.5)
+    await ctl.device_asleep(2.0 / ctl.speed)
+    assert ctl.now() == pytest.approx(1_000_000.5)
+
+
+def test_a_wake_up_in_the_past_is_ignored(timeline: Path) -> None:
+    sim, ctl = SimClock(timeline=timeline), Clock(timeline=timeline)
+    sim.sleep(1.0)
+    sim.wake(1_000_000.5)  # already passed: announcing it changes nothing
+    ctl.device_sleep(1.0 / ctl.speed)
+    assert ctl.now() == pytest.approx(1_000_002.0)
+
+
+def test_wake_is_a_no_op_on_a_steady_clock() -> None:
+    SimClock(100.0, epoch=0.0).wake(10.0)
+    Clock(100.0, epoch=0.0).wake(10.0)

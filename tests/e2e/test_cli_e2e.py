@@ -52,6 +52,39 @@ def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> N
     assert "simulator stopped" in out and "Traceback" not in err
 
 
+def test_sim_at_speed_max_shares_its_timeline_with_a_controller_in_another_process(tmp_path: Path) -> None:
+    import serial
+
+    from fillfinish.clock import Clock
+
+    cfg = tmp_path / "site.toml"
+    proc = subprocess.Popen([*FF, "sim", "--speed", "max", "--config-out", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while not cfg.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        config = load_site_config(cfg)
+        assert config.clock.timeline == str(tmp_path / "site.toml.timeline")
+        clock = Clock(config.clock.speed, config.clock.epoch, config.clock.timeline)
+        before = clock.now()
+        with serial.Serial(config.dispenser.port, 9600, timeout=5) as line:  # a status question over the pty
+            line.write(b"/1Q\r")
+            assert line.read_until(b"\x03\r\n").endswith(b"\x03\r\n")
+        assert clock.now() > before  # the simulator's line time moved the timeline this process reads
+        moved = clock.now()
+        clock.device_sleep(0.5 / clock.speed)  # and this process's wait moves the simulator's time
+        assert clock.now() == pytest.approx(moved + 0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "max (shared timeline" in out and "simulator stopped" in out and "Traceback" not in err
+
+
 def test_run_refuses_bad_input_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "site.toml"
     bad.write_text("[clock]\nspeed = -1\n")
@@ -76,3 +109,6 @@ def test_demo_refuses_a_speed_that_is_neither_a_number_nor_max(tmp_path: Path) -
     demo = subprocess.run([*FF, "demo", "--speed", "fast"], capture_output=True, text=True, timeout=60,
                           cwd=tmp_path, env=ENV)
     assert demo.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in demo.stdout + demo.stderr
+    sim = subprocess.run([*FF, "sim", "--speed", "fast", "--config-out", str(tmp_path / "s.toml")],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=ENV)
+    assert sim.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in sim.stdout + sim.stderr

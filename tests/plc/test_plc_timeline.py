@@ -75,3 +75,32 @@ async def test_a_read_sees_the_positioner_arrive_without_waiting_for_a_tick(time
         assert state == {"positioner_in_position": True, "positioner_current": 7}
     finally:
         await driver.close()
+
+
+async def test_a_move_on_the_timeline_ends_at_the_announced_arrival_after_one_read(tmp_path: Path,
+                                                                                   timeline_world: World,
+                                                                                   timeline_plc: Any) -> None:
+    from fillfinish.clock import Clock
+
+    sim_clock = timeline_world.clock
+    ctl_clock = Clock(timeline=sim_clock.timeline.path)  # the controller's side of the same timeline file
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, clock_speed=ctl_clock.speed,
+                       pause=ctl_clock.device_asleep)
+    await driver.connect()
+    reads = 0
+    read_many = driver.read_many
+
+    async def counted(names: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_many(names)
+
+    driver.read_many = counted  # type: ignore[method-assign]
+    try:
+        start = ctl_clock.now()
+        await asyncio.wait_for(driver.move_positioner(9, timeout_s=30.0), HANG_GUARD_S)
+        # the poll pause (2 simulated s at this rate) ended at the arrival the PLC announced: no time past it
+        assert ctl_clock.now() - start == pytest.approx(timeline_world.s.positioner_move_s)
+        assert reads == 1
+    finally:
+        await driver.close()
