@@ -27,7 +27,7 @@ from fillfinish.control import AlarmView, StatusView
 from fillfinish.line import Line
 from fillfinish.lock import note_batch
 from fillfinish.machine.packml import Command, CommandRefused, PackMLMachine, State, Transition, parse_command
-from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, SequenceRefused
+from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, Reason, SequenceRefused
 from fillfinish.monitor import Alarm, EnvironmentMonitor, EnvLimits
 from fillfinish.phase_watch import LAMP_OFF_SOURCES, PhaseWatch
 from fillfinish.recipes.loader import LoadedRecipe
@@ -748,10 +748,12 @@ class BatchController:
     def _repeat_expired(self, exc: SequenceRefused) -> None:
         """A hold time ran out: the step it protects must be repeated (Annex 1 8.18)."""
         text = " ".join(exc.reasons)
-        if "UV cycle end to fill start" in text and self.phases.current in (Phase.prime, Phase.tip_sterilisation):
+        if exc.refused_for(Reason.uv_hold_time_expired, Reason.uv_hold_time_unknown) \
+                and self.phases.current in (Phase.prime, Phase.tip_sterilisation):
             self.phases.repeat(Phase.uv_cycle, reason=text)
             self._uv_end = None
-        elif "sterilised tips to use" in text and self.phases.current == Phase.prime:
+        elif exc.refused_for(Reason.tips_hold_time_expired, Reason.tips_hold_time_unknown) \
+                and self.phases.current == Phase.prime:
             self.phases.repeat(Phase.tip_sterilisation, reason=text)
             self._tips_done = None
 
