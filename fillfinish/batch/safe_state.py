@@ -47,16 +47,23 @@ class SafeState:
         """The pump's T, submitted to a worker thread right now; recorded once it has been answered."""
         future = asyncio.get_running_loop().run_in_executor(None, self._pump().terminate)
         self.pending += 1
-        future.add_done_callback(lambda done: self._terminated(done, why))
+        self.spawn(self._terminated(future, why))
         log.warning("batch.terminate_dispense", reason=why)  # after the T has left for its worker thread
 
-    def _terminated(self, done: "asyncio.Future[Any]", why: str) -> None:
-        """T answered (or failed): safety writes may run again; the terminate goes in the record after them."""
-        self.pending -= 1
-        error = None if done.cancelled() or done.exception() is None else str(done.exception())
-        if error:
+    async def _terminated(self, future: "asyncio.Future[Any]", why: str) -> None:
+        """T answered (or failed): safety writes may run again; the terminate goes in the record once every other
+        safety action in flight has been answered too (a task of this run: `drain` waits for it)."""
+        error = None
+        try:
+            await future
+        except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
+            error = f"{type(exc).__name__}: {exc}"
             log.error("batch.safety_action_failed", action="terminate", error=error)
-        self.after_safety(self.record, "terminate", why, ok=error is None, error=error, dispensing=True)
+        finally:
+            self.pending -= 1
+        while self.pending > 0:
+            await asyncio.sleep(0.0005)
+        self.record("terminate", why, ok=error is None, error=error, dispensing=True)
 
     def lamp_off_soon(self, why: str, then: Callable[[], None] | None = None) -> None:
         """Lamp off in a task started now; `then` (e.g. the alarm's record) runs once the PLC has answered."""
