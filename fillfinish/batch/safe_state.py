@@ -61,7 +61,9 @@ class SafeState:
             log.error("batch.safety_action_failed", action="terminate", error=error)
         finally:
             self.pending -= 1
-        while self.pending > 0:
+        for _ in range(2000):  # the other safety actions in flight: answered in ms; never wait on them for long
+            if self.pending <= 0:
+                break
             await asyncio.sleep(0.0005)
         self.record("terminate", why, ok=error is None, error=error, dispensing=True)
 
