@@ -36,9 +36,12 @@ async def safe_point(c: BatchController) -> None:
         state = c.machine.state
         problems = (c.monitor.problems() if c.monitor else []) + (c.watch.problems() if c.watch else [])
         if problems and state in (State.Execute, State.Suspended):  # an interlock still in force holds again
-            c.live.inhibit.set()
-            c.live.hold_cause = problems[0]
-            c.machine.request_hold("monitor", "; ".join(problems))
+            if c.safe.pending or c.safe.queued:  # its alarm first: recorded (with its own Hold) before this one
+                await c.safe.settled()
+            if c.machine.state in (State.Execute, State.Suspended):
+                c.live.inhibit.set()
+                c.live.hold_cause = problems[0]
+                c.machine.request_hold("monitor", "; ".join(problems))
             continue
         if state == State.Execute:
             return

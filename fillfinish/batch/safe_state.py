@@ -35,6 +35,7 @@ class SafeState:
         self._recorder, self._on_record_failure, self._move = recorder, on_record_failure, move
         self.pending = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._queued: list[tuple[Callable[..., None], tuple[Any, ...], dict[str, Any]]] = []
 
     # -------------------------------------------------------------------------- at once, from the event loop
     def stop_dispensing(self, why: str) -> None:
@@ -77,11 +78,40 @@ class SafeState:
         self.spawn(self.stop_positioner(why))
 
     def after_safety(self, write: Callable[..., None], *args: Any, **kw: Any) -> None:
-        """Run a record write now, or once the safety actions in flight have been answered."""
-        if self.pending > 0:
-            asyncio.get_running_loop().call_later(0.0005, lambda: self.after_safety(write, *args, **kw))
-        else:
+        """Run a record write now, or (in order) once the safety actions in flight have been answered."""
+        if self.pending <= 0 and not self._queued:
             write(*args, **kw)
+            return
+        self._queued.append((write, args, kw))
+        if len(self._queued) == 1:
+            asyncio.get_running_loop().call_later(0.0005, self._flush_when_quiet)
+
+    def _flush_when_quiet(self) -> None:
+        """Write the queued entries once nothing is pending; look again shortly otherwise."""
+        if self.pending > 0:
+            asyncio.get_running_loop().call_later(0.0005, self._flush_when_quiet)
+            return
+        self.flush()
+
+    @property
+    def queued(self) -> bool:
+        """True while record writes wait for safety actions."""
+        return bool(self._queued)
+
+    def flush(self) -> None:
+        """Write every queued entry, in order."""
+        while self._queued:
+            write, args, kw = self._queued.pop(0)
+            write(*args, **kw)
+
+    async def settled(self) -> None:
+        """Wait (briefly) for the safety actions in flight, then write what waited for them: the safe point calls
+        this before it acts on an interlock, so the alarm and its deviation are in the record before the Hold."""
+        for _ in range(2000):
+            if self.pending <= 0:
+                break
+            await asyncio.sleep(0.0005)
+        self.flush()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """A safety task of this run (awaited by `drain`)."""
