@@ -4,7 +4,7 @@ Three trips, each >= 200 trials while a real dispense runs (pump on a pty, worke
 - door: Door.Closed written False -> T at the pump emulator, and LampCommand False at the simulated PLC;
 - particles: the SampleSeq of an action-level sample written -> T;
 - HEPA: HEPA.DifferentialPressure written below the recipe's minimum -> T.
-Ours is the controller's whole path: PlcDriver subscription -> EnvironmentMonitor -> BatchController._on_alarm ->
+Ours is the controller's whole path: PlcDriver subscription -> EnvironmentMonitor -> AlarmHandling.on_alarm -> SafeState.terminate_now ->
 CavroPump.terminate in a worker thread -> SerialLink -> pty; with the batch record (SQLite WAL + FULL) written as in
 production. Timestamps come from wrappers on the simulator's instances (server write, pump emulator command, lamp
 command), perf_counter in one process.
@@ -33,6 +33,7 @@ from asyncua import Client
 from bench.common import REPO, Figure, Stats, base_parser, fmt, positive_float, positive_int, print_figures
 from bench.common import print_table, quiet_logging, write_figures
 from fillfinish.batch.controller import BatchController
+from fillfinish.batch.monitoring import start_monitoring, stop_monitoring
 from fillfinish.batch.recorder import BatchRecorder
 from fillfinish.config import load_site_config
 from fillfinish.recipes.loader import load_recipe
@@ -226,12 +227,12 @@ async def run_trips(sim: Simulator, folder: Path, trials: int) -> dict[str, Trip
                         print(f"    trial {i + 1}: {type(exc).__name__}: {exc}; counted as missed", flush=True)
                         results[name].missed += 1
                         sim.world.faults.clear()
-                        c._dispensing = False
+                        c.live.dispensing = False
                         await c.line.call(c.line.pump.initialise, 0)
                         await refill(c)
                         continue
                     results[name].raw_serial.append(raw_round_trip(raw_port))
-            await c._stop_monitoring()
+            await stop_monitoring(c)
     finally:
         raw.stop()
         raw_port.close()
@@ -248,7 +249,7 @@ async def prepare(c: BatchController) -> None:
         operator="op.bench", mode="production", site_config={"bench": "interlock"},
     )
     c.rec = BatchRecorder(c.store, c.batch_id)
-    await c._start_monitoring()
+    await start_monitoring(c)
     pump = c.line.pump
     await c.line.plc.move_positioner(0, timeout_s=30.0)
     await c.line.call(pump.initialise, 0)
@@ -273,10 +274,10 @@ async def one_trial(c: BatchController, sim: Simulator, marks: Marks, result: Tr
     await until(lambda: not monitor.active, timeout=5.0)  # a clean start: no alarm in force
     if await c.line.call(pump.volume_in_syringe_ul) < 900.0:
         await refill(c)
-    c._inhibit.clear()
-    c._lamp_off_confirmed = not door  # the door also switches the lamp off (as in a UV cycle)
-    c._dispensing = True
-    dispense = asyncio.ensure_future(c.line.call(pump.dispense, 900.0, inhibit=c._inhibit))
+    c.live.inhibit.clear()
+    c.live.lamp_off_confirmed = not door  # the door also switches the lamp off (as in a UV cycle)
+    c.live.dispensing = True
+    dispense = asyncio.ensure_future(c.line.call(pump.dispense, 900.0, inhibit=c.live.inhibit))
     await until(sim.pump.busy, timeout=5.0)
     await asyncio.sleep(random.uniform(0.0, 0.02))  # land the trip anywhere in the status polling
     marks.reset()
@@ -289,7 +290,7 @@ async def one_trial(c: BatchController, sim: Simulator, marks: Marks, result: Tr
         await dispense
     except PumpError:
         pass  # DispenseTerminated: what the trip is for
-    c._dispensing = False
+    c.live.dispensing = False
     sim.world.faults.clear(fault)
     if not done or marks.change is None or marks.terminate is None or marks.terminate < marks.change:
         result.missed += 1

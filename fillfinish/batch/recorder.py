@@ -6,6 +6,9 @@ in a safe state), never the other way round.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -18,6 +21,26 @@ log = structlog.get_logger("fillfinish.record")
 
 class RecordFailure(RuntimeError):
     """The record could not be written: stop the batch in a safe state."""
+
+
+@dataclass
+class Act:
+    """One hardware action in progress: its intent's seq and the outcome fields the body adds."""
+
+    action: str
+    seq: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def result(self, **fields: Any) -> None:
+        """Fields of the outcome (delivered_ul, lamp_on, ...)."""
+        self.fields.update(fields)
+
+    def failed(self, error: str, **fields: Any) -> None:
+        """The action did not complete as intended: the outcome is written ok=False with `error` and `fields`
+        (whether the body then raises or carries on)."""
+        self.error = error
+        self.fields.update(fields)
 
 
 class BatchRecorder:
@@ -52,3 +75,29 @@ class BatchRecorder:
     def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", **data: Any) -> int:
         """After a hardware action: what happened, linked to its intent."""
         return self.write("outcome", actor, action=action, intent=intent_seq, ok=ok, **data)
+
+    @asynccontextmanager
+    async def action(self, action: str, actor: str = "system", /, **intent: Any) -> AsyncIterator[Act]:
+        """Bracket one hardware action: the intent is committed before the body runs (a failed write raises before
+        any device is told), the outcome after it: ok with the body's `result` fields, ok=False with `failed`'s
+        error, or ok=False naming the exception that left the body (the exception then goes on)."""
+        act = Act(action, self.intent(action, actor, **intent))
+        try:
+            yield act
+        except Exception as exc:
+            if act.error is None:
+                act.failed(f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, RecordFailure) and not self.failed:
+                self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
+            raise
+        except BaseException:  # cancelled: the run is torn down; say so if the record still takes it
+            if not self.failed:
+                try:
+                    self.outcome(action, act.seq, False, actor, error=act.error or "cancelled", **act.fields)
+                except RecordFailure:
+                    pass
+            raise
+        if act.error is not None:
+            self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
+        else:
+            self.outcome(action, act.seq, True, actor, **act.fields)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
+from collections.abc import Awaitable
 from typing import Any, Callable
 
 from fillfinish.batch.recorder import BatchRecorder
 from fillfinish.clock import Clock
+from hal.plc.base import Plc
 
 
 class UvCycleFault(RuntimeError):
@@ -43,40 +45,45 @@ class UvResult:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def latest(plc: Any, signal: str) -> Any:
+def latest(plc: Plc, signal: str) -> Any:
     """The latest subscribed value of `signal` (None if none yet)."""
     value = plc.snapshot().get(signal)
     return value[0] if isinstance(value, tuple) else value
 
 
-async def _lamp(plc: Any, rec: BatchRecorder, clock: Clock, on: bool, timeout_s: float = 10.0,
-                interrupted: Callable[[], str | None] = lambda: None) -> None:
+SafeLampOff = Callable[..., Awaitable[Any]]
+"""safe_lamp_off(why, **where): the safe-state component's lamp off (fillfinish/batch/safe_state.py)."""
+
+
+async def _lamp(plc: Plc, rec: BatchRecorder, clock: Clock, on: bool, safe_lamp_off: SafeLampOff,
+                timeout_s: float = 10.0, interrupted: Callable[[], str | None] = lambda: None) -> None:
     """Command the lamp and wait for its feedback, intent and outcome recorded. Switching on is refused, and a
-    lamp coming on is switched off again, if the door is open or unlocked or anything else interrupts."""
-    seq = rec.intent("lamp_on" if on else "lamp_off")
-    if on:
-        why = interrupted() or await _door_not_safe(plc)
-        if why:
-            rec.outcome("lamp_on", seq, False, error=why)
-            raise UvCycleInterrupted(f"lamp not switched on: {why}")
-    await plc.set_lamp(on)
-    deadline = clock.now() + timeout_s
-    while clock.now() < deadline:
+    lamp coming on is switched off again (the safe state), if the door is open or unlocked or anything else
+    interrupts."""
+    async with rec.action("lamp_on" if on else "lamp_off") as act:
         if on:
             why = interrupted() or await _door_not_safe(plc)
             if why:
-                await plc.set_lamp(False)
-                rec.outcome("lamp_on", seq, False, error=why, switched_off=True)
-                raise UvCycleInterrupted(f"lamp switched off again: {why}")
-        if bool(await plc.read("lamp_on")) == on:
-            rec.outcome("lamp_on" if on else "lamp_off", seq, True, lamp_on=on)
-            return
-        await clock.asleep(0.2)
-    rec.outcome("lamp_on" if on else "lamp_off", seq, False, error="no lamp feedback")
-    raise UvCycleFault(f"lamp did not switch {'on' if on else 'off'} within {timeout_s:g} s")
+                act.failed(why)
+                raise UvCycleInterrupted(f"lamp not switched on: {why}")
+        await plc.set_lamp(on)
+        deadline = clock.now() + timeout_s
+        while clock.now() < deadline:
+            if on:
+                why = interrupted() or await _door_not_safe(plc)
+                if why:
+                    await safe_lamp_off(why)
+                    act.failed(why, switched_off=True)
+                    raise UvCycleInterrupted(f"lamp switched off again: {why}")
+            if bool(await plc.read("lamp_on")) == on:
+                act.result(lamp_on=on)
+                return
+            await clock.asleep(0.2)
+        act.failed("no lamp feedback")
+        raise UvCycleFault(f"lamp did not switch {'on' if on else 'off'} within {timeout_s:g} s")
 
 
-async def _door_not_safe(plc: Any) -> str | None:
+async def _door_not_safe(plc: Plc) -> str | None:
     """Why the door forbids UV (read from the PLC now, not from the subscription cache), or None."""
     closed, locked = await plc.read("door_closed"), await plc.read("door_locked")
     if not closed:
@@ -86,8 +93,23 @@ async def _door_not_safe(plc: Any) -> str | None:
     return None
 
 
+@dataclass
+class Exposure:
+    """What one exposure is asked to do and how it is watched (limits in s, mW/cm2, mJ/cm2)."""
+
+    step: str
+    sensor: str
+    target_dose_mj_cm2: float
+    min_irradiance_mw_cm2: float
+    max_cycle_s: float
+    sample_s: float = 1.0
+    warmup_grace_s: float = 120.0
+    low_irradiance_limit_s: float = 30.0
+    record_every_s: float = 30.0
+
+
 async def run_uv_exposure(
-    plc: Any,
+    plc: Plc,
     clock: Clock,
     rec: BatchRecorder,
     *,
@@ -97,19 +119,19 @@ async def run_uv_exposure(
     min_irradiance_mw_cm2: float,
     max_cycle_s: float,
     interrupted: Callable[[], str | None],
+    safe_lamp_off: SafeLampOff,
     progress: Callable[[float], None] = lambda fraction: None,
-    sample_s: float = 1.0,
-    warmup_grace_s: float = 120.0,
-    low_irradiance_limit_s: float = 30.0,
-    record_every_s: float = 30.0,
+    **timing: float,
 ) -> UvResult:
-    """Run one exposure to `target_dose_mj_cm2` at `sensor`; raise UvCycleFault / UvCycleInterrupted otherwise."""
+    """Run one exposure to `target_dose_mj_cm2` at `sensor`; raise UvCycleFault / UvCycleInterrupted otherwise.
+    `timing`: sample_s, warmup_grace_s, low_irradiance_limit_s, record_every_s (see Exposure)."""
+    ex = Exposure(step, sensor, target_dose_mj_cm2, min_irradiance_mw_cm2, max_cycle_s, **timing)
     why = interrupted() or (None if await plc.read("door_closed") else "door open")
     if why:
         raise UvCycleInterrupted(f"the lamp may not be switched on: {why}")
-    seq = rec.intent("door_lock", locked=True)
-    await plc.set_door_lock(True)
-    rec.outcome("door_lock", seq, True, locked=True)
+    async with rec.action("door_lock", locked=True) as act:
+        await plc.set_door_lock(True)
+        act.result(locked=True)
     lamp_id = str(await plc.read("lamp_id"))
     hours = float(await plc.read("lamp_hours"))
     switches = int(await plc.read("lamp_switch_count"))
@@ -117,52 +139,48 @@ async def run_uv_exposure(
     start = clock.now()
     rec.write("uv_start", cycle_id=cycle_id, step=step, sensor=sensor, target_dose_mj_cm2=target_dose_mj_cm2,
               lamp_id=lamp_id, lamp_hours=round(hours, 3), lamp_switch_count=switches)
-    dose, min_irr, low_since, last_t, last_irr, next_record = 0.0, float("inf"), None, start, 0.0, start
     lamp_confirmed_off = False
     try:
-        await _lamp(plc, rec, clock, True, interrupted=interrupted)
-        while dose < target_dose_mj_cm2:
-            why = interrupted()
-            if why:
-                raise UvCycleInterrupted(f"{step} interrupted at {dose:.1f} of {target_dose_mj_cm2:g} mJ/cm2: {why}")
-            await clock.asleep(sample_s)
-            now = clock.now()
-            irr = float(await plc.read(sensor))  # read now: a stalled subscription must not add a frozen value
-            dose += (irr + last_irr) / 2.0 * (now - last_t)  # trapezoid: mW/cm2 x s = mJ/cm2
-            last_t, last_irr = now, irr
-            progress(min(1.0, dose / target_dose_mj_cm2))
-            elapsed = now - start
-            if elapsed > warmup_grace_s:
-                min_irr = min(min_irr, irr)
-                if irr < min_irradiance_mw_cm2:
-                    low_since = now if low_since is None else low_since
-                    if now - low_since >= low_irradiance_limit_s:
-                        raise UvCycleFault(f"{step}: irradiance {irr:.3f} mW/cm2 below the validated minimum "
-                                           f"{min_irradiance_mw_cm2:g} mW/cm2 for {now - low_since:.0f} s")
-                else:
-                    low_since = None
-            if elapsed > max_cycle_s:
-                raise UvCycleFault(f"{step}: {elapsed:.0f} s exceeds the maximum cycle time {max_cycle_s:g} s "
-                                   f"({dose:.1f} of {target_dose_mj_cm2:g} mJ/cm2 delivered)")
-            if now >= next_record:
-                rec.write("measurement", signal=sensor, irradiance_mw_cm2=round(irr, 4), dose_mj_cm2=round(dose, 2),
-                          cycle_id=cycle_id)
-                next_record = now + record_every_s
-        await _lamp(plc, rec, clock, False)
+        await _lamp(plc, rec, clock, True, safe_lamp_off, interrupted=interrupted)
+        dose, min_irr = await _integrate(plc, clock, rec, ex, cycle_id, start, interrupted, progress)
+        await _lamp(plc, rec, clock, False, safe_lamp_off)
         lamp_confirmed_off = True
     finally:
         if not lamp_confirmed_off:  # safe state whatever happened: lamp off, said so in the record
-            try:
-                await plc.set_lamp(False)
-                rec.write("safe_state", action="lamp_off", step=step, cycle_id=cycle_id)
-            except Exception as exc:  # the original failure is the one to report; this one is recorded if possible
-                try:
-                    rec.write("exception", message=f"could not switch the lamp off: {exc}", step=step)
-                except Exception:
-                    pass
-    end = clock.now()
-    result = UvResult(cycle_id, step, sensor, start, end, dose, target_dose_mj_cm2,
-                      min_irr if min_irr != float("inf") else 0.0, lamp_id, float(await plc.read("lamp_hours")),
-                      int(await plc.read("lamp_switch_count")))
+            await safe_lamp_off(f"{step} did not end normally", step=step, cycle_id=cycle_id)
+    result = UvResult(cycle_id, step, sensor, start, clock.now(), dose, target_dose_mj_cm2, min_irr, lamp_id,
+                      float(await plc.read("lamp_hours")), int(await plc.read("lamp_switch_count")))
     rec.write("uv_cycle", **result.as_record())
     return result
+
+
+async def _integrate(plc: Plc, clock: Clock, rec: BatchRecorder, ex: Exposure, cycle_id: str, start: float,
+                     interrupted: Callable[[], str | None],
+                     progress: Callable[[float], None]) -> tuple[float, float]:
+    """Integrate the dose until the target; returns (dose mJ/cm2, lowest irradiance after warm-up mW/cm2)."""
+    dose, min_irr, low_since, last_t, last_irr, next_record = 0.0, float("inf"), None, start, 0.0, start
+    while dose < ex.target_dose_mj_cm2:
+        why = interrupted()
+        if why:
+            raise UvCycleInterrupted(f"{ex.step} interrupted at {dose:.1f} of {ex.target_dose_mj_cm2:g} mJ/cm2: {why}")
+        await clock.asleep(ex.sample_s)
+        now = clock.now()
+        irr = float(await plc.read(ex.sensor))  # read now: a stalled subscription must not add a frozen value
+        dose += (irr + last_irr) / 2.0 * (now - last_t)  # trapezoid: mW/cm2 x s = mJ/cm2
+        last_t, last_irr = now, irr
+        progress(min(1.0, dose / ex.target_dose_mj_cm2))
+        elapsed = now - start
+        if elapsed > ex.warmup_grace_s:
+            min_irr = min(min_irr, irr)
+            low_since = (low_since if low_since is not None else now) if irr < ex.min_irradiance_mw_cm2 else None
+            if low_since is not None and now - low_since >= ex.low_irradiance_limit_s:
+                raise UvCycleFault(f"{ex.step}: irradiance {irr:.3f} mW/cm2 below the validated minimum "
+                                   f"{ex.min_irradiance_mw_cm2:g} mW/cm2 for {now - low_since:.0f} s")
+        if elapsed > ex.max_cycle_s:
+            raise UvCycleFault(f"{ex.step}: {elapsed:.0f} s exceeds the maximum cycle time {ex.max_cycle_s:g} s "
+                               f"({dose:.1f} of {ex.target_dose_mj_cm2:g} mJ/cm2 delivered)")
+        if now >= next_record:
+            rec.write("measurement", signal=ex.sensor, irradiance_mw_cm2=round(irr, 4), dose_mj_cm2=round(dose, 2),
+                      cycle_id=cycle_id)
+            next_record = now + ex.record_every_s
+    return dose, (min_irr if min_irr != float("inf") else 0.0)

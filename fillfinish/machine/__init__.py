@@ -10,7 +10,7 @@ from fillfinish.machine.packml import (
     Transition,
     UnknownCommand,
 )
-from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, SequenceRefused
+from fillfinish.machine.phases import Facts, Phase, PhaseChange, PhaseSequence, Reason, Refusal, SequenceRefused
 
 __all__ = [
     "Command",
@@ -21,6 +21,8 @@ __all__ = [
     "Phase",
     "PhaseChange",
     "PhaseSequence",
+    "Reason",
+    "Refusal",
     "SequenceRefused",
     "State",
     "StateCompleteRefused",

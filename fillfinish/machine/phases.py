@@ -87,35 +87,74 @@ def _secs(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _hold_time(what: str, start: str, since: float | None, now: float, limit: float) -> str | None:
-    """Reason why the hold time `what` from `since` (named `start`) to `now` is not met, or None if it is."""
+class Reason(enum.StrEnum):
+    """Why a phase change is refused: a typed name the controller acts on (the text is only for people)."""
+
+    line_checks_not_passed = "line_checks_not_passed"
+    uv_dose_not_reached = "uv_dose_not_reached"
+    tips_not_done = "tips_not_done"
+    uv_hold_time_expired = "uv_hold_time_expired"
+    uv_hold_time_unknown = "uv_hold_time_unknown"
+    tips_hold_time_expired = "tips_hold_time_expired"
+    tips_hold_time_unknown = "tips_hold_time_unknown"
+    hold_time_clock_error = "hold_time_clock_error"
+    lamp_not_off = "lamp_not_off"
+    door_not_closed = "door_not_closed"
+    environment_not_ok = "environment_not_ok"
+    out_of_order = "out_of_order"
+    no_facts = "no_facts"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One failed check: its typed `reason` and the sentence shown to a person (str() gives the sentence)."""
+
+    reason: Reason
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _hold_time(what: str, start: str, since: float | None, now: float, limit: float,
+               expired: Reason, unknown: Reason) -> Refusal | None:
+    """Refusal when the hold time `what` from `since` (named `start`) to `now` is not met, or None if it is."""
     if since is None:
-        return f"{start} is not known, so the hold time {what} cannot be checked (Annex 1 8.18)"
+        return Refusal(unknown, f"{start} is not known, so the hold time {what} cannot be checked (Annex 1 8.18)")
     elapsed = now - since
     if elapsed < 0:
-        return f"{start} is {_secs(-elapsed)} s after now (clock or record error)"
+        return Refusal(Reason.hold_time_clock_error, f"{start} is {_secs(-elapsed)} s after now (clock or record error)")
     if elapsed > limit:
-        return f"{what} is {_secs(elapsed)} s, limit {_secs(limit)} s (Annex 1 8.18)"
+        return Refusal(expired, f"{what} is {_secs(elapsed)} s, limit {_secs(limit)} s (Annex 1 8.18)")
     return None
 
 
-Guard = Callable[[Facts], "str | None"]
+def _check(ok: bool, reason: Reason, text: str) -> Refusal | None:
+    """None when `ok`, else the refusal."""
+    return None if ok else Refusal(reason, text)
+
+
+Guard = Callable[[Facts], "Refusal | None"]
 
 GUARDS: dict[str, Guard] = {
-    "line_checks_ok": lambda f: None if f.line_checks_ok else "line checks have not passed",
-    "uv_dose_reached": lambda f: None if f.uv_dose_reached else "UV cycle has not reached its target dose",
-    "tips_done": lambda f: None if f.tips_done else "dispensing-tip sterilisation is not done",
+    "line_checks_ok": lambda f: _check(f.line_checks_ok, Reason.line_checks_not_passed, "line checks have not passed"),
+    "uv_dose_reached": lambda f: _check(f.uv_dose_reached, Reason.uv_dose_not_reached,
+                                        "UV cycle has not reached its target dose"),
+    "tips_done": lambda f: _check(f.tips_done, Reason.tips_not_done, "dispensing-tip sterilisation is not done"),
     "uv_hold_time": lambda f: _hold_time(
-        "UV cycle end to fill start", "UV cycle end time", f.uv_end_time, f.now, f.uv_end_to_fill_start_s
+        "UV cycle end to fill start", "UV cycle end time", f.uv_end_time, f.now, f.uv_end_to_fill_start_s,
+        Reason.uv_hold_time_expired, Reason.uv_hold_time_unknown,
     ),
     "tips_hold_time": lambda f: _hold_time(
-        "sterilised tips to use", "tip sterilisation time", f.tips_done_time, f.now, f.tips_sterilised_to_use_s
+        "sterilised tips to use", "tip sterilisation time", f.tips_done_time, f.now, f.tips_sterilised_to_use_s,
+        Reason.tips_hold_time_expired, Reason.tips_hold_time_unknown,
     ),
-    "lamp_confirmed_off": lambda f: None if f.lamp_confirmed_off else "UV lamp is not confirmed off",
-    "door_closed": lambda f: None if f.door_closed else "door is not closed",
-    "environment_ok": lambda f: None if f.environment_ok else "environment is not within limits",
+    "lamp_confirmed_off": lambda f: _check(f.lamp_confirmed_off, Reason.lamp_not_off, "UV lamp is not confirmed off"),
+    "door_closed": lambda f: _check(f.door_closed, Reason.door_not_closed, "door is not closed"),
+    "environment_ok": lambda f: _check(f.environment_ok, Reason.environment_not_ok,
+                                       "environment is not within limits"),
 }
-"""Guard name -> check returning the refusal reason, or None when the guard holds."""
+"""Guard name -> check returning the typed Refusal, or None when the guard holds."""
 
 FILL_GUARDS: tuple[str, ...] = (
     "uv_dose_reached", "tips_done", "uv_hold_time", "tips_hold_time", "lamp_confirmed_off", "door_closed",
@@ -154,12 +193,18 @@ SEQUENCE_STATES: tuple[str, ...] = (NOT_STARTED, *(p.value for p in PHASES), FIN
 
 
 class SequenceRefused(MachineError):
-    """A phase change that the sequence or its guards do not allow; `reasons` names every failed check."""
+    """A phase change that the sequence or its guards do not allow. `refusals` holds every failed check as a typed
+    Refusal (act on `Refusal.reason`); `reasons` is their text, for people."""
 
-    def __init__(self, phase: Phase | str, reasons: list[str]) -> None:
+    def __init__(self, phase: Phase | str, refusals: list[Refusal]) -> None:
         self.phase = phase
-        self.reasons = list(reasons)
+        self.refusals = list(refusals)
+        self.reasons = [r.text for r in self.refusals]
         super().__init__(f"cannot enter {phase}: " + "; ".join(self.reasons))
+
+    def refused_for(self, *reasons: Reason) -> bool:
+        """True when any of `reasons` is among the failed checks."""
+        return any(r.reason in reasons for r in self.refusals)
 
 
 @dataclass(frozen=True)
@@ -190,7 +235,7 @@ class PhaseSequence:
     def __init__(self, on_change: Callable[[PhaseChange], None] | None = None) -> None:
         self._on_change = on_change
         self._lock = threading.RLock()
-        self._reasons: list[str] = []
+        self._reasons: list[Refusal] = []
         self._model = _Model()
         self._machine = Machine(
             model=self._model,
@@ -239,7 +284,11 @@ class PhaseSequence:
             return None
 
     def blockers(self, to: Phase | str, facts: Facts) -> list[str]:
-        """Every reason `advance(to, facts)` would be refused now; empty when it would succeed."""
+        """Every reason (text) `advance(to, facts)` would be refused now; empty when it would succeed."""
+        return [r.text for r in self.refusals(to, facts)]
+
+    def refusals(self, to: Phase | str, facts: Facts) -> list[Refusal]:
+        """Every typed Refusal `advance(to, facts)` would raise now; empty when it would succeed."""
         phase = _parse_phase(to)
         with self._lock:
             row = self._row(phase.value)
@@ -260,7 +309,8 @@ class PhaseSequence:
         """Complete post_fill: the sequence is done and the machine may go Completing."""
         with self._lock:
             if self._row("finish") is None:
-                raise SequenceRefused(FINISHED, [f"finish needs post_fill in progress; now {self._where()}"])
+                raise SequenceRefused(FINISHED, [Refusal(Reason.out_of_order,
+                                                          f"finish needs post_fill in progress; now {self._where()}")])
             self._fire("finish", FINISHED, facts=None, actor=actor, reason=reason)
 
     def repeat(self, phase: Phase | str, *, actor: str = "system", reason: str = "") -> None:
@@ -269,13 +319,15 @@ class PhaseSequence:
         with self._lock:
             if target not in REPEATABLE:
                 raise SequenceRefused(
-                    target, [f"only {', '.join(sorted(REPEATABLE))} can be repeated, not {target}"]
+                    target, [Refusal(Reason.out_of_order,
+                                     f"only {', '.join(sorted(REPEATABLE))} can be repeated, not {target}")]
                 )
             trigger = f"repeat_{target.value}"
             if self._row(trigger) is None:
                 raise SequenceRefused(
                     target,
-                    [f"{target} can be repeated only after it started and before fill starts; now {self._where()}"],
+                    [Refusal(Reason.out_of_order, f"{target} can be repeated only after it started and before fill "
+                             f"starts; now {self._where()}")],
                 )
             self._fire(trigger, target, facts=None, actor=actor, reason=reason)
 
@@ -313,8 +365,12 @@ class PhaseSequence:
         state = self._model.state
         return {NOT_STARTED: "not started", FINISHED: "finished"}.get(state, f"in {state}")
 
-    def _order_reason(self, phase: Phase) -> str:
+    def _order_reason(self, phase: Phase) -> Refusal:
         """Why `phase` is out of order now."""
+        return Refusal(Reason.out_of_order, self._order_text(phase))
+
+    def _order_text(self, phase: Phase) -> str:
+        """The sentence saying why `phase` is out of order now."""
         nxt = self.next_phase
         allowed = f"the next phase is {nxt}" if nxt is not None else "post_fill is the last phase (finish ends it)"
         if self._model.state == FINISHED:
@@ -347,7 +403,7 @@ class PhaseSequence:
                 return True
             facts = event.kwargs.get("facts")
             if not isinstance(facts, Facts):
-                self._reasons = ["no Facts supplied to check the guards"]
+                self._reasons = [Refusal(Reason.no_facts, "no Facts supplied to check the guards")]
                 return False
             self._reasons = _failed(guards, facts)
             return not self._reasons
@@ -371,8 +427,8 @@ class PhaseSequence:
         )
 
 
-def _failed(guards: tuple[str, ...], facts: Facts) -> list[str]:
-    """Reasons of every guard in `guards` that does not hold for `facts`."""
+def _failed(guards: tuple[str, ...], facts: Facts) -> list[Refusal]:
+    """Refusals of every guard in `guards` that does not hold for `facts`."""
     return [r for r in (GUARDS[g](facts) for g in guards) if r is not None]
 
 

@@ -1,13 +1,15 @@
-"""The balance as the controller sees it: a small interface, one real implementation per balance protocol."""
+"""The balance as the controller sees it: a small Protocol, one real implementation per balance protocol (MT-SICS in
+hal/balance/driver.py); the controller is typed against this, never against a driver."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
+from typing import Protocol
 
 from hal.balance.protocol import Reading
 
 
-class Balance(ABC):
+class Balance(Protocol):
     """A check-weigh balance: identify, zero, tare, weigh. Every failure raises a hal.balance.errors type."""
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from hal.dispenser.base import Dispenser, PumpStatus
 from hal.dispenser.driver import CavroPump
+from hal.dispenser.memory import InMemoryDispenser
 from hal.dispenser.errors import (
     CommandOverflow,
     DispenseOutcomeUnknown,
@@ -31,6 +32,7 @@ __all__ = [
     "DispenseTerminated",
     "Dispenser",
     "EepromFailure",
+    "InMemoryDispenser",
     "InitialisationError",
     "InvalidCommand",
     "InvalidCommandSequence",

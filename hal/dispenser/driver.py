@@ -300,7 +300,8 @@ class CavroPump(Dispenser):
         self.wait_ready(self.move_seconds(steps), "aspirate", self.motion_seconds(steps))
         return steps * self.ul_per_step
 
-    def dispense(self, volume_ul: float, *, inhibit: threading.Event | None = None) -> float:
+    def dispense(self, volume_ul: float, *, rate_ul_s: float | None = None,
+                 inhibit: threading.Event | None = None) -> float:
         """Push `volume_ul` out (D, relative dispense); returns the volume delivered (from plunger positions).
 
         Never resent. DispenseOutcomeUnknown on timeout, garbled answer or link loss after D went out;
@@ -309,6 +310,7 @@ class CavroPump(Dispenser):
         caller's last check and D either stops D from being sent or is followed by its T.
         """
         steps = self.steps_for(volume_ul)
+        self._rate(rate_ul_s)
         before = self.position_steps()
         if steps > before:
             held = before * self.ul_per_step
@@ -341,6 +343,44 @@ class CavroPump(Dispenser):
         self._terminated.set()
         self.command("T", retry=True)
         self.log.warning("pump.terminate")  # after T went out: nothing delays the stop
+
+    # -- domain verbs (the Dispenser interface) ------------------------------------------------------------------
+    @property
+    def capacity_ul(self) -> float:
+        """The syringe's volume (uL)."""
+        return self.syringe_ul
+
+    def pulses_for(self, rate_ul_s: float) -> int:
+        """Top speed in pulses/s for a plunger rate in uL/s at the current resolution (clamped to 5..6000)."""
+        return max(5, min(6000, round(_positive("rate_ul_s", rate_ul_s) / self.ul_per_step)))
+
+    def _rate(self, rate_ul_s: float | None) -> None:
+        """Set the top speed for `rate_ul_s` unless it is already set (None: keep the current one)."""
+        if rate_ul_s is not None and self.pulses_for(rate_ul_s) != self.top_speed:
+            self.set_speed(self.pulses_for(rate_ul_s))
+
+    def reinitialise(self) -> None:
+        """Z with the force for the syringe (full force above 500 uL, half below), valve to the output."""
+        self.initialise(force=0 if self.syringe_ul > 500 else 1)
+        self.valve("output")
+
+    def draw(self, volume_ul: float, *, rate_ul_s: float) -> float:
+        """Valve to the reservoir (input), aspirate at the rate, valve back to the output."""
+        self.steps_for(volume_ul)  # VolumeOutOfRange before the valve turns
+        self.valve("input")
+        self._rate(rate_ul_s)
+        got = self.aspirate(volume_ul)
+        self.valve("output")
+        return got
+
+    def empty_to_waste(self, *, rate_ul_s: float) -> None:
+        """Wait out a move still running (the speed it runs at is unknown: allow a full stroke at the slowest top
+        speed), set a known speed, valve to the output, plunger to the top of the stroke."""
+        slowest_stroke_s = self.steps_per_stroke / MICROSTEPS[self.resolution] / 5.0 + 100.0
+        self.wait_ready(slowest_stroke_s, "pump busy before emptying to waste")
+        self.set_speed(self.pulses_for(rate_ul_s))
+        self.valve("output")
+        self.move_absolute(0)
 
     # -- reports ---------------------------------------------------------------------------------------------------
     def query(self, raise_errors: bool = True) -> PumpStatus:

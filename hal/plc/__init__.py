@@ -1,5 +1,6 @@
 """The machine's PLC over OPC UA: UV lamp and sensors, HEPA, particle counter, door, vial positioner."""
 
+from hal.plc.base import Plc
 from hal.plc.driver import PlcDriver, Sample
 from hal.plc.errors import (
     PlcAuthRefused,
@@ -17,6 +18,7 @@ from hal.plc.signals import SIGNALS, Signal, subscribed_signals, validate_nodes
 
 __all__ = [
     "SIGNALS",
+    "Plc",
     "PlcAuthRefused",
     "PlcBadNode",
     "PlcConfigError",

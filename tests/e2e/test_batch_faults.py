@@ -60,7 +60,7 @@ async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
                           prime_volume_ul="0.0")
     async with controller_session(site, slow) as c:
         task = asyncio.create_task(c.run_new(lot="L-DOOR", vials=3, operator="op.anna", tip_lot=tip_lot))
-        await wait_for(lambda: c._dispensing and c.batch_id and
+        await wait_for(lambda: c.live.dispensing and c.batch_id and
                        kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
                        task=task)
         before = simulator.world.vials.get(2, 0.0)
@@ -162,7 +162,7 @@ async def test_pump_silent_mid_dispense_makes_the_vial_uncertain_never_redispens
                           prime_volume_ul="0.0")
     async with controller_session(site, slow) as c:
         task = asyncio.create_task(c.run_new(lot="L-SILENT", vials=3, operator="op.anna", tip_lot=tip_lot))
-        await wait_for(lambda: c._dispensing and c.batch_id and simulator.pump.busy() and
+        await wait_for(lambda: c.live.dispensing and c.batch_id and simulator.pump.busy() and
                        kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
                        task=task)
         simulator.world.faults.inject("pump.silent")  # the pump stops answering while its plunger moves
