@@ -106,10 +106,12 @@ async def test_positioner_jam_raises_fault(plc: PlcDriver, sim_world: World, unt
     await plc.move_positioner(11, timeout_s=5.0)  # the jam cleared: the pending move completes
 
 
-async def test_positioner_timeout(plc: PlcDriver) -> None:
-    # a move takes 0.8 simulated seconds; 0.05 s is not enough
+async def test_positioner_timeout(plc: PlcDriver, sim_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a move that takes a simulated day cannot arrive within 0.05 s, however late the driver looks (a busy machine)
+    monkeypatch.setattr(sim_world.s, "positioner_move_s", 86_400.0)
     with pytest.raises(PositionerTimeout, match="not in position 13"):
         await plc.move_positioner(13, timeout_s=0.05)
+    sim_world.stop_positioner()  # the next test starts with the positioner at rest
 
 
 async def test_positioner_out_of_range_is_refused(plc: PlcDriver) -> None:
