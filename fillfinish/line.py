@@ -65,7 +65,7 @@ class Line:
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
-            exclusive=True, **self._pauses,
+            reply_timeout_s=d.reply_timeout_s, exclusive=True, **self._pauses,
         )
         try:
             self.pump.link.open()
