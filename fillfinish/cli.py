@@ -531,7 +531,6 @@ def sim(
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
     out.print(f"speed                      x{speed:g}")
     out.print(f"site config                {config_out}")
-    out.print("Ctrl-C stops the simulator.")
     stop = False
 
     def _stop(*_: Any) -> None:
@@ -540,6 +539,7 @@ def sim(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)  # Ctrl-C, also when started in the background (SIGINT inherited ignored)
+    out.print("Ctrl-C stops the simulator.")  # only once it does (a caller may wait for this line)
     try:
         while not stop:
             time.sleep(0.2)

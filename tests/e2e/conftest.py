@@ -4,6 +4,7 @@ durations."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -71,9 +72,26 @@ def tip_lot() -> TipLot:
     return TipLot("TL-TEST-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
 
 
+async def cancel_leftover_tasks() -> None:
+    """Cancel the tasks a failed test left running in its loop (a batch run still holding the pump's port), so the
+    failure stays in that test instead of refusing the shared simulator's ports to every later one."""
+    current = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+
+
+@pytest.fixture(autouse=True)
+async def _no_leftover_tasks() -> AsyncIterator[None]:
+    yield
+    await cancel_leftover_tasks()
+
+
 @pytest.fixture
 async def controller(site: SiteConfig, fgf2: LoadedRecipe) -> AsyncIterator[BatchController]:
     async with controller_session(site, fgf2) as c:
         yield c
+        await cancel_leftover_tasks()  # before the session closes the devices under a still-running batch
 
 
