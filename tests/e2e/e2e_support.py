@@ -97,7 +97,11 @@ async def finish(task: "asyncio.Task[Any]", controller: Any = None, allow: tuple
     """The batch's outcome once its task ends; fails at once with the stop reason if the batch settles Held or
     Suspended (not in `allow`) instead of ending."""
     controller = controller if controller is not None else getattr(task, "controller", None)
-    await wait_for(task.done, what="the end of the batch", controller=controller, allow=ENDED_STATES + allow)
+    try:
+        await wait_for(task.done, what="the end of the batch", controller=controller, allow=ENDED_STATES + allow)
+    except AssertionError:
+        await _stop(task)  # a run left going would keep the devices and hang the session's close
+        raise
     return task.result()
 
 
