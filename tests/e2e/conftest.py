@@ -75,8 +75,8 @@ def tip_lot() -> TipLot:
 async def cancel_leftover_tasks() -> None:
     """Cancel the tasks a failed test left running in its loop (a batch run still holding the pump's port), so the
     failure stays in that test instead of refusing the shared simulator's ports to every later one."""
-    current = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    # only batch runs (start_batch marks them): the session's own PLC and server tasks end with the session
+    left = [t for t in asyncio.all_tasks() if getattr(t, "controller", None) is not None and not t.done()]
     for task in left:
         task.cancel()
     await asyncio.gather(*left, return_exceptions=True)
