@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the suite's command, also run by scripts/stress-test.sh (docs/testing.md); two workers, a module's tests together
+PYTEST_ARGS ?= -q -p no:cacheprovider -n 2 --dist loadfile
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -10,14 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: install demo test bench
+.PHONY: install demo test bench pytest-args
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fillfinish demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+pytest-args:
+	@echo $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -102,9 +102,8 @@ def sim(
     plc_port: Annotated[int, typer.Option(help="OPC UA port (0: any free port)")] = 0,
 ) -> None:
     """Run the whole simulator standalone until Ctrl-C; print its endpoints and write the site config."""
-    from fillfinish.cli_common import db_url
-
     from fillfinish.cli_batch import _demo_speed
+    from fillfinish.cli_common import db_url
 
     rate, on_timeline = _demo_speed(speed)
     # the timeline file lies beside the config that names it, so a controller in another process finds it
@@ -116,7 +115,6 @@ def sim(
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
     out.print(f"speed                      {f'max (shared timeline {timeline})' if timeline else f'x{rate:g}'}")
     out.print(f"site config                {config_out}")
-    out.print("Ctrl-C stops the simulator.")
     _serve_until_signal(simulator)
 
 
@@ -152,6 +150,7 @@ def _serve_until_signal(simulator: Any) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)  # Ctrl-C, also when started in the background (SIGINT inherited ignored)
+    out.print("Ctrl-C stops the simulator.")  # only once it does (a caller may wait for this line)
     try:
         while not stop:
             time.sleep(0.2)

@@ -81,6 +81,8 @@ class DispenserConfig(_Section):
                                                               "xlp6000 (6,000 / 48,000 steps)")
     syringe_ul: float = Field(gt=0, le=50_000, description="syringe volume, microlitres")
     resolution: Literal["N0", "N1"] = Field(default="N0", description="plunger resolution mode")
+    reply_timeout_s: float = Field(default=0.1, gt=0, le=10, description="real seconds the pump has to answer one "
+                                   "command before it is asked again (reports) or the outcome is unknown (moves)")
 
 
 class BalanceConfig(_Section):

@@ -71,7 +71,8 @@ class Line:
         self.pump = CavroPump.open(
             d.port, baudrate=d.baudrate, device="pump", wire_log=self.wire_log, address=d.address,
             syringe_ul=d.syringe_ul, model=d.model, resolution=d.resolution, protocol=d.protocol, clock_speed=speed,
-            exclusive=True, **self._pauses, **self._pump_timeouts,
+            reply_timeout_s=max(d.reply_timeout_s, self._pump_timeouts.get("reply_timeout_s", 0.0)), exclusive=True,
+            **self._pauses,
         )
         try:
             self.pump.link.open()

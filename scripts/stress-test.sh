@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Run the whole test suite N times in a row while K CPU-heavy processes compete for the cores (docs/testing.md).
+# Run what CI runs (`make test`'s pytest command, with PostgreSQL when FILLFINISH_TEST_PG_URL is set) RUNS times in
+# a row while BURNERS CPU-heavy processes compete for the cores (docs/testing.md).
 #   scripts/stress-test.sh [RUNS=5] [BURNERS=2]
-# Stops at the first failing run; prints each run's pytest summary line and the total.
+# PYTHON picks the interpreter (default .venv/bin/python). Stops at the first failing run; prints each run's pytest
+# summary line, its wall time and the load average, and the total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 burners=${2:-2}
+python=${PYTHON:-.venv/bin/python}
+read -r -a args <<< "$(make -s pytest-args)"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -13,13 +17,16 @@ for _ in $(seq "$burners"); do
     python3 -c 'while True: sum(i * i for i in range(10000))' &
     pids+=($!)
 done
+echo "command: $python -m pytest ${args[*]} (PostgreSQL: ${FILLFINISH_TEST_PG_URL:+yes}${FILLFINISH_TEST_PG_URL:-no}), $burners CPU burners"
+total_start=$(date +%s)
 for run in $(seq "$runs"); do
     start=$(date +%s)
-    if ! out=$(.venv/bin/python -m pytest -q -p no:cacheprovider 2>&1); then
-        echo "$out" | tail -n 30
-        echo "run $run of $runs FAILED with $burners CPU burners"
+    if ! out=$("$python" -m pytest "${args[@]}" 2>&1); then
+        echo "$out" | grep -E "^(FAILED|ERROR)|^E  " | head -n 40
+        echo "$out" | tail -n 1
+        echo "run $run of $runs FAILED after $(( $(date +%s) - start )) s with $burners CPU burners (load $(cut -d' ' -f1-3 /proc/loadavg))"
         exit 1
     fi
-    echo "run $run of $runs: $(echo "$out" | tail -n 1) ($(( $(date +%s) - start )) s, $burners CPU burners)"
+    echo "run $run of $runs: $(echo "$out" | tail -n 1) in $(( $(date +%s) - start )) s (load $(cut -d' ' -f1-3 /proc/loadavg))"
 done
-echo "all $runs runs passed with $burners CPU burners"
+echo "all $runs runs passed with $burners CPU burners in $(( $(date +%s) - total_start )) s"

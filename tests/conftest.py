@@ -44,3 +44,19 @@ def site_key_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "test.sitekey"
     monkeypatch.setenv("FILLFINISH_SITE_KEY", str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The console's client certificate in this session's own folder ($FILLFINISH_CLIENT_PKI, inherited by CLI
+    children), never in the home folder that other runs (and parallel workers) share."""
+    path = tmp_path_factory.mktemp("client-pki")
+    before = os.environ.get("FILLFINISH_CLIENT_PKI")
+    os.environ["FILLFINISH_CLIENT_PKI"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("FILLFINISH_CLIENT_PKI", None)
+        else:
+            os.environ["FILLFINISH_CLIENT_PKI"] = before

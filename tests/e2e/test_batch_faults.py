@@ -22,7 +22,7 @@ from fillfinish.session import controller_session
 from sim.faults import FaultSpec
 from sim.runner import Simulator
 
-from e2e_support import kinds, wait_for
+from e2e_support import finish, kinds, start_batch, stays, wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ async def unhold_when_clear(controller: BatchController, simulator: Simulator) -
     """The supervisor removes the cause, waits for the air to recover (a door opening leaves a particle burst that
     the next samples show), and unholds."""
     simulator.world.faults.clear()
-    await asyncio.sleep(simulator.clock.real_seconds(240.0))
+    await simulator.clock.asleep(240.0)  # simulated time (on a timeline this wait moves it)
     await wait_for(lambda: controller.monitor is not None and controller.monitor.environment_ok()
                    and controller.line.plc.connected, what="interlocks clear")
     await controller.command("Unhold", "sup.bob", "cause removed, line inspected")
@@ -59,7 +59,7 @@ async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
     slow = recipe_variant(tmp_path, fill_volume_ul="900.0", dispense_speed_ul_s="5.0", vial_count_min="1",
                           prime_volume_ul="0.0")
     async with controller_session(site, slow) as c:
-        task = asyncio.create_task(c.run_new(lot="L-DOOR", vials=3, operator="op.anna", tip_lot=tip_lot))
+        task = start_batch(c, lot="L-DOOR", vials=3, operator="op.anna", tip_lot=tip_lot)
         await wait_for(lambda: c.live.dispensing and c.batch_id and
                        kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
                        task=task)
@@ -74,12 +74,11 @@ async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
         assert simulator.world.vials.get(2, 0.0) - before == pytest.approx(outcome2.data["delivered_ul"], abs=1.0)
         assert kinds(entries, "alarm", source="door") and kinds(entries, "deviation", source="door")
         # nothing resumes by itself, and not while the door is open
-        await asyncio.sleep(0.3)
-        assert c.machine.state == State.Held
+        await stays(lambda: c.machine.state == State.Held, simulator.clock, 60.0, "Held with the door open")
         with pytest.raises(CommandRefused, match="door"):
             await c.command("Unhold", "sup.bob", "try")
         await unhold_when_clear(c, simulator)
-        outcome = await asyncio.wait_for(task, 120)
+        outcome = await finish(task)
     assert outcome.state == "Complete"
     assert (outcome.accepted, outcome.rejected) == (2, 1)
     assert outcome.disposition.verdict == NOT_SUITABLE
@@ -88,14 +87,14 @@ async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
 
 async def test_door_open_during_uv_cycle_switches_lamp_off_and_repeats_cycle(
         controller: BatchController, simulator: Simulator, tip_lot: TipLot) -> None:
-    task = asyncio.create_task(controller.run_new(lot="L-UV", vials=10, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot="L-UV", vials=10, operator="op.anna", tip_lot=tip_lot)
     await wait_for(lambda: simulator.world.lamp_on() and controller.phases.current
                    and controller.phases.current.value == "uv_cycle", what="lamp on in UV cycle")
     simulator.world.faults.inject("door.open")
-    await wait_for(lambda: not simulator.world.lamp.commanded, timeout=5, what="lamp off at once")
+    await wait_for(lambda: not simulator.world.lamp.commanded, what="lamp off")
     await held(controller, task)
     await unhold_when_clear(controller, simulator)
-    outcome = await asyncio.wait_for(task, 120)
+    outcome = await finish(task)
     entries = controller.store.entries(outcome.batch_id)
     assert len(kinds(entries, "uv_start", step="uv_cycle")) == 2, "the interrupted UV cycle was repeated"
     assert kinds(entries, "safe_state", action="lamp_off")
@@ -122,18 +121,19 @@ async def test_fault_during_fill_holds_records_and_disqualifies(
         source: str | None) -> None:
     duration = 250.0 if fault == "plc.server_stop" else None
     simulator.world.faults.schedule(FaultSpec(name=fault, at_vial=4, duration_s=duration))
-    task = asyncio.create_task(controller.run_new(lot=f"L-{fault}", vials=10, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot=f"L-{fault}", vials=10, operator="op.anna", tip_lot=tip_lot)
     await held(controller, task)
 
     def found() -> list[object]:  # the hold may come from a failed call before the alarm's own entry is written
         entries = controller.store.entries(controller.batch_id)
         return kinds(entries, kind, source=source) if source else kinds(entries, kind)
 
-    await wait_for(found, timeout=10, what=f"the {kind} entry for {fault}")
+    await wait_for(found, what=f"the {kind} entry for {fault}", controller=controller, allow=("Held",))
     assert not simulator.world.lamp_on()
-    await wait_for(lambda: controller.line.plc.connected, timeout=30, what="PLC link back")
+    await wait_for(lambda: controller.line.plc.connected, what="PLC link back", controller=controller,
+                   allow=("Held",))
     await unhold_when_clear(controller, simulator)
-    outcome = await asyncio.wait_for(task, 120)
+    outcome = await finish(task)
     assert outcome.state == "Complete"
     assert outcome.disposition.verdict == NOT_SUITABLE
     rec = outcome.disposition.reconciliation
@@ -147,10 +147,10 @@ async def test_fault_during_fill_holds_records_and_disqualifies(
 async def test_abort_while_held_ends_in_aborted_with_disposition(
         controller: BatchController, simulator: Simulator, tip_lot: TipLot) -> None:
     simulator.world.faults.schedule(FaultSpec(name="hepa.fan_failure", at_vial=2))
-    task = asyncio.create_task(controller.run_new(lot="L-ABORT", vials=10, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot="L-ABORT", vials=10, operator="op.anna", tip_lot=tip_lot)
     await held(controller, task)
     await controller.command("Abort", "sup.bob", "fan failure; batch abandoned")
-    outcome = await asyncio.wait_for(task, 60)
+    outcome = await finish(task)
     assert outcome.state == "Aborted"
     assert outcome.disposition.verdict == NOT_SUITABLE
     assert any("not reconciled" in r["reason"] for r in outcome.disposition.reasons)
@@ -161,7 +161,7 @@ async def test_pump_silent_mid_dispense_makes_the_vial_uncertain_never_redispens
     slow = recipe_variant(tmp_path, fill_volume_ul="900.0", dispense_speed_ul_s="5.0", vial_count_min="1",
                           prime_volume_ul="0.0")
     async with controller_session(site, slow) as c:
-        task = asyncio.create_task(c.run_new(lot="L-SILENT", vials=3, operator="op.anna", tip_lot=tip_lot))
+        task = start_batch(c, lot="L-SILENT", vials=3, operator="op.anna", tip_lot=tip_lot)
         await wait_for(lambda: c.live.dispensing and c.batch_id and simulator.pump.busy() and
                        kinds(c.store.entries(c.batch_id), "intent", action="dispense", vial=2), what="vial 2 dispensing",
                        task=task)
@@ -171,7 +171,7 @@ async def test_pump_silent_mid_dispense_makes_the_vial_uncertain_never_redispens
         assert kinds(entries, "vial", vial=2)[0].data["status"] == "uncertain"
         assert kinds(entries, "outcome", action="dispense", vial=2)[0].data["unknown"] is True
         await unhold_when_clear(c, simulator)
-        outcome = await asyncio.wait_for(task, 120)
+        outcome = await finish(task)
         entries = c.store.entries(outcome.batch_id)
     assert len(kinds(entries, "intent", action="dispense", vial=2)) == 1, "an unknown dispense is never retried"
     assert (outcome.accepted, outcome.uncertain) == (2, 1)

@@ -10,7 +10,7 @@ from fillfinish.machine.packml import CommandRefused
 from fillfinish.record.verify import verify
 from sim.runner import Simulator
 
-from e2e_support import kinds
+from e2e_support import finish, kinds, start_batch
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 async def test_whole_batch_is_suitable_and_recorded(controller: BatchController, simulator: Simulator,
                                                     tip_lot: TipLot) -> None:
     before = {p: v for p, v in simulator.world.vials.items()}
-    outcome = await controller.run_new(lot="L-HAPPY", vials=12, operator="op.anna", tip_lot=tip_lot)
+    outcome = await finish(start_batch(controller, lot="L-HAPPY", vials=12, operator="op.anna", tip_lot=tip_lot))
 
     assert outcome.state == "Complete", outcome
     assert outcome.disposition is not None and outcome.disposition.verdict == SUITABLE, outcome.disposition
@@ -58,7 +58,7 @@ async def test_whole_batch_is_suitable_and_recorded(controller: BatchController,
 
 
 async def test_invalid_command_is_refused_and_recorded(controller: BatchController, tip_lot: TipLot) -> None:
-    outcome = await controller.run_new(lot="L-REFUSE", vials=10, operator="op.anna", tip_lot=tip_lot)
+    outcome = await finish(start_batch(controller, lot="L-REFUSE", vials=10, operator="op.anna", tip_lot=tip_lot))
     with pytest.raises(CommandRefused, match="Start"):
         await controller.command("Start", "op.anna", "again")
     entries = controller.store.entries(outcome.batch_id)
@@ -74,7 +74,7 @@ async def test_line_checks_refuse_an_expired_media_fill(simulator: Simulator, tm
     text = path.read_text().replace("aps_validity_days = 365", "aps_validity_days = 30")
     path.write_text(text)
     async with controller_session(load_site_config(path), fgf2) as c:
-        outcome = await c.run_new(lot="L-APS", vials=10, operator="op.anna", tip_lot=tip_lot)
+        outcome = await finish(start_batch(c, lot="L-APS", vials=10, operator="op.anna", tip_lot=tip_lot))
     assert outcome.state == "Stopped"
     assert outcome.accepted == 0
     from fillfinish.record.store import RecordStore

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,10 +35,11 @@ def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> N
     proc = subprocess.Popen([*FF, "sim", "--speed", "10", "--config-out", str(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        deadline = time.monotonic() + 60
-        while not cfg.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        assert proc.stdout is not None
+        shown = []
+        while not shown or "Ctrl-C stops the simulator." not in shown[-1]:  # printed once Ctrl-C is handled
+            shown.append(proc.stdout.readline())
+            assert shown[-1], f"the simulator ended before it was ready: {''.join(shown)}"
         config = load_site_config(cfg)
         assert config.plc.endpoint.startswith("opc.tcp://127.0.0.1:")
         assert Path(config.dispenser.port).exists() and config.clock.speed == 10.0

@@ -9,22 +9,22 @@ import pytest
 
 from fillfinish.batch.controller import BatchController, TipLot
 from fillfinish.machine.packml import State
+from sim.runner import Simulator
 
-from e2e_support import kinds, wait_for
+from e2e_support import finish, kinds, start_batch, stays, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-async def test_operator_hold_and_unhold(controller: BatchController, tip_lot: TipLot) -> None:
-    task = asyncio.create_task(controller.run_new(lot="L-HOLD", vials=12, operator="op.anna", tip_lot=tip_lot))
+async def test_operator_hold_and_unhold(controller: BatchController, simulator: Simulator, tip_lot: TipLot) -> None:
+    task = start_batch(controller, lot="L-HOLD", vials=12, operator="op.anna", tip_lot=tip_lot)
     await wait_for(lambda: controller.history.counts["accepted"] >= 3, what="3 vials filled", task=task,
                    controller=controller)
     assert await controller.command("Hold", "op.anna", "visual check of the stopper bowl") == "Holding"
     await wait_for(lambda: controller.machine.state == State.Held, what="Held", task=task)
-    await asyncio.sleep(0.2)
-    assert controller.machine.state == State.Held, "nothing resumes by itself"
+    await stays(lambda: controller.machine.state == State.Held, simulator.clock, 60.0, "Held (nothing resumes alone)")
     await controller.command("Unhold", "sup.bob", "check done")
-    outcome = await asyncio.wait_for(task, 120)
+    outcome = await finish(task)
     assert outcome.state == "Complete" and (outcome.accepted, outcome.rejected) == (12, 0)
     entries = controller.store.entries(outcome.batch_id)
     ops = kinds(entries, "operator")
@@ -33,11 +33,11 @@ async def test_operator_hold_and_unhold(controller: BatchController, tip_lot: Ti
 
 
 async def test_operator_stop_ends_in_stopped_with_disposition(controller: BatchController, tip_lot: TipLot) -> None:
-    task = asyncio.create_task(controller.run_new(lot="L-STOP", vials=20, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot="L-STOP", vials=20, operator="op.anna", tip_lot=tip_lot)
     await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task,
                    controller=controller)
     await controller.command("Stop", "sup.bob", "reservoir contamination suspected")
-    outcome = await asyncio.wait_for(task, 60)
+    outcome = await finish(task)
     assert outcome.state == "Stopped"
     assert outcome.disposition is not None and not outcome.disposition.suitable
     entries = controller.store.entries(outcome.batch_id)
@@ -68,7 +68,7 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
         client = ControllerClient(endpoint, user="op.anna", password="anna-password-1", pki_dir=tmp_path)
         await mes.connect()
         await client.connect()
-        task = asyncio.create_task(c.run_new(lot="L-MES", vials=12, operator="op.anna", tip_lot=tip_lot))
+        task = start_batch(c, lot="L-MES", vials=12, operator="op.anna", tip_lot=tip_lot)
         try:
             await wait_for(lambda: c.history.counts["accepted"] >= 2, what="2 vials filled", task=task)
             assert (await mes.status())["BatchId"] == c.batch_id  # the MES reads
@@ -78,15 +78,19 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
                 await client.command("Start", "not valid in Execute")
             assert await client.command("Hold", "from the console") == "Holding"
             await wait_for(lambda: c.machine.state == State.Held, what="Held", task=task)
-            await asyncio.sleep(0.5)  # the server publishes its tags every 0.2 s
             tags = await client.status()
+            for _ in range(1000):  # the server publishes its tags every 0.2 s: wait for the Held one (hang guard)
+                if tags["StateCurrent"] == int(State.Held):
+                    break
+                await asyncio.sleep(0.05)
+                tags = await client.status()
             assert tags["StateCurrent"] == int(State.Held) and tags["BatchId"] == c.batch_id
             assert tags["EnvironmentLimits"]["hepa_dp_pa"] == [80.0, 250.0]  # the recipe's own range
             await client.command("Unhold", "from the console")
         finally:
             await client.close()
             await mes.close()
-        outcome = await asyncio.wait_for(task, 120)
+        outcome = await finish(task)
         entries = c.store.entries(outcome.batch_id)
     assert outcome.state == "Complete"
     assert [(e.data["command"], e.actor) for e in kinds(entries, "operator")] == [("Hold", "op.anna"),
@@ -96,7 +100,7 @@ async def test_commands_reach_the_controller_over_its_opc_ua_server(site, fgf2, 
 
 
 async def test_suspend_unsuspend_and_early_complete(controller: BatchController, tip_lot: TipLot) -> None:
-    task = asyncio.create_task(controller.run_new(lot="L-SUSP", vials=20, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot="L-SUSP", vials=20, operator="op.anna", tip_lot=tip_lot)
     await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task,
                    controller=controller)
     await controller.command("Suspend", "op.anna", "vial infeed starved")
@@ -105,7 +109,7 @@ async def test_suspend_unsuspend_and_early_complete(controller: BatchController,
     await wait_for(lambda: controller.history.counts["accepted"] >= 5, what="5 vials filled", task=task,
                    controller=controller, allow=("Suspended",))
     await controller.command("Complete", "sup.bob", "end the batch early")
-    outcome = await asyncio.wait_for(task, 120)
+    outcome = await finish(task)
     assert outcome.state == "Complete"
     assert 5 <= outcome.accepted < 20
     assert not outcome.disposition.suitable  # not every planned vial is reconciled

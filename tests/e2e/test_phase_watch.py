@@ -19,7 +19,7 @@ from sim.runner import Simulator
 from fillfinish.line import _security
 from hal.plc.driver import PlcDriver
 
-from e2e_support import kinds, wait_for
+from e2e_support import finish, kinds, start_batch, wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ async def _lamp_on_during_fill(site: SiteConfig, simulator: Simulator, tip_lot: 
                                rogue: PlcDriver) -> None:
     """The batch runs; `rogue` switches the lamp on mid-fill; the controller holds, switches it off, records it."""
     async with controller_session(site, load_recipe(tmp_path / "slow.toml")) as c:
-        task = asyncio.create_task(c.run_new(lot="L-LAMP", vials=30, operator="op.anna", tip_lot=tip_lot))
+        task = start_batch(c, lot="L-LAMP", vials=30, operator="op.anna", tip_lot=tip_lot)
         await wait_for(lambda: c.batch_id and kinds(c.store.entries(c.batch_id), "vial", vial=1),
                        what="the fill under way", task=task)
         await rogue.set_lamp(True)
@@ -59,5 +59,5 @@ async def _lamp_on_during_fill(site: SiteConfig, simulator: Simulator, tip_lot: 
         assert kinds(entries, "safe_state", action="lamp_off")
         assert verify(c.store, c.batch_id).ok
         await c.command("Abort", "sup.bob", "lamp switched on by someone else during the fill")
-        outcome = await asyncio.wait_for(task, 60)
+        outcome = await finish(task)
         assert outcome.state == "Aborted" and outcome.disposition is not None and not outcome.disposition.suitable

@@ -12,19 +12,19 @@ from fillfinish.batch.controller import BatchController, TipLot
 from fillfinish.quality.backup import backup, restore
 from fillfinish.record import RecordStore
 
-from e2e_support import kinds, wait_for
+from e2e_support import finish, kinds, start_batch, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 async def test_backup_while_a_batch_runs_restores_and_verifies(controller: BatchController, db_url: str,
                                                                tmp_path: Path, tip_lot: TipLot) -> None:
-    task = asyncio.create_task(controller.run_new(lot="L-BACKUP", vials=10, operator="op.anna", tip_lot=tip_lot))
+    task = start_batch(controller, lot="L-BACKUP", vials=10, operator="op.anna", tip_lot=tip_lot)
     await wait_for(lambda: controller.history.counts["accepted"] >= 2, what="2 vials filled", task=task, timeout=300)
     file = tmp_path / "running.backup"
     await asyncio.to_thread(backup, db_url, file)
     assert not task.done(), "the batch should still be running during the backup"
-    outcome = await asyncio.wait_for(task, 300)
+    outcome = await finish(task)
     assert outcome.state == "Complete"
     report = await asyncio.to_thread(restore, file, f"sqlite:///{tmp_path / 'restored.db'}")
     assert report.ok, report.lines()

@@ -10,6 +10,8 @@ from fillfinish.record.store import RecordWriteError
 from fillfinish.record.verify import verify
 from sim.runner import Simulator
 
+from e2e_support import finish, start_batch
+
 pytestmark = pytest.mark.slow
 
 
@@ -27,7 +29,8 @@ async def test_record_write_failure_stops_safely(controller: BatchController, si
 
     monkeypatch.setattr(controller.store, "append", failing_append)
     dispensed_before = len(simulator.world.dispensed)
-    outcome = await controller.run_new(lot="L-DISK", vials=10, operator="op.anna", tip_lot=tip_lot)
+    task = start_batch(controller, lot="L-DISK", vials=10, operator="op.anna", tip_lot=tip_lot)
+    outcome = await finish(task, allow=("Held",))  # the failed write leaves the line Held and ends the run
 
     assert "safe state" in outcome.message and "disk I/O error" in outcome.message
     assert outcome.disposition is None

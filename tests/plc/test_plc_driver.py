@@ -47,7 +47,7 @@ async def test_lamp_on_raises_irradiance_by_notification(plc: PlcDriver, sim_wor
     await plc.set_lamp(True)
     assert sim_world.lamp_on()
     # warm-up is 60 simulated seconds to 90 %: at SPEED it takes well under a second of real time
-    await until(lambda: any(s == "uv_ref_mw_cm2" and v > 0.5 for s, v, _ in seen), timeout=3.0)
+    await until(lambda: any(s == "uv_ref_mw_cm2" and v > 0.5 for s, v, _ in seen))
     ref = [v for s, v, _ in seen if s == "uv_ref_mw_cm2"]
     assert ref == sorted(ref), "irradiance rises monotonically during warm-up"
     assert await plc.read("lamp_on") is True
@@ -106,10 +106,12 @@ async def test_positioner_jam_raises_fault(plc: PlcDriver, sim_world: World, unt
     await plc.move_positioner(11, timeout_s=5.0)  # the jam cleared: the pending move completes
 
 
-async def test_positioner_timeout(plc: PlcDriver) -> None:
-    # a move takes 0.8 simulated seconds; 0.05 s is not enough
+async def test_positioner_timeout(plc: PlcDriver, sim_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a move that takes a simulated day cannot arrive within 0.05 s, however late the driver looks (a busy machine)
+    monkeypatch.setattr(sim_world.s, "positioner_move_s", 86_400.0)
     with pytest.raises(PositionerTimeout, match="not in position 13"):
         await plc.move_positioner(13, timeout_s=0.05)
+    sim_world.stop_positioner()  # the next test starts with the positioner at rest
 
 
 async def test_positioner_out_of_range_is_refused(plc: PlcDriver) -> None:
@@ -134,7 +136,7 @@ async def test_particle_burst_visible_in_next_sample(plc: PlcDriver, sim_world: 
     seq = plc.snapshot()["particle_sample_seq"].value
     sim_world.faults.inject("particles.burst")
     # one sample per 60 simulated seconds: at most ~0.6 s real for the next one, burst in the one after at worst
-    await until(lambda: plc.snapshot()["particle_sample_seq"].value >= seq + 2, timeout=3.0)
+    await until(lambda: plc.snapshot()["particle_sample_seq"].value >= seq + 2)
     assert plc.snapshot()["particles_0_5um_per_m3"].value > 3520
     assert plc.snapshot()["particle_flow_l_min"].value == pytest.approx(28.3, abs=1.0)
 

@@ -14,6 +14,7 @@ from sim.clock import SimClock
 from sim.dispenser import PumpEmulator
 from sim.world import World
 
+REPLY_S = 1.0  # real s for one answer: the emulator is a thread of this process, starved on a busy machine
 SPEED = 200.0  # simulated seconds per real second: a full 3,000-step stroke at 1,400 pulses/s takes ~11 ms
 
 
@@ -62,8 +63,9 @@ def make_pump() -> Iterator[Callable[..., CavroPump]]:
     opened: list[CavroPump] = []
 
     def make(path: str, **kw: Any) -> CavroPump:
-        """Open a driver on `path` (kw as CavroPump.open; clock_speed and syringe_ul defaulted)."""
+        """Open a driver on `path` (kw as CavroPump.open; clock_speed, syringe_ul and reply_timeout_s defaulted)."""
         kw.setdefault("syringe_ul", 1000.0)
+        kw.setdefault("reply_timeout_s", REPLY_S)
         kw.setdefault("clock_speed", SPEED)
         pump = CavroPump.open(path, wire_log=kw.pop("wire_log", None) or WireLog(), **kw)
         opened.append(pump)
@@ -86,7 +88,7 @@ def pump(world: World, emulator: PumpEmulator, make_pump: Callable[..., CavroPum
 
 def _settle(drv: CavroPump) -> None:
     """Wait out whatever an earlier test left running (bounded), and read away a leftover error."""
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 30.0  # hang guard only
     while drv.status().busy and time.monotonic() < deadline:
         time.sleep(0.005)
     drv.status()
@@ -100,7 +102,7 @@ def place_vial(world: World) -> Callable[[int], None]:
         """Move the positioner and wait for it."""
         assert world.move_positioner(position)
         world.clock.sleep(world.s.positioner_move_s)
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 30.0  # hang guard only
         while world.positioner_state() != (position, True):
             assert time.monotonic() < deadline, "positioner never reached its position"
             world.clock.sleep(0.05)

@@ -27,8 +27,9 @@ from fillfinish.server import NAMESPACE_URI, STATUS_TAGS, ControllerServer
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 3.0) -> None:
-    """Poll an async check until it stops raising AssertionError (tag updates run every 50 ms)."""
+async def eventually(check: Callable[[], Any], timeout: float = 60.0) -> None:
+    """Poll an async check until it stops raising AssertionError (tag updates run every 50 ms); `timeout` (real s)
+    only guards against a hang, it bounds nothing."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
