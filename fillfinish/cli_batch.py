@@ -183,7 +183,7 @@ def _service(config: Path, db: str | None, bar: _Progress | None = None, serve: 
     from fillfinish.inputs import load_config
 
     cfg = load_config(config)
-    options = _options(bar, serve) if bar is not None else SessionOptions(notify=notice)
+    options = _options(bar, serve, signals=True) if bar is not None else SessionOptions(notify=notice)
     return BatchService(cfg, resolve_db(db, cfg.database.url), options)
 
 

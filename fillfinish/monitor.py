@@ -15,6 +15,7 @@ from typing import Any, Callable
 import structlog
 
 from fillfinish.clock import Clock
+from hal.transport.tasks import cancel_and_wait
 
 log = structlog.get_logger("fillfinish.monitor")
 
@@ -127,10 +128,7 @@ class EnvironmentMonitor:
         for unregister in self._unregister:
             unregister()
         self._unregister = []
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         self._tasks.clear()
 
     # -- state for guards -----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import structlog
 
 from fillfinish.clock import Clock
 from fillfinish.monitor import Alarm
+from hal.transport.tasks import cancel_and_wait
 
 log = structlog.get_logger("fillfinish.phase_watch")
 LAMP_OFF_SOURCES = frozenset({"lamp_unexpected", "plc_watchdog"})  # alarms after which the lamp is switched off
@@ -46,9 +47,7 @@ class PhaseWatch:
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         self._tasks.clear()
 
     def problems(self) -> list[str]:

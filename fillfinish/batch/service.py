@@ -117,12 +117,7 @@ class BatchService:
             try:
                 outcome = await self._run_new(request, decision, signed, shutdown)
             except asyncio.CancelledError:
-                if shutdown is None or shutdown.signum is None:
-                    raise
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
-                raise self._stopped_by_signal(self._batch_id, shutdown.signum) from None
+                raise self._signal_exit(shutdown, self._batch_id) from None
             return self._reconciled(outcome, decision)
 
     def _start_checks(self, request: StartRequest) -> Any:
@@ -199,20 +194,36 @@ class BatchService:
         from hal.transport.errors import LinkError
 
         authorise(self.db_url, operator, DECIDE_ROLES, f"{action} batch {batch_id}", password)
-        with exclusive(self.db_url, f"fillfinish batch {action}", self.line_id):
+        # a resumed batch runs its fill again: SIGTERM/SIGINT must leave it safe and Held, as during `run`
+        shutdown = _signal_shutdown() if self.options.handle_signals and action == "resume" else None
+        with _installed(shutdown), exclusive(self.db_url, f"fillfinish batch {action}", self.line_id):
             loaded = self._held_recipe(batch_id, action)
             if action == "resume":
                 check_fit(loaded, self.config, f"record:{batch_id}")
             try:
                 async with self._session(loaded, what=f"fillfinish batch {action}",
                                          serve=action == "resume") as controller:
+                    if shutdown is not None:
+                        shutdown.controller = controller
                     if action == "resume":
                         return await controller.resume(batch_id, operator, reason)
                     return await controller.abort_held(batch_id, operator, reason)
+            except asyncio.CancelledError:
+                raise self._signal_exit(shutdown, batch_id) from None
             except (PlcError, LinkError, OSError) as exc:
                 if action != "abort":
                     raise
                 return self._abort_in_record(batch_id, operator, reason, exc)
+
+    def _signal_exit(self, shutdown: Any, batch_id: str | None) -> BaseException:
+        """The run was cancelled: by our signal handler (the batch to its resting state, the exit code 128+N), or
+        by someone else (the cancellation goes on)."""
+        if shutdown is None or shutdown.signum is None:
+            return asyncio.CancelledError()
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return self._stopped_by_signal(batch_id, shutdown.signum)
 
     def _held_recipe(self, batch_id: str, action: str) -> LoadedRecipe:
         """The Held batch's recipe snapshot (hash-checked); UserError when the batch is not Held (nothing sent)."""

@@ -32,6 +32,7 @@ from hal.plc.signals import SIGNALS, VARIABLE_ACCESS, VARIANT_TYPES, readable_si
 from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
 from hal.transport.opcua_link import LinkRefused, LinkStatusError, OpcUaLink
 from hal.transport.wirelog import WireLog
+from hal.transport.tasks import cancel_and_wait
 
 ChangeCallback = Callable[[str, Any, "float | None"], Any]
 LinkCallback = Callable[[bool, str], Any]
@@ -132,9 +133,7 @@ class PlcDriver:
     async def close(self) -> None:
         """Close the session and cancel every task the driver or its link started."""
         await self._link.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         self._tasks.clear()
 
     async def __aenter__(self) -> "PlcDriver":

@@ -20,6 +20,7 @@ from asyncua import ua
 
 from hal.plc.driver import PlcDriver
 from hal.plc.errors import PlcError
+from hal.transport.tasks import cancel_and_wait
 
 log = structlog.get_logger("hal.plc.guard")
 
@@ -82,6 +83,7 @@ class PlcLineGuard:
         self.watchdog_s = 0.0  # the PLC's, simulated seconds; read at claim
         self.held = False
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # the heartbeat loop's own stop flag (a cancel alone can be lost, see stop_heartbeat)
         self._counter = itertools.count(1)
 
     async def claim(self, batch: str | None = None) -> None:
@@ -103,6 +105,7 @@ class PlcLineGuard:
             await asyncio.sleep(watchdog_s / self.clock_speed * 1.1 + 0.1)
         self.held = True
         if self._task is None:
+            self._stopping = False
             self.watchdog_s = float(await self.plc.read("line_watchdog_s"))
             await self.beat()
             self._task = asyncio.get_running_loop().create_task(self._heartbeat(), name="plc-heartbeat")
@@ -117,8 +120,10 @@ class PlcLineGuard:
 
     async def _heartbeat(self) -> None:
         """Write the heartbeat every interval until cancelled."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.interval_real_s())
+            if self._stopping:
+                return
             try:
                 await self.beat()
             except PlcError as exc:  # link down: the PLC's watchdog decides; keep trying
@@ -137,8 +142,11 @@ class PlcLineGuard:
     async def stop_heartbeat(self) -> None:
         """Stop writing the heartbeat (the PLC's watchdog trips after its time unless the line is released)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # On Python 3.11 a cancel that lands while asyncua's request (asyncio.wait_for) completes can be
+            # swallowed, and the loop would beat on for ever; the flag ends it at the next turn, the cancel is
+            # repeated until the task is done.
+            self._stopping = True
+            await cancel_and_wait([self._task])
             self._task = None
 
     async def release(self) -> None:

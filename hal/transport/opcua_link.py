@@ -24,6 +24,7 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusC
 
 from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
 from hal.transport.wirelog import WireLog
+from hal.transport.tasks import cancel_and_wait
 
 T = TypeVar("T")
 MONITORED_QUEUE_SIZE = 64  # changes a monitored item keeps between two publishes (the server drops the oldest beyond)
@@ -194,16 +195,13 @@ class OpcUaLink:
         """Close the session and cancel every task the link started (supervisor, consumers, callbacks)."""
         self._closing = True
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
+            await cancel_and_wait([self._supervisor])
             self._supervisor = None
         client, self._client = self._client, None
         await self._drop_subscriptions()
         if client is not None:
             await self._dispose(client)
-        for task in list(self._callback_tasks):
-            task.cancel()
-        await asyncio.gather(*self._callback_tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._callback_tasks))
         self._callback_tasks.clear()
         if self._up:
             self._up = False

@@ -15,6 +15,7 @@ from fillfinish.batch.controller import BatchController, TipLot
 from fillfinish.config import SiteConfig, load_site_config
 from fillfinish.recipes.loader import LoadedRecipe, load_recipe
 from fillfinish.session import controller_session
+from hal.transport.tasks import cancel_and_wait
 from sim.runner import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,9 +78,7 @@ async def cancel_leftover_tasks() -> None:
     failure stays in that test instead of refusing the shared simulator's ports to every later one."""
     # only batch runs (start_batch marks them): the session's own PLC and server tasks end with the session
     left = [t for t in asyncio.all_tasks() if getattr(t, "controller", None) is not None and not t.done()]
-    for task in left:
-        task.cancel()
-    await asyncio.gather(*left, return_exceptions=True)
+    await cancel_and_wait(left)
 
 
 @pytest.fixture(autouse=True)

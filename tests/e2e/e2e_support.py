@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any, Callable
 
+from hal.transport.tasks import cancel_and_wait
+
 STOPPED_STATES = {"Held", "Aborted", "Complete", "Suspended"}
 """States a batch can settle in while a test waits for something else: waiting on would only hide the cause (Stopped
 is also where a controller starts: a batch that ends Stopped is seen by its task ending)."""
@@ -89,8 +91,7 @@ async def _stop(task: "asyncio.Task[Any] | None") -> None:
     """Cancel a batch run that a failing wait leaves behind, so it cannot leak into the next test."""
     if task is None or task.done():
         return
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait([task])
 
 
 async def finish(task: "asyncio.Task[Any]", controller: Any = None, allow: tuple[str, ...] = ()) -> Any:

@@ -30,16 +30,22 @@ def test_demo_runs_a_whole_batch_and_the_record_verifies(tmp_path: Path) -> None
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def wait_ready(proc: subprocess.Popen[str]) -> str:
+    """What `fillfinish sim` printed up to its ready line (printed once Ctrl-C is handled); fails if it ends first."""
+    assert proc.stdout is not None
+    shown: list[str] = []
+    while not shown or "Ctrl-C stops the simulator." not in shown[-1]:
+        shown.append(proc.stdout.readline())
+        assert shown[-1], f"the simulator ended before it was ready: {''.join(shown)}"
+    return "".join(shown)
+
+
 def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     cfg = tmp_path / "site.toml"
     proc = subprocess.Popen([*FF, "sim", "--speed", "10", "--config-out", str(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        assert proc.stdout is not None
-        shown = []
-        while not shown or "Ctrl-C stops the simulator." not in shown[-1]:  # printed once Ctrl-C is handled
-            shown.append(proc.stdout.readline())
-            assert shown[-1], f"the simulator ended before it was ready: {''.join(shown)}"
+        wait_ready(proc)
         config = load_site_config(cfg)
         assert config.plc.endpoint.startswith("opc.tcp://127.0.0.1:")
         assert Path(config.dispenser.port).exists() and config.clock.speed == 10.0
@@ -61,10 +67,7 @@ def test_sim_at_speed_max_shares_its_timeline_with_a_controller_in_another_proce
     proc = subprocess.Popen([*FF, "sim", "--speed", "max", "--config-out", str(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        deadline = time.monotonic() + 60
-        while not cfg.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        shown = wait_ready(proc)
         config = load_site_config(cfg)
         assert config.clock.timeline == str(tmp_path / "site.toml.timeline")
         clock = Clock(config.clock.speed, config.clock.epoch, config.clock.timeline)
@@ -82,7 +85,7 @@ def test_sim_at_speed_max_shares_its_timeline_with_a_controller_in_another_proce
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "max (shared timeline" in out and "simulator stopped" in out and "Traceback" not in err
+    assert "max (shared timeline" in shown and "simulator stopped" in out and "Traceback" not in err
 
 
 def test_run_refuses_bad_input_clearly(tmp_path: Path) -> None:

@@ -72,7 +72,9 @@ def start_run(site: Path, tmp_path: Path, vials: int = 2, db: str | None = None)
     url = db or load_site_config(site).database.url
     if "://" not in url:  # a bare file name, relative to the child's working folder
         url = f"sqlite:///{tmp_path / url}"
-    seeded = seed_master_data(url, site, [path], "op.anna", tip=("TL-9", "EO-9", expiry))
+    seeded = seed_master_data(url, site, [path], "op.anna", tip=("TL-9", "EO-9", expiry),
+                              extra_people={"sup.bob": "supervisor"})
+    SEEDED[str(tmp_path)] = seeded
     args = ["run", "--config", str(site), "--recipe", str(path), "--lot", "L-SAFE", "--vials", str(vials),
             "--operator", "op.anna", "--tip-lot", "TL-9", "--tip-cycle", "EO-9", "--tip-expiry", expiry,
             "--no-progress", *(["--db", db] if db else []), *seeded.run_args]
@@ -80,6 +82,9 @@ def start_run(site: Path, tmp_path: Path, vials: int = 2, db: str | None = None)
                             stdin=subprocess.PIPE, text=True, env=env())
     feed(proc, seeded.stdin_text)
     return proc
+
+
+SEEDED: dict[str, Any] = {}  # tmp_path -> the Seeded master data of the run started there (passwords for resume)
 
 
 def fillfinish(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -248,3 +253,39 @@ def test_sigkill_plc_watchdog_makes_line_safe(simulator: Simulator, tmp_path: Pa
         assert kinds(entries, "state")[-1].data["to"] == "Held"
         assert verify(store, batch_id).ok
     assert not read_plc(simulator, "Line.WatchdogTripped")["Line.WatchdogTripped"], "reset once recorded"
+
+
+def test_signal_during_a_resumed_fill_leaves_the_batch_held_again(simulator: Simulator, tmp_path: Path) -> None:
+    """`batch resume` handles SIGTERM like `run`: the resumed fill is stopped safe, the batch Held, exit 143."""
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    site = simulator.write_site_config(tmp_path / "site.toml", db)
+    proc = start_run(site, tmp_path, vials=2)
+    try:
+        batch_id, _ = wait_entries(db, at("fill"), proc)
+        proc.send_signal(signal.SIGTERM)
+        rc, _out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 128 + signal.SIGTERM, err
+    resume = subprocess.Popen([*FILLFINISH, "batch", "resume", batch_id, "--config", str(site), "--operator",
+                               "sup.bob", "--reason", "vial 1 inspected", "--no-progress", "--password-stdin"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
+                              text=True, env=env())
+    feed(resume, SEEDED[str(tmp_path)].password_line("sup.bob"))
+    try:
+        wait_entries(db, lambda es: kinds(es, "intent", action="dispense", vial=2) and not kinds(
+            es, "outcome", action="dispense", vial=2), resume)
+        resume.send_signal(signal.SIGTERM)
+        rc, _out, err = finish(resume)
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+    assert rc == 128 + signal.SIGTERM and "Held" in err, err
+    assert read_plc(simulator, "UV.LampOn")["UV.LampOn"] is False
+    with RecordStore(db, create=False) as store:
+        entries = store.entries(batch_id)
+        assert verify(store, batch_id).ok
+        assert len(kinds(entries, "shutdown")) == 2
+        assert kinds(entries, "state")[-1].data["to"] == "Held"
+        assert kinds(entries, "vial", vial=2)[0].data["status"] in ("rejected", "uncertain")
