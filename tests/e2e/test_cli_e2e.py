@@ -54,6 +54,7 @@ def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> N
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "simulator stopped" in out and "Traceback" not in err
 
@@ -84,6 +85,7 @@ def test_sim_at_speed_max_shares_its_timeline_with_a_controller_in_another_proce
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "max (shared timeline" in shown and "simulator stopped" in out and "Traceback" not in err
 

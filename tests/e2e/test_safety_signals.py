@@ -211,6 +211,7 @@ def test_signal_during_uv_fill_post_fill_leaves_batch_held(simulator: Simulator,
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert rc == 128 + sig, err
     assert read_plc(simulator, "UV.LampOn")["UV.LampOn"] is False
     with RecordStore(db, create=False) as store:
@@ -236,6 +237,7 @@ def test_sigkill_plc_watchdog_makes_line_safe(simulator: Simulator, tmp_path: Pa
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     names = ("UV.LampOn", "UV.LampCommand", "Line.WatchdogTripped", "Line.LastHeartbeat", "Line.AlarmTime",
              "Line.WatchdogTime", "Line.Alarm", "Line.Owner", "Door.Locked")
     v = wait_plc(simulator, lambda v: v["Line.WatchdogTripped"], *names)
@@ -267,6 +269,7 @@ def test_signal_during_a_resumed_fill_leaves_the_batch_held_again(simulator: Sim
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert rc == 128 + signal.SIGTERM, err
     resume = subprocess.Popen([*FILLFINISH, "batch", "resume", batch_id, "--config", str(site), "--operator",
                                "sup.bob", "--reason", "vial 1 inspected", "--no-progress", "--password-stdin"],
