@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 burners=${2:-2}
 python=${PYTHON:-.venv/bin/python}
+logs=${STRESS_LOGS:-$(mktemp -d /tmp/fillfinish-stress.XXXXXX)}  # each run's whole pytest output
+mkdir -p "$logs"
 read -r -a args <<< "$(make -s pytest-args)"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -17,11 +19,12 @@ for _ in $(seq "$burners"); do
     python3 -c 'while True: sum(i * i for i in range(10000))' &
     pids+=($!)
 done
+echo "logs: $logs"
 echo "command: $python -m pytest ${args[*]} (PostgreSQL: ${FILLFINISH_TEST_PG_URL:+yes}${FILLFINISH_TEST_PG_URL:-no}), $burners CPU burners"
 total_start=$(date +%s)
 for run in $(seq "$runs"); do
     start=$(date +%s)
-    if ! out=$("$python" -m pytest "${args[@]}" 2>&1); then
+    if ! out=$("$python" -m pytest "${args[@]}" 2>&1 | tee "$logs/run-$run.log"; exit "${PIPESTATUS[0]}"); then
         echo "$out" | grep -E "^(FAILED|ERROR)|^E  " | head -n 40
         echo "$out" | tail -n 1
         echo "run $run of $runs FAILED after $(( $(date +%s) - start )) s with $burners CPU burners (load $(cut -d' ' -f1-3 /proc/loadavg))"
