@@ -20,7 +20,7 @@ for _ in $(seq "$burners"); do
     pids+=($!)
 done
 echo "logs: $logs"
-echo "command: $python -m pytest ${args[*]} (PostgreSQL: ${FILLFINISH_TEST_PG_URL:+yes}${FILLFINISH_TEST_PG_URL:-no}), $burners CPU burners"
+echo "command: $python -m pytest ${args[*]} (PostgreSQL: $([[ -n "${FILLFINISH_TEST_PG_URL:-}" ]] && echo yes || echo no)), $burners CPU burners"
 total_start=$(date +%s)
 for run in $(seq "$runs"); do
     start=$(date +%s)
