@@ -140,6 +140,9 @@ protocol = "dt"
 model = {_q(self.pump_model)}
 syringe_ul = {float(self.syringe_ul)!r}
 resolution = "N0"
+# the emulator answers from a thread of a shared PC, not from pump firmware: its scheduling stalls are not the
+# machine's, so the simulator's config gives the pump a second to answer (a real pump's config keeps 0.1 s)
+reply_timeout_s = 1.0
 
 [balance]
 port = {_q(self.balance_path)}

@@ -20,20 +20,11 @@ from sim.runner import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 SPEED = 400.0
-PUMP_REPLY = "reply_timeout_s = 1.0"
 
 
 @pytest.fixture(scope="package")  # stopped after tests/e2e: its threads must not slow the later (real-time) tests
 def simulator() -> Iterator[Simulator]:
-    sim = Simulator(SPEED).start()
-    emitted = sim.site_config_toml
-
-    def tolerant_site_config(database_url: str) -> str:
-        """The simulator's site config with a pump reply time a busy machine keeps: the emulator is a thread of this
-        process, and a 0.1 s wall-clock answer is missed when the cores are shared (a spurious Held)."""
-        return emitted(database_url).replace('resolution = "N0"\n', f'resolution = "N0"\n{PUMP_REPLY}\n', 1)
-
-    sim.site_config_toml = tolerant_site_config  # type: ignore[method-assign]
+    sim = Simulator(SPEED).start()  # its site config gives the pump a second to answer (sim/runner.py)
     try:
         yield sim
     finally:
