@@ -46,9 +46,15 @@ def fillfinish(*args: str, timeout: float = 120, input: str | None = None) -> su
                           env={**os.environ, "COLUMNS": "200"})
 
 
-def wait_entries(db: str, predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+def wait_entries(db: str, predicate, timeout: float = 60.0, proc=None):  # type: ignore[no-untyped-def]
+    """Poll the record until `predicate(entries)` holds for a batch; fail at once with the controller's output if
+    `proc` exits first, and with the last entries on the hang guard."""
     deadline = time.monotonic() + timeout
+    last: list = []  # type: ignore[type-arg]
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"controller exited {proc.returncode} first: {out[-2000:]} {err[-2000:]}")
         try:
             store = RecordStore(db, create=False)
         except Exception:  # the database is not there yet
@@ -56,13 +62,14 @@ def wait_entries(db: str, predicate, timeout: float = 60.0):  # type: ignore[no-
             continue
         try:
             for header in store.batches():
-                entries = store.entries(header.batch_id)
+                entries = last = store.entries(header.batch_id)
                 if predicate(entries):
                     return header.batch_id, entries
         finally:
             store.close()
         time.sleep(0.005)
-    raise AssertionError("the controller did not get there in time")
+    raise AssertionError(f"the controller did not get there in time; last entries: "
+                         f"{[(e.kind, e.data) for e in last if e.kind != 'measurement'][-8:]}")
 
 
 def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_path: Path) -> None:
@@ -83,7 +90,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
             intents = kinds(entries, "intent", action="dispense", vial=3)
             return intents and not kinds(entries, "outcome", action="dispense", vial=3)
 
-        batch_id, _ = wait_entries(db, in_flight)
+        batch_id, _ = wait_entries(db, in_flight, proc=proc)
         proc.send_signal(signal.SIGKILL)  # power cut: no clean-up of any kind
         proc.wait(timeout=10)
     finally:
@@ -169,7 +176,7 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
         stdin=subprocess.PIPE, text=True)
     feed(proc, seeded.stdin_text)
     try:
-        batch_id, _ = wait_entries(db, lambda entries: kinds(entries, "outcome", action="lamp_on"))
+        batch_id, _ = wait_entries(db, lambda entries: kinds(entries, "outcome", action="lamp_on"), proc=proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
