@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from bench.common import REPO, Figure, Stats, base_parser, fmt, positive_float, positive_int, print_figures
 from bench.common import print_table, quiet_logging, write_figures
+from bench.bench_record import raw_sqlite_rate
 from fillfinish.batch.controller import BatchController, BatchOutcome, TipLot
 from fillfinish.config import load_site_config
 from fillfinish.recipes.loader import load_recipe
@@ -41,21 +41,12 @@ MAX_RATE = 2000.0  # its rate limit, as `fillfinish demo --speed max`
 
 
 def raw_sqlite_commits_per_s(folder: Path, n: int) -> float:
-    """Commits per second of plain sqlite3 (WAL, synchronous=FULL), one small row per transaction."""
+    """Commits per second of plain sqlite3 (WAL, synchronous=FULL), one small row per transaction, in a fresh file
+    of `folder` removed afterwards (the measurement itself is bench_record's raw baseline)."""
     path = folder / f"raw-{time.monotonic_ns()}.db"
-    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, data TEXT NOT NULL)")
-        t0 = time.perf_counter()
-        for i in range(n):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (ts, data) VALUES (?, ?)", (f"{time.time():.6f}", f'{{"vial": {i}}}'))
-            conn.execute("COMMIT")
-        return n / (time.perf_counter() - t0)
+        return raw_sqlite_rate(path, n)
     finally:
-        conn.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
