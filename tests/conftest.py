@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from fillfinish.record import RecordStore
+from step_clock import StepClock
+
 PG_URL = os.environ.get("FILLFINISH_TEST_PG_URL")
 PG_SKIP = "FILLFINISH_TEST_PG_URL is not set (start a server with scripts/test-postgres.sh and export its URL)"
 
@@ -60,3 +63,17 @@ def client_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             os.environ.pop("FILLFINISH_CLIENT_PKI", None)
         else:
             os.environ["FILLFINISH_CLIENT_PKI"] = before
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    """The clock of a test (its record and users); a folder may define its own."""
+    return StepClock()
+
+
+@pytest.fixture
+def store(db_url: str, clock: StepClock) -> Iterator[RecordStore]:
+    """An open RecordStore on a fresh database (SQLite file or PostgreSQL schema), closed after the test."""
+    record = RecordStore(db_url, now=clock)
+    yield record
+    record.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from argon2 import PasswordHasher
 
@@ -13,20 +11,6 @@ from quality_helpers import PASSWORDS
 from step_clock import StepClock
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-@pytest.fixture
-def clock() -> StepClock:
-    """The clock of a test (record and users)."""
-    return StepClock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: StepClock) -> Iterator[RecordStore]:
-    """An open RecordStore on a fresh database."""
-    record = RecordStore(db_url, now=clock)
-    yield record
-    record.close()
 
 
 @pytest.fixture
