@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from fillfinish.masterdata.settings import MasterDataSettings
 from fillfinish.masterdata.signing import parse_moment
-from fillfinish.record.registry import registry_entries
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_registry import registry_of_type
+from fillfinish.record.vocabulary_registries import MediaFillResult as MediaFillEntry
 
 REGISTRY = "mediafill"
 
@@ -32,14 +33,17 @@ class MediaFillResult:
 
 
 def mediafill_results(store: RecordStore) -> list[MediaFillResult]:
-    """Every media-fill result in the record, in write order; malformed entries are skipped."""
+    """Every media-fill result in the record, in write order; entries without the registry's batch, line and time
+    (or that the vocabulary refuses) are skipped."""
     out = []
-    for e in registry_entries(store, REGISTRY, kinds=["mediafill_result"]):
-        d = e.data
+    for row in registry_of_type(store, REGISTRY, MediaFillEntry):
+        d = row.data
+        if d.batch_id is None or d.line_id is None or d.result_at is None:
+            continue
         try:
-            out.append(MediaFillResult(e.seq, str(d["batch_id"]), str(d["line_id"]), bool(d["passed"]),
-                                       tuple(str(o) for o in d.get("operators", [])), parse_moment(d["result_at"])))
-        except (KeyError, TypeError, ValueError):
+            out.append(MediaFillResult(row.seq, d.batch_id, d.line_id, d.passed, tuple(d.operators),
+                                       parse_moment(d.result_at)))
+        except ValueError:
             continue
     return out
 

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from fillfinish.masterdata import MasterDataError
 from fillfinish.masterdata.settings import MasterDataSettings
 from fillfinish.masterdata.signing import as_utc, authenticate, iso, parse_moment, signature
-from fillfinish.record.registry import append_registry, registry_entries
+from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import of_type
+from fillfinish.record.typed_registry import read_registry, registry_of_type, signer
+from fillfinish.record.vocabulary_registries import CleaningRecorded, ClearanceConfirmed, ClearanceUsed
 
 CLEANING = "cleaning"
 CLEARANCE = "clearance"
@@ -56,11 +59,11 @@ class Clearance:
 def cleanings(store: RecordStore, line_id: str | None = None) -> list[Cleaning]:
     """The cleaning entries (of one line), in write order."""
     out = []
-    for e in registry_entries(store, CLEANING, kinds=["cleaning_recorded"]):
-        d = e.data
-        if line_id is None or d["line_id"] == line_id:
-            out.append(Cleaning(e.seq, d["line_id"], d["procedure"], d["agent_lot"], parse_moment(d["cleaned_at"]),
-                                d["signature"]["user_id"]))
+    for row in registry_of_type(store, CLEANING, CleaningRecorded):
+        d = row.data
+        if line_id is None or d.line_id == line_id:
+            out.append(Cleaning(row.seq, d.line_id, d.procedure, d.agent_lot, parse_moment(d.cleaned_at),
+                                signer(d.signature).user_id))
     return out
 
 
@@ -80,10 +83,10 @@ def record_cleaning(store: RecordStore, line_id: str, procedure: str, agent_lot:
 
 def clearances(store: RecordStore, line_id: str) -> list[Clearance]:
     """The line's clearances, in write order, each marked used once a batch started on it."""
-    entries = registry_entries(store, CLEARANCE)
-    used = {int(e.data["clearance_entry"]) for e in entries if e.kind == "clearance_used"}
-    return [Clearance(e.seq, line_id, e.ts, e.data["signature"]["user_id"], e.seq in used) for e in entries
-            if e.kind == "clearance_confirmed" and e.data["line_id"] == line_id]
+    rows = read_registry(store, CLEARANCE)
+    used = {row.data.clearance_entry for row in of_type(rows, ClearanceUsed)}
+    return [Clearance(row.seq, line_id, row.ts, signer(row.data.signature).user_id, row.seq in used)
+            for row in of_type(rows, ClearanceConfirmed) if row.data.line_id == line_id]
 
 
 def confirm_clearance(store: RecordStore, line_id: str, user: str, password: str, reason: str = "") -> Clearance:

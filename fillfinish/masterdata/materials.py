@@ -18,8 +18,11 @@ from fillfinish.masterdata import MasterDataError
 from fillfinish.masterdata.settings import SiteFloor
 from fillfinish.masterdata.signing import authenticate, signature
 from fillfinish.recipes.schema import Recipe
-from fillfinish.record.registry import append_registry, registry_entries
+from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_registry import read_registry, signer
+from fillfinish.record.vocabulary_registries import MaterialApproved, MaterialConsumed, MaterialReceived, \
+    MaterialRejected
 
 REGISTRY = "materials"
 MATERIALS = ("bulk", "vial", "stopper", "cap", "tips", "media")
@@ -71,20 +74,20 @@ class Lot:
 def lots(store: RecordStore) -> dict[str, Lot]:
     """Fold the `materials` registry into the current state of every lot."""
     state: dict[str, Lot] = {}
-    for e in registry_entries(store, REGISTRY):
-        d = e.data
-        lot = state.get(str(d.get("lot")))
-        if e.kind == "material_received":
-            state[d["lot"]] = Lot(d["lot"], d["material"], d["supplier"], d["supplier_lot"], float(d["quantity"]),
-                                  d["unit"], dt.date.fromisoformat(d["expiry"]), d["certificate"],
-                                  d.get("animal_origin_free"), d.get("concentration_mg_ml"), d.get("product_code"),
-                                  d.get("sterilisation_cycle_id"), d["signature"]["user_id"], e.seq)
-        elif lot is not None and e.kind in ("material_approved", "material_rejected"):
-            lot.status = "approved" if e.kind == "material_approved" else "rejected"
-            lot.decided_by, lot.decision_seq = d["signature"]["user_id"], e.seq
-        elif lot is not None and e.kind == "material_consumed":
-            lot.consumed += float(d.get("used", 0)) + float(d.get("rejected", 0))
-            lot.batches.append(str(d.get("batch_id")))
+    for row in read_registry(store, REGISTRY):
+        d = row.data
+        if isinstance(d, MaterialReceived):
+            state[d.lot] = Lot(d.lot, d.material, d.supplier, d.supplier_lot, float(d.quantity), d.unit,
+                               dt.date.fromisoformat(d.expiry), d.certificate, d.animal_origin_free,
+                               d.concentration_mg_ml, d.product_code, d.sterilisation_cycle_id,
+                               signer(d.signature).user_id, row.seq)
+        elif isinstance(d, (MaterialApproved, MaterialRejected)) and d.lot in state:
+            lot = state[d.lot]
+            lot.status = "approved" if isinstance(d, MaterialApproved) else "rejected"
+            lot.decided_by, lot.decision_seq = signer(d.signature).user_id, row.seq
+        elif isinstance(d, MaterialConsumed) and d.lot in state:
+            state[d.lot].consumed += float(d.used) + float(d.rejected)
+            state[d.lot].batches.append(d.batch_id)
     return state
 
 

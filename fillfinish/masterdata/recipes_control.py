@@ -21,8 +21,10 @@ from fillfinish.masterdata.settings import SiteFloor
 from fillfinish.masterdata.signing import authenticate, signature
 from fillfinish.recipes.loader import LoadedRecipe, RecipeError, load_recipe
 from fillfinish.recipes.schema import Recipe
-from fillfinish.record.registry import append_registry, registry_entries
+from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_registry import read_registry, signer
+from fillfinish.record.vocabulary_registries import RecipeApproved, RecipeImported, RecipeRetired
 
 REGISTRY = "recipes"
 AUTHOR_ROLES = ("supervisor", "qa", "admin")
@@ -64,20 +66,19 @@ class RecipeVersion:
 def versions(store: RecordStore) -> dict[tuple[str, int], RecipeVersion]:
     """Fold the `recipes` registry into the current state of every (name, version)."""
     state: dict[tuple[str, int], RecipeVersion] = {}
-    for e in registry_entries(store, REGISTRY):
-        d = e.data
-        key = (str(d.get("name")), int(d.get("version", 0)))
-        if e.kind == "recipe_imported":
-            state[key] = RecipeVersion(key[0], key[1], d["sha256"], d["text"], d["mode"], d["product_code"],
-                                       d["author"], e.ts, e.seq)
-        elif key in state and e.kind == "recipe_approved":
-            v = state[key]
-            sig = d.get("signature", {})
-            v.status, v.approved_by, v.approver_name = "approved", sig.get("user_id"), sig.get("name")
-            v.approved_at, v.approved_seq = e.ts, e.seq
-            v.effective_from = dt.date.fromisoformat(d["effective_from"])
-        elif key in state and e.kind == "recipe_retired":
-            state[key].status, state[key].retired_by = "retired", d.get("signature", {}).get("user_id")
+    for row in read_registry(store, REGISTRY):
+        d = row.data
+        if isinstance(d, RecipeImported):
+            state[(d.name, d.version)] = RecipeVersion(d.name, d.version, d.sha256, d.text, d.mode, d.product_code,
+                                                       d.author, row.ts, row.seq)
+        elif isinstance(d, RecipeApproved) and (d.name, d.version) in state:
+            v, sig = state[(d.name, d.version)], signer(d.signature)
+            v.status, v.approved_by, v.approver_name = "approved", sig.user_id, sig.name
+            v.approved_at, v.approved_seq = row.ts, row.seq
+            v.effective_from = dt.date.fromisoformat(d.effective_from)
+        elif isinstance(d, RecipeRetired) and (d.name, d.version) in state:
+            state[(d.name, d.version)].status = "retired"
+            state[(d.name, d.version)].retired_by = signer(d.signature).user_id
     return state
 
 

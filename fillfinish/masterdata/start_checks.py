@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from fillfinish.masterdata import MasterDataError
 from fillfinish.masterdata.aps import aps_problems, line_status
 from fillfinish.masterdata.cleaning import Clearance, cleaning_problems, clearance_problems, use_clearance
@@ -21,6 +23,8 @@ from fillfinish.masterdata.signing import as_utc, iso
 from fillfinish.masterdata.training import qualification_problems
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_registry import IssuedLot
+from fillfinish.record.vocabulary import EntryData, MasterData, Outcome, typed
 
 __all__ = ["StartRefused", "StartDecision", "TipOptions", "check_start", "commit_start", "start_batch",
            "use_clearance_for", "finish_batch"]
@@ -181,10 +185,24 @@ class _ReconcileFacts:
         for e in entries:
             if e.kind == "material_reconciliation":
                 self.reconciled = True
-            elif e.kind == "master_data":
-                materials = e.data.get("materials") or {}
-                self.lots = {slot: str(lot["lot"]) for slot, lot in materials.items()
-                             if isinstance(lot, dict) and lot.get("lot")}
-            elif e.kind == "outcome" and e.data.get("action") == "aspirate" and e.data.get("ok"):
-                self.drawn_ul += float(e.data.get("aspirated_ul") or 0.0)
+            elif e.kind in ("master_data", "outcome"):  # read typed (strict, like the history the entries go to)
+                self._note(typed(e))
             yield e
+
+    def _note(self, d: EntryData) -> None:
+        """The lots issued (from the master-data entry) or the bulk drawn by an aspirate outcome (uL)."""
+        if isinstance(d, MasterData):
+            self.lots = {slot: issued.lot for slot, issued in _issued_lots(d.materials).items() if issued.lot}
+        elif isinstance(d, Outcome) and d.action == "aspirate" and d.ok:
+            self.drawn_ul += float(d.aspirated_ul or 0.0)
+
+
+def _issued_lots(materials: dict[str, Any]) -> dict[str, IssuedLot]:
+    """The master-data entry's material slots read as IssuedLot (a slot that is not a lot summary is left out)."""
+    out = {}
+    for slot, summary in materials.items():
+        try:
+            out[slot] = IssuedLot.model_validate(summary)
+        except ValidationError:
+            continue
+    return out

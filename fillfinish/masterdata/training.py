@@ -18,8 +18,10 @@ from fillfinish.masterdata.settings import MasterDataSettings
 from fillfinish.masterdata.signing import authenticate, signature
 from fillfinish.people.users import PeopleError, UserStore
 from fillfinish.recipes.schema import Recipe
-from fillfinish.record.registry import append_registry, registry_entries
+from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_registry import registry_of_type, signer
+from fillfinish.record.vocabulary_registries import TrainingRecorded
 
 REGISTRY = "training"
 TRAINER_ROLES = ("supervisor", "qa")
@@ -51,12 +53,12 @@ class TrainingRecord:
 def records(store: RecordStore, user: str | None = None) -> list[TrainingRecord]:
     """Every training entry, optionally of one user, in write order."""
     out = []
-    for e in registry_entries(store, REGISTRY, kinds=["training_recorded"]):
-        d = e.data
-        if user is not None and d["user"] != user:
+    for row in registry_of_type(store, REGISTRY, TrainingRecorded):
+        d = row.data
+        if user is not None and d.user != user:
             continue
-        out.append(TrainingRecord(e.seq, d["user"], d["what"], d["subject"], dt.date.fromisoformat(d["trained_on"]),
-                                  dt.date.fromisoformat(d["valid_until"]), d["signature"]["user_id"]))
+        out.append(TrainingRecord(row.seq, d.user, d.what, d.subject, dt.date.fromisoformat(d.trained_on),
+                                  dt.date.fromisoformat(d.valid_until), signer(d.signature).user_id))
     return out
 
 

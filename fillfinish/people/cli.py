@@ -136,18 +136,18 @@ def user_log(
 ) -> None:
     """The keyed accounts trail: every change with old and new values, actor and reason; and whether each account
     still matches it."""
-    from fillfinish.people.trail import account_problem, check_accounts, trail
+    from fillfinish.people.trail import account_events, account_problem, check_accounts
     from fillfinish.record.names import escape_text
 
     with _opened(db) as (store, _users):
-        entries = trail(store, name)
-        if not entries:
+        rows = account_events(store, name)
+        if not rows:
             typer.echo(f"no account changes recorded{f' for {name}' if name else ''}")
-        for e in entries:
-            d = e.data
-            change = ", ".join(f"{k}: {d['old'].get(k)!r} -> {v!r}" for k, v in sorted(d.get("new", {}).items()))
-            reason = f" reason: {d['reason']}" if d.get("reason") else ""
-            typer.echo(escape_text(f"{e.ts:%Y-%m-%d %H:%M:%S} UTC  {d.get('user')}  {d.get('event')}  by {e.actor}"
+        for row in rows:
+            ev = row.data
+            change = ", ".join(f"{k}: {ev.old.get(k)!r} -> {v!r}" for k, v in sorted(ev.new.items()))
+            reason = f" reason: {ev.reason}" if ev.reason else ""
+            typer.echo(escape_text(f"{row.ts:%Y-%m-%d %H:%M:%S} UTC  {ev.user}  {ev.event}  by {row.actor}"
                                    f"{'  ' + change if change else ''}{reason}"))
         problems = [account_problem(store, name)] if name else check_accounts(store).problems
         for problem in filter(None, problems):

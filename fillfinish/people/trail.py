@@ -18,8 +18,11 @@ from sqlalchemy import select
 
 from fillfinish.record.models import Entry
 from fillfinish.record.names import escape_text
-from fillfinish.record.registry import append_registry, registry_entries, registry_id
+from fillfinish.record.registry import append_registry, registry_id
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import TypedEntry
+from fillfinish.record.typed_registry import registry_of_type
+from fillfinish.record.vocabulary_registries import AccountEvent
 
 REGISTRY = "accounts"
 ENTRY_KIND = "account"
@@ -71,20 +74,21 @@ def record_change(store: RecordStore, username: str, event: str, actor: str, *, 
     return append_registry(store, REGISTRY, ENTRY_KIND, data, actor)
 
 
+def account_events(store: RecordStore, username: str | None = None) -> list[TypedEntry[AccountEvent]]:
+    """The accounts trail read typed, oldest first, optionally of one user (entries the vocabulary refuses are
+    left out: `record verify` reports a changed entry)."""
+    rows = registry_of_type(store, REGISTRY, AccountEvent)
+    return [row for row in rows if username is None or row.data.user == username]
+
+
 def trail(store: RecordStore, username: str | None = None) -> list[Entry]:
-    """The accounts trail, oldest first, optionally of one user."""
-    entries = registry_entries(store, REGISTRY)
-    return [e for e in entries if username is None or e.data.get("user") == username]
+    """The accounts trail's entries as written, oldest first, optionally of one user."""
+    return [row.entry for row in account_events(store, username)]
 
 
 def expected_states(store: RecordStore) -> dict[str, dict[str, Any]]:
     """{username: state after its last trail entry}: the fold of the trail."""
-    states: dict[str, dict[str, Any]] = {}
-    for entry in registry_entries(store, REGISTRY):
-        user, state = entry.data.get("user"), entry.data.get("state")
-        if isinstance(user, str) and isinstance(state, dict):
-            states[user] = state
-    return states
+    return {row.data.user: row.data.state for row in account_events(store)}
 
 
 def _differences(actual: dict[str, Any], expected: dict[str, Any] | None) -> list[str]:
