@@ -22,6 +22,8 @@ from fillfinish.record.models import Entry
 from fillfinish.record.names import escape_text
 from fillfinish.record.sitekey import SiteKeyError, entry_signature_message
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import Unreadable, typed_or_unreadable
+from fillfinish.record.vocabulary import Signature as SignatureData
 from fillfinish.people.users import PeopleError, PermissionDenied, User, UserStore
 
 MEANINGS: tuple[str, ...] = ("performed", "reviewed", "approved", "released")
@@ -135,10 +137,10 @@ def sign(
 
 def check_signature(entries: list[Entry], signature: Entry) -> bool:
     """True when `signature` names the hash of an earlier entry (or the header) of its own batch, at signed_seq."""
-    signed_hash = signature.data.get("signed_hash")
-    signed_seq = signature.data.get("signed_seq")
-    if signature.kind != SIGNATURE_KIND or not isinstance(signed_hash, str):
+    d = typed_or_unreadable(signature)
+    if not isinstance(d, SignatureData):
         return False
+    signed_hash, signed_seq = d.signed_hash, d.signed_seq
     if signed_seq == 0:
         first = next((e for e in entries if e.seq == 1), None)
         return first is not None and first.prev_hash == signed_hash and signature.seq >= 1
@@ -178,12 +180,14 @@ def manifestations(store: RecordStore, batch_id: str) -> list[Manifestation]:
     for entry in entries:
         if entry.kind != SIGNATURE_KIND:
             continue
-        d = entry.data
-        seq = int(d.get("signed_seq", -1)) if isinstance(d.get("signed_seq"), int) else -1
-        bound = check_signature(entries, entry) or (seq == 0 and d.get("signed_hash") == header_hash)
         why = validity.get(entry.seq)
-        out.append(Manifestation(entry.seq, str(d.get("name", entry.actor)), str(d.get("user_id", entry.actor)),
-                                 str(d.get("role", "?")), str(d.get("meaning", "?")), entry.ts,
-                                 str(d.get("reason", "")), seq, str(d.get("signed_hash", "")), bound,
-                                 why is None, why or ""))
+        d = typed_or_unreadable(entry)
+        if not isinstance(d, SignatureData):  # changed outside fillfinish: shown, never bound or valid
+            problem = d.problem if isinstance(d, Unreadable) else "not a signature"
+            out.append(Manifestation(entry.seq, entry.actor, entry.actor, "?", "?", entry.ts, "", -1, "", False,
+                                     False, why or problem))
+            continue
+        bound = check_signature(entries, entry) or (d.signed_seq == 0 and d.signed_hash == header_hash)
+        out.append(Manifestation(entry.seq, d.name, d.user_id, d.role, d.meaning, entry.ts, d.reason, d.signed_seq,
+                                 d.signed_hash, bound, why is None, why or ""))
     return out

@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from fillfinish.people.signatures import sign
 from fillfinish.people.users import UserStore
 from fillfinish.quality.common import QA_ROLE, QualityRefused, authenticated, settings_of
 from fillfinish.record.models import BatchHeader, Entry
-from fillfinish.record.registry import append_registry, registry_entries
+from fillfinish.record.registry import append_registry
 from fillfinish.record.store import RecordStore
+from fillfinish.record.typed_entries import TypedEntry, of_type, read_typed
+from fillfinish.record.typed_registry import registry_of_type
+from fillfinish.record.vocabulary import DeviationEvent
+from fillfinish.record.vocabulary_registries import DeviationNumber
 
 REGISTRY = "deviations"
 NUMBER_KIND = "deviation_number"
@@ -36,40 +42,65 @@ FIELDS_8D: dict[str, str] = {
 CLASSIFICATIONS = ("minor", "major", "critical")
 INVESTIGATOR_ROLES = ("operator", "supervisor", "qa")
 ALL_FIELDS = (*FIELDS_8D, "classification", "impact")
+Row = TypedEntry[DeviationEvent]
+
+
+class FieldChange(BaseModel):
+    """One 8D field's change in an 'updated' entry (`changes`: field -> {old, new})."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    old: Any = ""
+    new: Any = ""
 
 
 @dataclass
 class Deviation:
-    """One deviation: its number (None until registered), the opened entries grouped in it, 8D state, closure."""
+    """One deviation: its number (None until registered), the opened entries grouped in it (read typed), 8D state,
+    closure."""
 
     batch_id: str
     number: str | None
-    members: list[Entry] = field(default_factory=list)
+    opened: list[Row] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     investigators: set[str] = field(default_factory=set)
     updates: list[Entry] = field(default_factory=list)
-    closed: Entry | None = None
+    closing: Row | None = None
+
+    @property
+    def members(self) -> list[Entry]:
+        """The opened entries it groups, as written (their typed data: `opened`)."""
+        return [row.entry for row in self.opened]
+
+    @property
+    def closed(self) -> Entry | None:
+        """The 'closed' entry, None while open."""
+        return self.closing.entry if self.closing is not None else None
 
     @property
     def is_open(self) -> bool:
         """True until QA closed it."""
-        return self.closed is None
+        return self.closing is None
 
     @property
     def opened_at(self) -> datetime:
         """Time of its first opened entry."""
-        return self.members[0].ts
+        return self.opened[0].ts
 
     @property
     def alarm_entries(self) -> list[int]:
         """The alarm (or viable result) entries it groups."""
-        return [int(m.data["alarm_entry"]) for m in self.members if isinstance(m.data.get("alarm_entry"), int)]
+        return [m.data.alarm_entry for m in self.opened if m.data.alarm_entry is not None]
 
     @property
     def title(self) -> str:
         """The first member's message (and how many more alarms it groups)."""
-        first = str(self.members[0].data.get("message") or self.members[0].data.get("source") or "deviation")
-        return first + (f" (+{len(self.members) - 1} related alarms)" if len(self.members) > 1 else "")
+        first = self.opened[0].data.message or self.opened[0].data.source or "deviation"
+        return first + (f" (+{len(self.opened) - 1} related alarms)" if len(self.opened) > 1 else "")
+
+    @property
+    def from_viable(self) -> bool:
+        """True when it was opened by a viable result (read days later: its own deviation, never grouped)."""
+        return _from_viable(self.opened[0].data)
 
     def missing_fields(self) -> list[str]:
         """8D fields, classification and impact not filled in yet."""
@@ -77,8 +108,8 @@ class Deviation:
 
     def state(self) -> str:
         """'closed', 'open: D4..D8, impact missing' style summary of the 8D state."""
-        if self.closed is not None:
-            return f"closed by {self.closed.data.get('closed_by')} (entry {self.closed.seq})"
+        if self.closing is not None:
+            return f"closed by {self.closing.data.closed_by} (entry {self.closing.seq})"
         missing = self.missing_fields()
         if not missing:
             return "open: 8D complete, awaiting QA closure"
@@ -89,58 +120,69 @@ class Deviation:
         """JSON-ready form for exports."""
         return {"number": self.number, "batch_id": self.batch_id, "title": self.title, "open": self.is_open,
                 "state": self.state(), "alarm_entries": self.alarm_entries,
-                "opened_entries": [m.seq for m in self.members], "fields": dict(self.fields),
+                "opened_entries": [m.seq for m in self.opened], "fields": dict(self.fields),
                 "classification": self.fields.get("classification"), "impact": self.fields.get("impact"),
                 "investigators": sorted(self.investigators),
-                "closed_by": self.closed.data.get("closed_by") if self.closed else None,
-                "closed_entry": self.closed.seq if self.closed else None}
+                "closed_by": self.closing.data.closed_by if self.closing else None,
+                "closed_entry": self.closing.seq if self.closing else None}
+
+
+def _from_viable(d: DeviationEvent) -> bool:
+    """True for a deviation entry opened by a viable result (source `viable:SAMPLE`)."""
+    return (d.source or "").startswith("viable:")
+
+
+def _changed_fields(d: DeviationEvent) -> dict[str, str]:
+    """An 'updated' entry's 8D fields and their new values (a change that is not {old, new} is left out)."""
+    out = {}
+    for name, change in (d.changes or {}).items():
+        try:
+            out[name] = str(FieldChange.model_validate(change).new)
+        except ValidationError:
+            continue
+    return out
 
 
 def fold(header: BatchHeader, entries: list[Entry]) -> list[Deviation]:
-    """The batch's deviations from its entries: registered groups, then ungrouped opened entries grouped by time."""
+    """The batch's deviations from its entries (read typed; an entry the vocabulary refuses is left out): registered
+    groups, then ungrouped opened entries grouped by time."""
     window = settings_of(header).deviation_group_window_s
-    opened = {e.seq: e for e in entries if e.kind == "deviation" and e.data.get("event", "opened") == "opened"}
-    legacy_closed = {e.data.get("alarm_entry") for e in entries
-                     if e.kind == "deviation" and e.data.get("event") == "closed" and not e.data.get("number")}
+    rows = of_type(read_typed(e for e in entries if e.kind == "deviation"), DeviationEvent)
+    opened = {r.seq: r for r in rows if r.data.event == "opened"}
+    legacy_closed = {r.data.alarm_entry for r in rows if r.data.event == "closed" and not r.data.number}
     by_number: dict[str, Deviation] = {}
     grouped: set[int] = set()
-    for e in entries:
-        if e.kind != "deviation":
-            continue
-        number = e.data.get("number")
-        event = e.data.get("event")
-        if event == "registered" and isinstance(number, str):
-            dev = by_number.setdefault(number, Deviation(header.batch_id, number))
-            for seq in e.data.get("members", []):
+    for r in rows:
+        d = r.data
+        if d.event == "registered" and d.number is not None:
+            dev = by_number.setdefault(d.number, Deviation(header.batch_id, d.number))
+            for seq in d.members or []:
                 if seq in opened and seq not in grouped:
-                    dev.members.append(opened[seq])
+                    dev.opened.append(opened[seq])
                     grouped.add(seq)
-        elif event == "updated" and number in by_number:
-            dev = by_number[number]
-            for name, change in (e.data.get("changes") or {}).items():
-                if isinstance(change, dict):
-                    dev.fields[name] = str(change.get("new", ""))
-            dev.investigators.add(e.actor)
-            dev.updates.append(e)
-        elif event == "closed" and number in by_number:
-            by_number[number].closed = e
-    out = [d for d in by_number.values() if d.members]
+        elif d.event == "updated" and d.number in by_number:
+            dev = by_number[d.number]
+            dev.fields.update(_changed_fields(d))
+            dev.investigators.add(r.actor)
+            dev.updates.append(r.entry)
+        elif d.event == "closed" and d.number in by_number:
+            by_number[d.number].closing = r
+    out = [d for d in by_number.values() if d.opened]
     pending: list[Deviation] = []
     for seq in sorted(opened):
-        e = opened[seq]
-        if seq in grouped or e.data.get("alarm_entry") in legacy_closed:
+        r = opened[seq]
+        if seq in grouped or r.data.alarm_entry in legacy_closed:
             continue
-        viable_result = str(e.data.get("source", "")).startswith("viable:")  # read days later: its own deviation
-        home = None if viable_result else next(
-            (d for d in out + pending if d.is_open and not str(d.members[0].data.get("source", "")).startswith("viable:")
-             and abs((e.ts - d.opened_at).total_seconds()) <= window), None)
+        home = None if _from_viable(r.data) else next(
+            (d for d in out + pending if d.is_open and not d.from_viable
+             and abs((r.ts - d.opened_at).total_seconds()) <= window), None)
         if home is None:
             home = Deviation(header.batch_id, None)
             pending.append(home)
-        home.members.append(e)
+        home.opened.append(r)
     for dev in out:
-        dev.members.sort(key=lambda m: m.seq)
-    return sorted(out + pending, key=lambda d: d.members[0].seq)
+        dev.opened.sort(key=lambda m: m.seq)
+    return sorted(out + pending, key=lambda d: d.opened[0].seq)
 
 
 def open_deviations(store: RecordStore, batch_id: str) -> list[Deviation]:
@@ -151,7 +193,7 @@ def open_deviations(store: RecordStore, batch_id: str) -> list[Deviation]:
 def _next_number(store: RecordStore, prefix: str, year: int) -> str:
     """The next free PREFIX-YEAR-NNNN from the REG-DEVIATIONS registry."""
     stem = f"{prefix}-{year}-"
-    used = [str(e.data.get("number", "")) for e in registry_entries(store, REGISTRY, kinds=[NUMBER_KIND])]
+    used = [row.data.number for row in registry_of_type(store, REGISTRY, DeviationNumber)]
     last = max((int(n[len(stem):]) for n in used if n.startswith(stem) and n[len(stem):].isdigit()), default=0)
     return f"{stem}{last + 1:04d}"
 
@@ -167,8 +209,8 @@ def _claim_number(store: RecordStore, prefix: str, year: int, batch_id: str, ope
         number = _next_number(store, prefix, year)
         mine = append_registry(store, REGISTRY, NUMBER_KIND, {"number": number, "batch_id": batch_id,
                                                              "opened_entries": opened}, "system")
-        first = next(e for e in registry_entries(store, REGISTRY, kinds=[NUMBER_KIND])
-                     if e.data.get("number") == number)
+        first = next(row for row in registry_of_type(store, REGISTRY, DeviationNumber)
+                     if row.data.number == number)
         if first.seq == mine.seq:
             return number
     raise QualityRefused(batch_id, "deviation numbering",
@@ -184,17 +226,17 @@ def sync(store: RecordStore, batch_id: str) -> list[Deviation]:
     header = store.batch(batch_id)
     devs = fold(header, store.entries(batch_id))
     settings = settings_of(header)
-    registered = {m.seq for d in devs if d.number for m in d.members}
+    registered = {m.seq for d in devs if d.number for m in d.opened}
     changed = False
     for dev in devs:
-        new = [m.seq for m in dev.members if m.seq not in registered]
+        new = [m.seq for m in dev.opened if m.seq not in registered]
         if not new:
             continue
         number = dev.number
         if number is None:
             number = _claim_number(store, settings.deviation_prefix, dev.opened_at.year, batch_id, new)
         store.append(batch_id, "deviation", {"event": "registered", "number": number, "members": new,
-                                             "alarm_entries": [m.data.get("alarm_entry") for m in dev.members
+                                             "alarm_entries": [m.data.alarm_entry for m in dev.opened
                                                                if m.seq in new]}, "system")
         changed = True
     return fold(header, store.entries(batch_id)) if changed else devs
@@ -202,9 +244,9 @@ def sync(store: RecordStore, batch_id: str) -> list[Deviation]:
 
 def locate(store: RecordStore, number: str) -> str:
     """The batch id of deviation `number` (QualityRefused naming the known numbers when there is none)."""
-    for e in registry_entries(store, REGISTRY, kinds=[NUMBER_KIND]):
-        if e.data.get("number") == number:
-            return str(e.data["batch_id"])
+    for row in registry_of_type(store, REGISTRY, DeviationNumber):
+        if row.data.number == number:
+            return row.data.batch_id
     raise QualityRefused("-", f"deviation {number}", [f"no deviation numbered {number!r}; see `fillfinish deviation list`"])
 
 
