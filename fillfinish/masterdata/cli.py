@@ -64,11 +64,11 @@ def parse_materials(items: list[str] | None, file: Path | None) -> dict[str, str
     chosen: dict[str, str] = {}
     if file is not None:
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            doc = tomllib.loads(file.read_text(encoding="utf-8"))  # a materials file, not record data
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise MasterDataError(f"{file}: cannot read the materials file ({exc}); allowed: TOML lines "
                                   "'vial = \"LOT\"'") from None
-        table = data.get("materials", data)
+        table = doc.get("materials", doc)
         for key, value in table.items():
             if not isinstance(value, str):
                 raise MasterDataError(f"{file}: {key}: expected a lot id text")

@@ -25,10 +25,27 @@ TYPED_CONSUMERS = (
     "fillfinish/quality/viable.py",
     "fillfinish/quality/purge.py",
     "fillfinish/quality/mediafill.py",
+    "fillfinish/quality/deviations.py",
+    "fillfinish/masterdata/aps.py",
+    "fillfinish/masterdata/cleaning.py",
+    "fillfinish/masterdata/cli.py",
+    "fillfinish/masterdata/demo.py",
+    "fillfinish/masterdata/materials.py",
+    "fillfinish/masterdata/recipes_control.py",
+    "fillfinish/masterdata/settings.py",
+    "fillfinish/masterdata/signing.py",
+    "fillfinish/masterdata/start_checks.py",
+    "fillfinish/masterdata/training.py",
+    "fillfinish/people/trail.py",
+    "fillfinish/people/signatures.py",
+    "fillfinish/people/cli.py",
 )
 """Modules that read entries typed. BatchML and the PDF also print every field of an entry exactly as written (the
 hashed raw data, `canonical_json(entry.data)` / `data_text(entry.data)`): a whole-data dump, not a field read."""
-STRING_READ = re.compile(r"""\.data\s*(\[\s*["']|\.get\(\s*["'])|\b(d|data)\.get\(\s*["']|\bd\[\s*["']""")
+STRING_READ = re.compile(r"""\.data\s*(\[\s*["']|\.get\(\s*["'])|\b(d|data)\.get\(\s*["']|\bd\[\s*["']"""
+                         r"""|\bsignature\s*(\[\s*["']|\.get\(\s*["'])""")
+"""`entry.data["x"]`, `.data.get("x")`, `d["x"]`, `d.get("x")`, and a signature manifestation read by key
+(`signature["user_id"]`: read it as fillfinish.record.typed_registry.Signer)."""
 
 
 @pytest.mark.parametrize("path", TYPED_CONSUMERS)
