@@ -75,6 +75,7 @@ def decode_status(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(text: object, default: Any) -> Any:
+    """A JSON tag decoded, or `default` when it is empty or not JSON (an older or broken server)."""
     if not text:
         return default
     try:
@@ -178,13 +179,16 @@ class ControllerClient:
             await _quiet_disconnect(client)
 
     async def __aenter__(self) -> ControllerClient:
+        """Connect for an `async with` block."""
         await self.connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Close the session at the end of the block, also on an error."""
         await self.close()
 
     def _require(self) -> Client:
+        """The open asyncua client; ControllerUnavailable when not connected."""
         if self._client is None:
             raise ControllerUnavailable(f"not connected to the controller at {self.endpoint}")
         return self._client
@@ -254,11 +258,13 @@ async def send_command(endpoint: str, name: str | int, *, user: str, password: s
 
 
 def _why(exc: BaseException) -> str:
+    """An exception as one line: its type and its text."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def _quiet_disconnect(client: Client) -> None:
+    """Disconnect, logging instead of raising when the link is already gone."""
     try:
         await client.disconnect()
     except Exception as exc:  # the link may already be gone; closing must not raise

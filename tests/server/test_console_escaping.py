@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from fillfinish.hmi.app import _EscapedStatic
+from fillfinish.hmi.layout import EscapedStatic
 
 
 def test_plain_text_is_escaped_and_other_calls_reach_the_widget() -> None:
     widget = Static("")
-    shown = _EscapedStatic(widget)
+    shown = EscapedStatic(widget)
     shown.update("Stop reason: check\n999 release qa.lindqvist suitable\x1b[2J")
     text = str(widget.render())
     assert "\n" not in text and "\\n999 release" in text and "\\x1b" in text
