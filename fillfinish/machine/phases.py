@@ -3,7 +3,8 @@
 line_checks -> uv_cycle -> tip_sterilisation -> prime -> fill -> post_fill -> (finish; the machine goes Completing).
 `PHASE_TRANSITIONS` is the single explicit table: `PhaseSequence` builds a `transitions.Machine` from it (the guards
 become its conditions) and `fillfinish.machine.diagram` draws it. Guards read a `Facts` snapshot the controller
-supplies, so this module does no I/O and no clock reading of its own.
+supplies, so this module does no I/O and no clock reading of its own. The table and the phases live in
+phase_table.py, the Facts, guards and refusals in phase_guards.py; all are importable from here.
 
 Choices:
 - Prime and fill have the same guards (UV dose, tips, both hold times, lamp off, door closed, environment ok):
@@ -16,8 +17,6 @@ Choices:
 
 from __future__ import annotations
 
-import enum
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,169 +26,29 @@ import structlog
 from transitions import EventData, Machine
 
 from fillfinish.machine.packml import MachineError
+from fillfinish.machine.phase_guards import (  # noqa: F401 - re-exported: callers import the guards from here
+    FILL_GUARDS,
+    GUARDS,
+    Facts,
+    Guard,
+    Reason,
+    Refusal,
+    failed_guards,
+)
+from fillfinish.machine.phase_table import (  # noqa: F401 - re-exported: callers import the table from here
+    FINISHED,
+    NOT_STARTED,
+    PHASE_TRANSITIONS,
+    PHASES,
+    REPEATABLE,
+    SEQUENCE_STATES,
+    Phase,
+    PhaseRow,
+    parse_phase,
+    phase_names,
+)
 
 log = structlog.get_logger(__name__)
-
-
-class Phase(enum.StrEnum):
-    """The batch phases, in their enforced order."""
-
-    line_checks = "line_checks"
-    uv_cycle = "uv_cycle"
-    tip_sterilisation = "tip_sterilisation"
-    prime = "prime"
-    fill = "fill"
-    post_fill = "post_fill"
-
-
-PHASES: tuple[Phase, ...] = tuple(Phase)
-"""The phases in sequence order."""
-
-NOT_STARTED = "not_started"
-"""Sequence state before line_checks (machine-table name, not a Phase)."""
-
-FINISHED = "finished"
-"""Sequence state after post_fill (machine-table name, not a Phase)."""
-
-REPEATABLE: frozenset[Phase] = frozenset({Phase.uv_cycle, Phase.tip_sterilisation})
-"""Phases that may be repeated after a hold-time expiry."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Facts:
-    """What the controller knows when it asks to change phase; times are simulated Unix seconds (Clock.now())."""
-
-    now: float
-    uv_end_to_fill_start_s: float
-    tips_sterilised_to_use_s: float
-    line_checks_ok: bool = False
-    uv_dose_reached: bool = False
-    uv_end_time: float | None = None
-    tips_done: bool = False
-    tips_done_time: float | None = None
-    lamp_confirmed_off: bool = False
-    door_closed: bool = False
-    environment_ok: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("uv_end_to_fill_start_s", "tips_sterilised_to_use_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"Facts.{name} must be a number of seconds > 0, got {value!r}")
-        for name in ("now", "uv_end_time", "tips_done_time"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
-                raise ValueError(f"Facts.{name} must be a finite Unix time in seconds, got {value!r}")
-
-
-def _secs(value: float) -> str:
-    """2460 -> '2,460'; 1800.4 -> '1,800.4'."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-
-
-class Reason(enum.StrEnum):
-    """Why a phase change is refused: a typed name the controller acts on (the text is only for people)."""
-
-    line_checks_not_passed = "line_checks_not_passed"
-    uv_dose_not_reached = "uv_dose_not_reached"
-    tips_not_done = "tips_not_done"
-    uv_hold_time_expired = "uv_hold_time_expired"
-    uv_hold_time_unknown = "uv_hold_time_unknown"
-    tips_hold_time_expired = "tips_hold_time_expired"
-    tips_hold_time_unknown = "tips_hold_time_unknown"
-    hold_time_clock_error = "hold_time_clock_error"
-    lamp_not_off = "lamp_not_off"
-    door_not_closed = "door_not_closed"
-    environment_not_ok = "environment_not_ok"
-    out_of_order = "out_of_order"
-    no_facts = "no_facts"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """One failed check: its typed `reason` and the sentence shown to a person (str() gives the sentence)."""
-
-    reason: Reason
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def _hold_time(what: str, start: str, since: float | None, now: float, limit: float,
-               expired: Reason, unknown: Reason) -> Refusal | None:
-    """Refusal when the hold time `what` from `since` (named `start`) to `now` is not met, or None if it is."""
-    if since is None:
-        return Refusal(unknown, f"{start} is not known, so the hold time {what} cannot be checked (Annex 1 8.18)")
-    elapsed = now - since
-    if elapsed < 0:
-        return Refusal(Reason.hold_time_clock_error, f"{start} is {_secs(-elapsed)} s after now (clock or record error)")
-    if elapsed > limit:
-        return Refusal(expired, f"{what} is {_secs(elapsed)} s, limit {_secs(limit)} s (Annex 1 8.18)")
-    return None
-
-
-def _check(ok: bool, reason: Reason, text: str) -> Refusal | None:
-    """None when `ok`, else the refusal."""
-    return None if ok else Refusal(reason, text)
-
-
-Guard = Callable[[Facts], "Refusal | None"]
-
-GUARDS: dict[str, Guard] = {
-    "line_checks_ok": lambda f: _check(f.line_checks_ok, Reason.line_checks_not_passed, "line checks have not passed"),
-    "uv_dose_reached": lambda f: _check(f.uv_dose_reached, Reason.uv_dose_not_reached,
-                                        "UV cycle has not reached its target dose"),
-    "tips_done": lambda f: _check(f.tips_done, Reason.tips_not_done, "dispensing-tip sterilisation is not done"),
-    "uv_hold_time": lambda f: _hold_time(
-        "UV cycle end to fill start", "UV cycle end time", f.uv_end_time, f.now, f.uv_end_to_fill_start_s,
-        Reason.uv_hold_time_expired, Reason.uv_hold_time_unknown,
-    ),
-    "tips_hold_time": lambda f: _hold_time(
-        "sterilised tips to use", "tip sterilisation time", f.tips_done_time, f.now, f.tips_sterilised_to_use_s,
-        Reason.tips_hold_time_expired, Reason.tips_hold_time_unknown,
-    ),
-    "lamp_confirmed_off": lambda f: _check(f.lamp_confirmed_off, Reason.lamp_not_off, "UV lamp is not confirmed off"),
-    "door_closed": lambda f: _check(f.door_closed, Reason.door_not_closed, "door is not closed"),
-    "environment_ok": lambda f: _check(f.environment_ok, Reason.environment_not_ok,
-                                       "environment is not within limits"),
-}
-"""Guard name -> check returning the typed Refusal, or None when the guard holds."""
-
-FILL_GUARDS: tuple[str, ...] = (
-    "uv_dose_reached", "tips_done", "uv_hold_time", "tips_hold_time", "lamp_confirmed_off", "door_closed",
-    "environment_ok",
-)
-"""Guards for prime and fill."""
-
-PhaseRow = tuple[str, tuple[str, ...], str, tuple[str, ...]]
-
-PHASE_TRANSITIONS: list[PhaseRow] = [
-    (Phase.line_checks.value, (NOT_STARTED,), Phase.line_checks.value, ()),
-    (Phase.uv_cycle.value, (Phase.line_checks.value,), Phase.uv_cycle.value, ("line_checks_ok",)),
-    (Phase.tip_sterilisation.value, (Phase.uv_cycle.value,), Phase.tip_sterilisation.value, ("uv_dose_reached",)),
-    (Phase.prime.value, (Phase.tip_sterilisation.value,), Phase.prime.value, FILL_GUARDS),
-    (Phase.fill.value, (Phase.prime.value,), Phase.fill.value, FILL_GUARDS),
-    (Phase.post_fill.value, (Phase.fill.value,), Phase.post_fill.value, ()),
-    ("finish", (Phase.post_fill.value,), FINISHED, ()),
-    (
-        "repeat_uv_cycle",
-        (Phase.uv_cycle.value, Phase.tip_sterilisation.value, Phase.prime.value),
-        Phase.uv_cycle.value,
-        (),
-    ),
-    (
-        "repeat_tip_sterilisation",
-        (Phase.tip_sterilisation.value, Phase.prime.value),
-        Phase.tip_sterilisation.value,
-        (),
-    ),
-]
-"""The whole sequence: (trigger, source states, destination, guard names). States are Phase values plus
-NOT_STARTED and FINISHED."""
-
-SEQUENCE_STATES: tuple[str, ...] = (NOT_STARTED, *(p.value for p in PHASES), FINISHED)
-"""Every state of the sequence machine, in order."""
 
 
 class SequenceRefused(MachineError):
@@ -197,6 +56,7 @@ class SequenceRefused(MachineError):
     Refusal (act on `Refusal.reason`); `reasons` is their text, for people."""
 
     def __init__(self, phase: Phase | str, refusals: list[Refusal]) -> None:
+        """Keep the refused phase and every failed check; the message lists them all."""
         self.phase = phase
         self.refusals = list(refusals)
         self.reasons = [r.text for r in self.refusals]
@@ -233,6 +93,7 @@ class PhaseSequence:
     """The enforced batch phase sequence; `advance` refuses a skip or a failed guard with SequenceRefused."""
 
     def __init__(self, on_change: Callable[[PhaseChange], None] | None = None) -> None:
+        """Build the transitions machine from PHASE_TRANSITIONS; `on_change` hears each change before it happens."""
         self._on_change = on_change
         self._lock = threading.RLock()
         self._reasons: list[Refusal] = []
@@ -289,17 +150,17 @@ class PhaseSequence:
 
     def refusals(self, to: Phase | str, facts: Facts) -> list[Refusal]:
         """Every typed Refusal `advance(to, facts)` would raise now; empty when it would succeed."""
-        phase = _parse_phase(to)
+        phase = parse_phase(to)
         with self._lock:
             row = self._row(phase.value)
             if row is None:
                 return [self._order_reason(phase)]
-            return _failed(row[3], facts)
+            return failed_guards(row[3], facts)
 
     # -- changes -------------------------------------------------------------------------------------------------
     def advance(self, to: Phase | str, facts: Facts, *, actor: str = "system", reason: str = "") -> None:
         """Enter phase `to` (completing the current one); raise SequenceRefused naming every failed guard."""
-        phase = _parse_phase(to)
+        phase = parse_phase(to)
         with self._lock:
             if self._row(phase.value) is None:
                 raise SequenceRefused(phase, [self._order_reason(phase)])
@@ -315,7 +176,7 @@ class PhaseSequence:
 
     def repeat(self, phase: Phase | str, *, actor: str = "system", reason: str = "") -> None:
         """Make UV cycle or tip sterilisation current again (hold-time expiry); later phases must be redone."""
-        target = _parse_phase(phase)
+        target = parse_phase(phase)
         with self._lock:
             if target not in REPEATABLE:
                 raise SequenceRefused(
@@ -333,19 +194,19 @@ class PhaseSequence:
 
     def restore(self, current: Phase | str | None, completed: list[Phase] | list[str]) -> None:
         """Rebuild from the record after a restart (no on_change call); raise ValueError if the two disagree."""
-        done = [_parse_phase(p) for p in completed]
+        done = [parse_phase(p) for p in completed]
         if current is None:
             if done not in ([], list(PHASES)):
                 raise ValueError(
-                    f"restore: with no current phase, completed must be empty or all phases, got {_names(done)}"
+                    f"restore: with no current phase, completed must be empty or all phases, got {phase_names(done)}"
                 )
             state = NOT_STARTED if not done else FINISHED
         else:
-            phase = _parse_phase(current)
+            phase = parse_phase(current)
             expected = list(PHASES[: PHASES.index(phase)])
             if done != expected:
                 raise ValueError(
-                    f"restore: current phase {phase} needs completed = {_names(expected)}, got {_names(done)}"
+                    f"restore: current phase {phase} needs completed = {phase_names(expected)}, got {phase_names(done)}"
                 )
             state = phase.value
         with self._lock:
@@ -380,7 +241,7 @@ class PhaseSequence:
         here = Phase(self._model.state)
         if PHASES.index(phase) > PHASES.index(here):
             skipped = PHASES[PHASES.index(here) + 1 : PHASES.index(phase)]
-            return f"{phase} cannot follow {here}: {allowed} (would skip {_names(list(skipped))})"
+            return f"{phase} cannot follow {here}: {allowed} (would skip {phase_names(list(skipped))})"
         hint = "; use repeat" if phase in REPEATABLE and self._row(f"repeat_{phase.value}") is not None else ""
         return f"{phase} cannot follow {here}: {allowed} (the sequence does not go back{hint})"
 
@@ -405,7 +266,7 @@ class PhaseSequence:
             if not isinstance(facts, Facts):
                 self._reasons = [Refusal(Reason.no_facts, "no Facts supplied to check the guards")]
                 return False
-            self._reasons = _failed(guards, facts)
+            self._reasons = failed_guards(guards, facts)
             return not self._reasons
 
         return check
@@ -425,21 +286,3 @@ class PhaseSequence:
                 reason=kwargs.get("reason", ""),
             )
         )
-
-
-def _failed(guards: tuple[str, ...], facts: Facts) -> list[Refusal]:
-    """Refusals of every guard in `guards` that does not hold for `facts`."""
-    return [r for r in (GUARDS[g](facts) for g in guards) if r is not None]
-
-
-def _parse_phase(value: Phase | str) -> Phase:
-    """Phase or its name -> Phase; a clear ValueError naming the allowed phases otherwise."""
-    try:
-        return Phase(value)
-    except ValueError:
-        raise ValueError(f"unknown phase {value!r}; phases are {_names(list(PHASES))}") from None
-
-
-def _names(phases: list[Phase]) -> str:
-    """'[a, b]' for messages."""
-    return "[" + ", ".join(p.value for p in phases) + "]"

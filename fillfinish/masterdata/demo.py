@@ -45,14 +45,9 @@ def ensure_user(users: UserStore, name: str, role: str, full_name: str, password
     return password
 
 
-def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: float | dt.datetime, *,
-            line_id: str = "line-1", operator_password: str | None = None, planned_vials: int = 100_000,
-            lot_prefix: str = "DEMO", tip: tuple[str, str, str] | None = None,
-            extra_people: dict[str, str] | None = None) -> Prepared:
-    """Make `operator` able to start every recipe in `recipe_paths` on `line_id` at `now` (the batch's clock);
-    `tip` (lot, sterilisation cycle id, expiry YYYY-MM-DD) names the tips lot to receive instead of a generated one;
-    `extra_people` (user id -> role) are further accounts to create (e.g. a supervisor who resumes a batch)."""
-    users = UserStore(store)
+def _people(users: UserStore, operator: str, operator_password: str | None,
+            extra_people: dict[str, str] | None) -> dict[str, str]:
+    """The demo accounts, the `extra_people` and the operator, each with the password in force (user id -> password)."""
     pw = {name: ensure_user(users, name, role, full) for name, (role, full) in DEMO_PEOPLE.items()}
     for name, role in (extra_people or {}).items():
         pw[name] = ensure_user(users, name, role, f"Demo {role} {name}")
@@ -64,6 +59,17 @@ def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: fl
             pw[operator] = operator_password
     except PeopleError:
         pw[operator] = ensure_user(users, operator, "operator", f"Demo Operator {operator}", operator_password)
+    return pw
+
+
+def prepare(store: RecordStore, recipe_paths: list[Path], operator: str, now: float | dt.datetime, *,
+            line_id: str = "line-1", operator_password: str | None = None, planned_vials: int = 100_000,
+            lot_prefix: str = "DEMO", tip: tuple[str, str, str] | None = None,
+            extra_people: dict[str, str] | None = None) -> Prepared:
+    """Make `operator` able to start every recipe in `recipe_paths` on `line_id` at `now` (the batch's clock);
+    `tip` (lot, sterilisation cycle id, expiry YYYY-MM-DD) names the tips lot to receive instead of a generated one;
+    `extra_people` (user id -> role) are further accounts to create (e.g. a supervisor who resumes a batch)."""
+    pw = _people(UserStore(store), operator, operator_password, extra_people)
     today = as_utc(now).date()
     known = recipes_control.versions(store)
     stamp = as_utc(now).strftime("%Y%m%d%H%M%S")

@@ -99,7 +99,16 @@ class RecordStore(StoreReads, WritePath):
         self._batch_heads: dict[str, tuple[int, str]] = {}  # batch_id -> (seq, hash) of its newest entry/header
         self._witness: Witness | None = None
         self.read_only = read_only
-        try:  # the key is found (never created) before anything opens: read-only commands verify with it too
+        self._find_key(key, key_file)  # found (never created) before anything opens: read-only commands verify too
+        if read_only:
+            self._engine = self._make_read_only_engine(url)
+            return
+        self._engine = self._make_engine(url, create)
+        self._open_and_migrate(create)
+
+    def _find_key(self, key: SiteKey | str | os.PathLike[str] | None, key_file: str | os.PathLike[str] | None) -> None:
+        """Locate the site key (given, $FILLFINISH_SITE_KEY, `key_file` or the default path); RecordOpenError if not."""
+        try:
             if self._key is None:
                 self._key_path = resolve_key_path(self._raw_url, key, key_file)
                 # a key file named by the site config is shared by every line: never create a second, different one
@@ -110,10 +119,9 @@ class RecordStore(StoreReads, WritePath):
                 self._key_path = self._key.path
         except (ArgumentError, ValueError) as exc:
             raise RecordOpenError(f"cannot find the site key for {self._url}: {exc}") from exc
-        if read_only:
-            self._engine = self._make_read_only_engine(url)
-            return
-        self._engine = self._make_engine(url, create)
+
+    def _open_and_migrate(self, create: bool) -> None:
+        """Check the database holds a record (unless `create`) and migrate it to head; one clear RecordOpenError."""
         try:
             with self._write() as conn:
                 if not create and not inspect(conn).has_table("batch"):
