@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from fillfinish.record.vocabulary import typed
 from fillfinish.quality import deviations as devs
 from fillfinish.quality.cli_common import DbOption, NumberArg, StdinOption, UserOption, ask_password, echo, opened
 
@@ -46,8 +47,9 @@ def deviation_show(number: NumberArg, db: DbOption = None) -> None:
         dev = devs.get(store, number)
         echo(f"{dev.number}  batch {dev.batch_id}  {dev.state()}")
         for m in dev.members:
-            echo(f"  alarm entry {m.data.get('alarm_entry')} at {m.ts:%Y-%m-%d %H:%M:%S} UTC: "
-                 f"{m.data.get('message') or m.data.get('source')}")
+            event = typed(m)
+            echo(f"  alarm entry {event.alarm_entry} at {m.ts:%Y-%m-%d %H:%M:%S} UTC: "
+                 f"{event.message or event.source}")
         for name in devs.ALL_FIELDS:
             label = devs.FIELDS_8D.get(name, name)
             echo(f"  {label:<42} {dev.fields.get(name) or '-'}")
@@ -78,7 +80,7 @@ def deviation_update(
     with opened(db) as (store, users):
         entry = devs.update(store, number, values, user=user, password=ask_password(user, password_stdin), users=users)
         dev = devs.get(store, number)
-        echo(f"{number} updated by {user} (entry {entry.seq}): {', '.join(entry.data['changes'])}; {dev.state()}")
+        echo(f"{number} updated by {user} (entry {entry.seq}): {', '.join(typed(entry).changes or {})}; {dev.state()}")
 
 
 @deviation_app.command("close")
@@ -89,4 +91,4 @@ def deviation_close(number: NumberArg, user: UserOption,
     with opened(db) as (store, users):
         closed, sig = devs.close(store, number, user=user, password=ask_password(user, password_stdin), comment=comment,
                                  users=users)
-        echo(f"{number} closed by {sig.data['name']} (entry {closed.seq}, signature entry {sig.seq})")
+        echo(f"{number} closed by {typed(sig).name} (entry {closed.seq}, signature entry {sig.seq})")

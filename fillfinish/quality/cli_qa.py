@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from fillfinish.record.vocabulary import typed
 from fillfinish.quality import deviations as devs
 from fillfinish.quality.cli_common import (
     BatchArg,
@@ -70,10 +71,10 @@ def qa_release(
     from fillfinish.quality.release import release
 
     d, result = _decide(release, batch, user, expiry, password_stdin, db, comment=comment)
-    echo(f"batch {batch} released by {d['name']} ({user}): {d['verdict']}; signature entry "
+    echo(f"batch {batch} released by {d.name} ({user}): {d.verdict}; signature entry "
          f"{result.signature.seq}, release entry {result.release.seq}")
-    echo(f"keep the record until {d['retention_until']} (" +
-         "; ".join(f"{k}: {v}" for k, v in d["retention_rules"].items()) + ")")
+    echo(f"keep the record until {d.retention_until} (" +
+         "; ".join(f"{k}: {v}" for k, v in (d.retention_rules or {}).items()) + ")")
 
 
 @qa_app.command("reject")
@@ -89,12 +90,12 @@ def qa_reject(
     from fillfinish.quality.release import reject
 
     d, result = _decide(reject, batch, user, expiry, password_stdin, db, reason=reason)
-    echo(f"batch {batch} rejected by {d['name']} ({user}): {reason}; signature entry {result.signature.seq}, "
-         f"rejection entry {result.release.seq}; keep the record until {d['retention_until']}")
+    echo(f"batch {batch} rejected by {d.name} ({user}): {reason}; signature entry {result.signature.seq}, "
+         f"rejection entry {result.release.seq}; keep the record until {d.retention_until}")
 
 
 def _decide(decision: Any, batch: str, user: str, expiry: str, password_stdin: bool, db: Optional[str],
-            **extra: Any) -> tuple[dict[str, Any], Any]:
+            **extra: Any) -> tuple[Any, Any]:
     """Run the QA `decision` (release or reject) for `batch` with the user's signature; return its data and result.
 
     Both decisions first bring the batch's deviations up to date, so a decision never misses a newly raised one.
@@ -104,4 +105,4 @@ def _decide(decision: Any, batch: str, user: str, expiry: str, password_stdin: b
         devs.sync(store, batch)
         result = decision(store, batch, user, ask_password(user, password_stdin), users=users, expiry=expiry_date,
                           **extra)
-        return result.release.data, result
+        return typed(result.release), result

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from fillfinish.record.vocabulary import typed
 from fillfinish.quality.cli_common import BatchArg, DbOption, StdinOption, UserOption, ask_password, echo, fail, opened
 from fillfinish.record.cli import resolve_db_url
 from fillfinish.record.store import RecordError, safe_url
@@ -34,8 +35,8 @@ def record_purge(
     with opened(db) as (store, users):
         tomb, sig = purge(store, batch, user=user, password=ask_password(user, password_stdin),
                           today=dt.datetime.now(dt.UTC).date(), reason=reason, users=users)
-        echo(f"batch {batch} purged ({tomb.data['entries']} entries); tombstone REG-PURGE entry {tomb.seq}, "
-             f"signed by {sig.data['name']} (entry {sig.seq}); `fillfinish record verify` shows it as purged")
+        echo(f"batch {batch} purged ({typed(tomb).entries} entries); tombstone REG-PURGE entry {tomb.seq}, "
+             f"signed by {typed(sig).name} (entry {sig.seq}); `fillfinish record verify` shows it as purged")
 
 
 def record_hold(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from fillfinish.record.vocabulary import typed
 from fillfinish.quality import viable
 from fillfinish.quality.cli_common import BatchArg, DbOption, StdinOption, UserOption, ask_password, echo, opened
 
@@ -37,10 +38,10 @@ def viable_add(
                                         incubation_end=incubation_end, medium_lot=medium_lot, user=user,
                                         password=ask_password(user, password_stdin), organism=organism,
                                         correction=correction, users=users)
-        d = result.data
-        echo(f"{sample} ({d['location']}, grade {d['grade']}): {d['cfu']} CFU, {d['level']} "
-             f"({d['limits']['text']}); entry {result.seq}, signed by {sig.data['name']} (entry {sig.seq})")
-        if d["level"] == "action":
+        d, signer = typed(result), typed(sig)
+        echo(f"{sample} ({d.location}, grade {d.grade}): {d.cfu} CFU, {d.level} "
+             f"({d.limits.get('text', '')}); entry {result.seq}, signed by {signer.name} (entry {sig.seq})")
+        if d.level == "action":
             echo("action excursion: a deviation was opened; see `fillfinish deviation list " + batch + "`")
 
 
@@ -51,7 +52,7 @@ def viable_verify(batch: BatchArg, sample: Annotated[str, typer.Argument(help="S
     with opened(db) as (store, users):
         entry, sig = viable.verify_result(store, batch, sample, user=user, password=ask_password(user, password_stdin),
                                           users=users)
-        echo(f"{sample} verified by {sig.data['name']} (entry {entry.seq}, signature entry {sig.seq})")
+        echo(f"{sample} verified by {typed(sig).name} (entry {entry.seq}, signature entry {sig.seq})")
 
 
 @viable_app.command("list")
@@ -60,9 +61,10 @@ def viable_list(batch: BatchArg, db: DbOption = None) -> None:
     with opened(db) as (store, _users):
         st = viable.status(store.batch(batch), store.entries(batch))
         for s in st.samples:
-            p, d = s.planned, (s.result.data if s.result else {})
-            result = f"{d.get('cfu')} CFU {s.level} (reader {d.get('reader')})" if s.result else "NO RESULT"
-            check = f"verified by {s.verified.data.get('verified_by')}" if s.verified else (
+            p = s.planned
+            d = typed(s.result) if s.result else None
+            result = f"{d.cfu} CFU {s.level} (reader {d.reader})" if d is not None else "NO RESULT"
+            check = f"verified by {typed(s.verified).verified_by}" if s.verified else (
                 "NOT VERIFIED" if s.result else "")
             echo(f"{p.sample_id:<5} {viable.SAMPLE_TYPES[p.sample_type][1]:<13} grade {p.grade}  "
                  f"{p.location:<22} limit {s.limits.text():<30} {result}  {check}")
@@ -92,10 +94,10 @@ def mediafill_result(
         out = record_result(store, batch, incubated=incubated, growth=growth, not_incubated=not_incubated,
                             justification=justification, reader=reader, reader_password=reader_pw,
                             verifier=verifier, verifier_password=verifier_pw, users=users)
-        d = out.result.data
-        verdict = "PASSED" if out.passed else "FAILED: " + "; ".join(d["reasons"])
-        echo(f"media fill {batch} on {d['line_id']}: {verdict} (filled {d['units_filled']}, incubated "
-             f"{d['incubated']}, growth {d['growth']}, not incubated {d['not_incubated']}); entry "
+        d = typed(out.result)
+        verdict = "PASSED" if out.passed else "FAILED: " + "; ".join(d.reasons or [])
+        echo(f"media fill {batch} on {d.line_id}: {verdict} (filled {d.units_filled}, incubated "
+             f"{d.incubated}, growth {d.growth}, not incubated {d.not_incubated}); entry "
              f"{out.result.seq}, registry entry REG-MEDIAFILL/{out.registry.seq}")
         if not out.passed:
             raise typer.Exit(1)
