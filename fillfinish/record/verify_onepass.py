@@ -56,7 +56,7 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
     The current line's and batch's span live in local variables (written back when the line or batch changes): this
     loop runs once per ledger row, and attribute access is most of a Python loop's cost."""
     pads = _hmac_pads(key.secret) if key is not None else None
-    inner_pad, outer_pad = pads if pads is not None else (None, None)
+    inner_copy, outer_copy = (pads[0].copy, pads[1].copy) if pads is not None else (None, None)
     fingerprint = key.fingerprint if key is not None else ""
     where = "WHERE global_seq >= ? AND global_seq <= ? ORDER BY global_seq"
     ledger = _stream(conn, dialect, f"{_LEDGER_SQL} {where}", (lo, hi))
@@ -112,7 +112,7 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
                     kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
                     body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
                             f'"seq":{b_exp},"ts":{json_string(ts)}}}')
-                    if sha256(body.encode("utf-8")).hexdigest() != edigest or not canonical(kind, text):
+                    if sha256(body.encode()).hexdigest() != edigest or not canonical(kind, text):
                         b_ok = False
                     else:
                         hex_record = True
@@ -142,12 +142,12 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
             record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
             body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
                     f'"record_hash":{record_json},"seq":{int(seq)}}}')
-            if sha256(body.encode("utf-8")).hexdigest() != digest:
+            if sha256(body.encode()).hexdigest() != digest:
                 l_ok = False
                 continue
-            if inner_pad is not None:
-                inner, outer = inner_pad.copy(), outer_pad.copy()
-                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode("utf-8"))
+            if inner_copy is not None:
+                inner, outer = inner_copy(), outer_copy()
+                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
                 outer.update(inner.digest())
                 if outer.hexdigest() != mac:
                     l_ok = False
