@@ -60,20 +60,81 @@ def store_rate(store: RecordStore, batch: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def raw_pg_rate(url: str, n: int) -> float:
-    """Commits/s of plain psycopg on the same server: one autocommitted INSERT per row (synchronous commit)."""
+def entry_sized_row(i: int) -> tuple[str, str]:
+    """(ts, data) of a raw row as large as one record entry: its data text, kind, actor, batch id and two hashes."""
+    text = json.dumps(dict(DATA, vial=i), sort_keys=True, separators=(",", ":"))
+    return f"{time.time():.6f}", f"vial|system|B-20261130-0001|{text}|{'0' * 64}|{'1' * 64}"
+
+
+def backend_cpu(conn: object) -> float | None:
+    """CPU seconds (user + system) of the PostgreSQL backend serving psycopg `conn`, when the server runs on this
+    machine and /proc shows it (else None)."""
+    try:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """Client CPU (this process) plus the serving backend's CPU over measured blocks: per-commit CPU moves far less
+    with the machine's load than wall time does."""
+
+    def __init__(self) -> None:
+        """Nothing measured yet."""
+        self.seconds, self.count, self.server_seen = 0.0, 0, True
+
+    def measure(self, conn: object, block: callable, n: int) -> float:  # type: ignore[valid-type]
+        """Run block() (n commits) and add its CPU; return block()'s result."""
+        server0, client0 = backend_cpu(conn), time.process_time()
+        result = block()
+        server1 = backend_cpu(conn)
+        self.seconds += time.process_time() - client0
+        if server0 is None or server1 is None:
+            self.server_seen = False
+        else:
+            self.seconds += server1 - server0
+        self.count += n
+        return result
+
+    def per_commit_us(self) -> float:
+        """Mean CPU microseconds per commit."""
+        return self.seconds / max(self.count, 1) * 1e6
+
+
+def raw_pg_rate(url: str, n: int, meter: CpuMeter | None = None) -> float:
+    """Commits/s of plain psycopg on the same server: one autocommitted INSERT per row of an entry's size
+    (synchronous commit), into a table with one index (its primary key)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id BIGSERIAL PRIMARY KEY, ts TEXT, data TEXT)")
-        t0 = time.perf_counter()
-        for i in range(n):
-            conn.execute("INSERT INTO bench_raw (ts, data) VALUES (%s, %s)", (f"{time.time():.6f}", f'{{"v":{i}}}'))
-        rate = n / (time.perf_counter() - t0)
+        rows = [entry_sized_row(i) for i in range(n)]
+
+        def block() -> float:
+            t0 = time.perf_counter()
+            for row in rows:
+                conn.execute("INSERT INTO bench_raw (ts, data) VALUES (%s, %s)", row)
+            return n / (time.perf_counter() - t0)
+
+        rate = meter.measure(conn, block, n) if meter is not None else block()
         conn.execute("DROP TABLE bench_raw")
     return rate
+
+
+def pg_server_settings(url: str) -> str:
+    """The durability settings of the server (fsync, synchronous_commit, full_page_writes), as one note."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        values = [f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
+                  for name in ("fsync", "synchronous_commit", "full_page_writes")]
+    return ", ".join(values)
 
 
 def interleaved(raw: callable, ours: callable, rounds: int) -> tuple[float, float]:  # type: ignore[valid-type]
@@ -162,7 +223,10 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
         try:
             batch = store.create_batch(**BATCH)
             store_rate(store, batch, 50)
-            raw, ours = interleaved(lambda: raw_pg_rate(schema_url, n), lambda: store_rate(store, batch, n), rounds)
+            raw_cpu, our_cpu = CpuMeter(), CpuMeter()
+            ours_conn = store._raw.driver_connection  # noqa: SLF001 - the write path's connection, for its backend
+            raw, ours = interleaved(lambda: raw_pg_rate(schema_url, n, raw_cpu),
+                                    lambda: our_cpu.measure(ours_conn, lambda: store_rate(store, batch, n), n), rounds)
         finally:
             store.close()
         alone = lines_at_once(schema_url, key, 1, n)[0][2]
@@ -181,7 +245,13 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
                  "line ledgers"])
     if not report.ok or any(c != n + 1 for c in counts.values()):
         raise SystemExit(f"four lines at once lost or broke entries: {report.lines()[-3:]} {counts}")
+    where = "client + server backend" if raw_cpu.server_seen and our_cpu.server_seen else "client only"
+    rows.append(["PostgreSQL server settings", "", pg_server_settings(url), ""])
+    rows.append(["PostgreSQL CPU per commit, raw / append", f"{raw_cpu.per_commit_us():.0f} / "
+                 f"{our_cpu.per_commit_us():.0f} us", where, f"load average {os.getloadavg()[0]:.1f}"])
     return [Figure("RecordStore.append alone vs raw PostgreSQL commit", ours, raw, "/s", "higher"),
+            Figure("PostgreSQL commits per CPU-second, append vs raw", 1e6 / max(our_cpu.per_commit_us(), 1e-9),
+                   1e6 / max(raw_cpu.per_commit_us(), 1e-9), "/s", "higher"),
             Figure("per-line append, 4 lines at once vs 1 line alone (PostgreSQL)", per_line, alone, "/s",
                    "higher")], rows
 
@@ -226,7 +296,7 @@ def verify_figures(entries: int, jobs: int, cache_root: Path | None) -> tuple[li
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # largest finished child (verify's workers)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"record verify failed on the bench record:\n{out[-2000:]}")
-    raw_wall = raw_read_and_hash(db)
+    raw_wall, raw_cpu = raw_read_and_hash(db)
     cpu = usage.ru_utime + usage.ru_stime
     rows = [["entries / batches built", f"{entries:,} / {info['batches']:,}", f"in {info['seconds']} s"],
             ["record verify wall time", f"{wall:.2f} s", f"--jobs {jobs}, load average {load:.1f} at the start"],
@@ -234,23 +304,27 @@ def verify_figures(entries: int, jobs: int, cache_root: Path | None) -> tuple[li
              f"{entries / max(cpu, 1e-9):,.0f} entries per CPU-second"],
             ["record verify peak RSS (verify process / largest child)", f"{usage.ru_maxrss / 1024:.0f} MB",
              f"{children / 1024:.0f} MB"],
-            ["raw read + SHA-256 of every entry (one process)", f"{raw_wall:.2f} s", "the baseline below"]]
+            ["raw read + SHA-256 of every entry (one process)", f"{raw_wall:.2f} s", f"{raw_cpu:.2f} CPU-s, the "
+             "baseline below"]]
     return [Figure(f"record verify entries/s ({entries:,} entries)", entries / wall, entries / raw_wall, "/s",
-                   "higher")], rows
+                   "higher"),
+            Figure("record verify entries per CPU-second", entries / max(cpu, 1e-9), entries / max(raw_cpu, 1e-9),
+                   "/s", "higher")], rows
 
 
-def raw_read_and_hash(db: Path) -> float:
-    """Seconds for plain sqlite3 to read every entry row and SHA-256 its prev_hash + data (no JSON, no ledger)."""
+def raw_read_and_hash(db: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds for plain sqlite3 to read every entry row and SHA-256 its prev_hash + data (no JSON, no
+    ledger), in this process."""
     import hashlib
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         for row in conn.execute("SELECT prev_hash, data FROM entry"):
             hashlib.sha256((row[0] + row[1]).encode()).hexdigest()
     finally:
         conn.close()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def normalise(value: Any, path: str = "data") -> Any:
 
 def canonical_json(value: Any) -> str:
     """The one text form of a JSON value: sorted keys, no spaces, UTF-8 kept, NaN/inf refused."""
-    return json.dumps(normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return str(_canonical_dumps(normalise(value)))  # = json.dumps(..., sort_keys, compact, UTF-8 kept, no NaN)
 
 
 def sha256_hex(text: str) -> str:

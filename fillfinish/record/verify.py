@@ -19,7 +19,7 @@ from fillfinish.record.errors import UnknownBatchError
 from fillfinish.record.sitekey import SiteKeyError
 from fillfinish.record.verify_batches import SIGNATURE_KIND, _check_batches, check_batch, signature_problem
 from fillfinish.record.verify_ledger import _combine_ledger, _witness_marks, check_ledger
-from fillfinish.record.verify_parallel import _parallel
+from fillfinish.record.verify_parallel import check_whole
 from fillfinish.record.verify_report import PROBLEM_KINDS, BatchResult, LedgerResult, Problem, VerifyReport
 from fillfinish.record.verify_rows import _batch_ids, _line_sizes, _nothing, _snapshot
 from fillfinish.record.verify_scan import check_lines, scan_ledger
@@ -53,8 +53,9 @@ def verify(store: Any, batch_id: str | None = None, *, anchor: tuple[int, str] |
             raise UnknownBatchError(f"unknown batch {batch_id!r} in {store.url}")
         total = sum(size for _, size in lines)
         names = [line for line, _ in lines]
-        if jobs > 1 and batch_id is None and total >= PARALLEL_MIN_ROWS:
-            results, line_results = _parallel(conn, url, dialect, key, ids, names, jobs)
+        if batch_id is None:
+            results, line_results = check_whole(conn, url, dialect, key, ids, names,
+                                                jobs if total >= PARALLEL_MIN_ROWS else 1)
         else:
             results = _check_batches(conn, dialect, key, ids, batch_id)
             line_results = check_lines(conn, dialect, key, names, [scan_ledger(conn, dialect, key)] if names else [])

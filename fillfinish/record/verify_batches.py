@@ -63,20 +63,34 @@ def _check_batches(conn: Any, dialect: str, key: SiteKey | None, ids: list[str],
     if ranged:
         where, params = "WHERE batch_id >= ? AND batch_id <= ?", [ids[0], ids[-1]]
     rank = {bid: i for i, bid in enumerate(ids if only is None else [only])}
-    results: list[BatchResult] = []
     tombstones = _tombstones(conn, dialect)
-    for _i, bid, header, rows, logged in _merged(conn, dialect, where, params, rank):
-        tombstone = tombstones.get(bid)
-        if tombstone is not None and header is None and not rows:
-            purged = [_PurgedLedgerRow(seq, seq, record_hash) for seq, record_hash in sorted(logged.items())]
-            if check_purged(tombstone, header, [], purged) is None:
-                results.append(BatchResult(bid, True, 0, note=purged_line(tombstone)))
-                continue
-        result = _fast_batch(bid, header, rows, logged, key)
-        if result is None:
-            result = check_batch(bid, header, [_Entry._make(row) for row in rows], logged, key=key)
-        results.append(result)
-    return results
+    return [_one_batch(bid, header, rows, logged, tombstones.get(bid), key)
+            for _i, bid, header, rows, logged in _merged(conn, dialect, where, params, rank)]
+
+
+def check_named(conn: Any, dialect: str, key: SiteKey | None, ids: list[str]) -> dict[str, BatchResult]:
+    """The full check of each named batch, read on its own (the batches the one-pass check could not show intact)."""
+    if not ids:
+        return {}
+    tombstones = _tombstones(conn, dialect)
+    out: dict[str, BatchResult] = {}
+    for bid in ids:
+        for _i, _bid, header, rows, logged in _merged(conn, dialect, "WHERE batch_id = ?", [bid], {bid: 0}):
+            out[bid] = _one_batch(bid, header, rows, logged, tombstones.get(bid), key)
+    return out
+
+
+def _one_batch(bid: str, header: Any, rows: list[tuple[Any, ...]], logged: dict[int, str],
+               tombstone: dict[str, Any] | None, key: SiteKey | None) -> BatchResult:
+    """One batch's result: a purged batch against its tombstone, else the fast path, else check_batch."""
+    if tombstone is not None and header is None and not rows:
+        purged = [_PurgedLedgerRow(seq, seq, record_hash) for seq, record_hash in sorted(logged.items())]
+        if check_purged(tombstone, header, [], purged) is None:
+            return BatchResult(bid, True, 0, note=purged_line(tombstone))
+    result = _fast_batch(bid, header, rows, logged, key)
+    if result is None:
+        result = check_batch(bid, header, [_Entry._make(row) for row in rows], logged, key=key)
+    return result
 
 
 def _fast_batch(batch_id: str, header: Any, rows: list[tuple[Any, ...]], logged: dict[int, str],

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from fillfinish.record import RecordStore
-from fillfinish.record import verify_batches, verify_ledger
+from fillfinish.record import verify_batches, verify_ledger, verify_parallel
 from fillfinish.record.chain import format_ts
 from fillfinish.record.sitekey import entry_signature_message
 from fillfinish.record.verify import verify
+from fillfinish.record.verify_onepass import RangeScan
 from record_helpers import fill, new_batch, tamper
 
 verify_module = importlib.import_module("fillfinish.record.verify")  # the package's `verify` is the function
@@ -86,6 +87,7 @@ def reports(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> list[list[st
         patch.setattr(verify_batches, "_fast_batch", lambda *args: None)
         patch.setattr(verify_ledger, "fast_row_ok", lambda *args: False)
         patch.setattr(verify_module, "scan_ledger", lambda *args: {})  # every line walked in line_seq order
+        patch.setattr(verify_parallel, "scan_range", lambda *args: RangeScan())  # no one-pass spans: all walked again
         full = verify(store).lines()
     with monkeypatch.context() as patch:
         patch.setattr(verify_module, "PARALLEL_MIN_ROWS", 0)

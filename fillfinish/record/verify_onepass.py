@@ -1,0 +1,239 @@
+"""Entries and ledger checked in one pass in table order (decision 0024): each ledger row with the entry it logs.
+
+A range of global_seq is read as two ordered streams, the ledger and the entries (both ORDER BY global_seq), zipped
+in Python: every ledger row's line chain is checked as in verify_scan (link, hash, key id, MAC) and every entry row
+with the same global_seq is checked against it (same batch and seq, its hash is the ledger's record hash, its link,
+its own hash, canonical data). Per batch and per line the range keeps a span (first link, last hash, all passed?);
+the parent joins the spans of all ranges, checks the headers and the per-batch row counts, and sends every batch or
+line whose spans do not pass to the full check, which names the first problem. The fast path only ever says "intact".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+from fillfinish.record.chain import json_string
+from fillfinish.record.sitekey import SiteKey
+from fillfinish.record.verify_canon import CanonicalShapes
+from fillfinish.record.verify_ledger import _hmac_pads
+from fillfinish.record.verify_rows import _LEDGER_SQL, _stream
+from fillfinish.record.verify_scan import _NO_LINE, Span
+
+SIGNATURE_KIND = "signature"
+_ENTRY_BY_GLOBAL_SQL = "SELECT global_seq, batch_id, seq, ts, kind, actor, data, prev_hash, hash FROM entry"
+_END = (float("inf"),)  # after the last entry row: compares greater than every global_seq
+
+
+@dataclass(slots=True)
+class BatchSpan:
+    """One batch's rows within one range: ledger rows seq first_seq.. in order, each entry paired and passing."""
+
+    batch: Any
+    first_seq: Any
+    first_prev: Any  # the first entry's prev_hash; None when the span starts at the header row (seq 0)
+    expected: Any
+    prev: Any
+    header: Any = None  # record_hash of the header's ledger row (seq 0), when in this range
+    rows: int = 0  # ledger rows
+    entries: int = 0  # entries paired with one of those rows
+    ok: bool = True
+
+
+@dataclass(slots=True)
+class RangeScan:
+    """What one range of the pass found: each line's span, each batch's span, and the signature entries to check."""
+
+    lines: dict[Any, Span] = field(default_factory=dict)
+    batches: dict[Any, BatchSpan] = field(default_factory=dict)
+    signatures: list[tuple[Any, ...]] = field(default_factory=list)  # entry rows (_ENTRY_BY_GLOBAL_SQL columns)
+
+
+def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -> RangeScan:
+    """Check ledger rows and entry rows with global_seq lo..hi in one pass; return the spans (see the module doc).
+
+    The current line's and batch's span live in local variables (written back when the line or batch changes): this
+    loop runs once per ledger row, and attribute access is most of a Python loop's cost."""
+    pads = _hmac_pads(key.secret) if key is not None else None
+    inner_copy, outer_copy = (pads[0].copy, pads[1].copy) if pads is not None else (None, None)
+    fingerprint = key.fingerprint if key is not None else ""
+    where = "WHERE global_seq >= ? AND global_seq <= ? ORDER BY global_seq"
+    ledger = _stream(conn, dialect, f"{_LEDGER_SQL} {where}", (lo, hi))
+    entries = _stream(conn, dialect, f"{_ENTRY_BY_GLOBAL_SQL} {where}", (lo, hi))
+    out = RangeScan()
+    lines, batches, signatures = out.lines, out.batches, out.signatures
+    names: dict[Any, str] = {}
+    canonical = CanonicalShapes().is_canonical
+    line_span = Span(_NO_LINE, None, "", None, "", ok=False)  # a placeholder no line_id is
+    l_cur, l_ok, l_exp, l_prev, l_rows, l_json = _NO_LINE, False, None, "", 0, ""
+    batch_span = BatchSpan(_NO_LINE, None, None, None, None, ok=False)
+    b_cur, b_ok, b_exp, b_prev, b_rows, b_entries, b_json = _NO_LINE, False, None, None, 0, 0, ""
+    entry = next(entries, _END)
+    for g, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac in ledger:
+        # ---- the batch's chain: this ledger row and the entry row it logs
+        while entry[0] < g:  # entry rows no ledger row names: their batch's entry count will not match
+            entry = next(entries, _END)
+        paired = None
+        if entry[0] == g:
+            paired, entry = entry, next(entries, _END)
+        if bid != b_cur:
+            batch_span.ok, batch_span.expected, batch_span.prev = b_ok, b_exp, b_prev
+            batch_span.rows, batch_span.entries = b_rows, b_entries
+            batch_span = batches.get(bid) or batches.setdefault(bid, BatchSpan(
+                bid, seq, None if paired is None else paired[7], seq, None if paired is None else paired[7]))
+            b_cur, b_ok, b_exp, b_prev = bid, batch_span.ok, batch_span.expected, batch_span.prev
+            b_rows, b_entries = batch_span.rows, batch_span.entries
+            try:
+                b_json = json_string(bid)
+            except TypeError:
+                b_ok, b_json = False, None
+        b_rows += 1
+        hex_record = False  # record_hash is a digest recomputed here (so its JSON string is itself in quotes)
+        if not b_ok:
+            pass
+        elif seq != b_exp:
+            b_ok = False
+        elif seq == 0:
+            if paired is not None or b_rows != 1:  # an entry claiming the header's row, or a second header row
+                b_ok = False
+            else:
+                batch_span.header = b_prev = record_hash
+                b_exp = 1
+        elif paired is None:
+            b_ok = False
+        else:
+            _g, ebid, eseq, ts, kind, actor, text, eprev, edigest = paired
+            try:
+                if ebid != bid or eseq != seq or edigest != record_hash or eprev != b_prev or type(b_exp) is not int:
+                    b_ok = False
+                else:
+                    actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
+                    kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
+                    body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
+                            f'"seq":{b_exp},"ts":{json_string(ts)}}}')
+                    if sha256(body.encode()).hexdigest() != edigest or not canonical(kind, text):
+                        b_ok = False
+                    else:
+                        hex_record = True
+                        if kind == SIGNATURE_KIND:
+                            signatures.append(paired)
+                        b_entries += 1
+                        b_prev, b_exp = edigest, b_exp + 1
+            except (TypeError, ValueError, AttributeError):
+                b_ok = False
+        # ---- the line's chain (verify_scan.scan_ledger's checks, in the same order)
+        if line != l_cur:
+            line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
+            line_span = lines.get(line) or lines.setdefault(line, Span(line, line_seq, prev_hash, line_seq, prev_hash))
+            l_cur, l_ok, l_exp, l_prev, l_rows = line, line_span.ok, line_span.expected, line_span.prev, line_span.rows
+            try:
+                l_json = json_string(line)
+            except TypeError:
+                l_ok, l_json = False, None
+        l_rows += 1
+        if not l_ok:
+            continue
+        if (line_seq != l_exp or prev_hash != l_prev or mac is None or b_json is None
+                or (pads is not None and key_id != fingerprint)):
+            l_ok = False
+            continue
+        try:
+            record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
+            body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
+                    f'"record_hash":{record_json},"seq":{int(seq)}}}')
+            if sha256(body.encode()).hexdigest() != digest:
+                l_ok = False
+                continue
+            if inner_copy is not None:
+                inner, outer = inner_copy(), outer_copy()
+                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
+                outer.update(inner.digest())
+                if outer.hexdigest() != mac:
+                    l_ok = False
+                    continue
+        except (TypeError, ValueError):
+            l_ok = False
+            continue
+        l_exp, l_prev = line_seq + 1, digest
+    line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
+    batch_span.ok, batch_span.expected, batch_span.prev = b_ok, b_exp, b_prev
+    batch_span.rows, batch_span.entries = b_rows, b_entries
+    for _rest in entries:  # drain the stream (server-side cursors close at the end)
+        pass
+    return out
+
+
+@dataclass(slots=True)
+class BatchFacts:
+    """What the parent reads beside the pass: each header's hash when it recomputes (None when it does not), and
+    each batch's number of entry rows and ledger rows."""
+
+    headers: dict[Any, Any]
+    entries: dict[Any, int]
+    ledger: dict[Any, int]
+
+
+def read_facts(conn: Any, dialect: str) -> BatchFacts:
+    """Headers checked (recomputed hash) and per-batch row counts, on the parent's snapshot."""
+    from fillfinish.record.verify_batches import _recompute_header
+    from fillfinish.record.verify_rows import _HEADER_COLUMNS, _fetchall, _Header
+
+    headers: dict[Any, Any] = {}
+    for row in _stream(conn, dialect, f"SELECT {', '.join(_HEADER_COLUMNS)} FROM batch", ()):
+        header = _Header._make(row)
+        ok = _recompute_header(header) == header.header_hash and header.batch_id not in headers
+        headers[header.batch_id] = header.header_hash if ok else None
+    counts = [dict(_fetchall(conn, dialect, f"SELECT batch_id, COUNT(*) FROM {table} GROUP BY batch_id", ()))
+              for table in ("entry", "ledger")]
+    return BatchFacts(headers, counts[0], counts[1])
+
+
+def joined_entries(batch: Any, parts: list[RangeScan], facts: BatchFacts) -> int | None:
+    """The number of entries of an intact batch from its spans in range order, or None when they do not show it
+    intact (header recomputed and logged at seq 0, every row passed, spans link up, every entry and ledger row of
+    the batch was paired)."""
+    header = facts.headers.get(batch)
+    spans = [part.batches[batch] for part in parts if batch in part.batches]
+    if header is None or not spans:
+        return None
+    expected, prev, rows, entries = 0, None, 0, 0
+    for span in spans:
+        if not span.ok or span.first_seq != expected:
+            return None
+        if expected == 0 and span.header != header:
+            return None
+        if expected != 0 and span.first_prev != prev:
+            return None
+        expected, prev = span.expected, span.prev
+        rows += span.rows
+        entries += span.entries
+    if rows != expected or rows != facts.ledger.get(batch, 0) or entries != facts.entries.get(batch, 0):
+        return None
+    return entries
+
+
+def signatures_ok(conn: Any, dialect: str, key: SiteKey | None, rows: list[tuple[Any, ...]], header: str) -> bool:
+    """True when every signature entry of one otherwise intact batch is valid (verify_batches.signature_problem with
+    the signed entry looked up by its seq: in an intact chain each hash is one entry's)."""
+    import json
+
+    from fillfinish.record.verify_batches import signature_problem
+    from fillfinish.record.verify_rows import _Entry, _fetchall
+
+    for g, bid, seq, ts, kind, actor, text, prev, digest in rows:
+        try:
+            data = json.loads(text)
+            signed_seq = data.get("signed_seq") if isinstance(data, dict) else None
+            by_hash: dict[Any, Any] = {}
+            if isinstance(signed_seq, int) and not isinstance(signed_seq, bool) and signed_seq > 0:
+                for target_seq, target_hash in _fetchall(conn, dialect, "SELECT seq, hash FROM entry WHERE "
+                                                         "batch_id = ? AND seq = ?", (bid, signed_seq)):
+                    by_hash[target_hash] = _Entry(None, bid, target_seq, None, None, None, None, None, None,
+                                                  target_hash)
+            row = _Entry(None, bid, seq, g, ts, kind, actor, text, prev, digest)
+            if not isinstance(data, dict) or signature_problem(row, data, by_hash, header, key) is not None:
+                return False
+        except (TypeError, ValueError, AttributeError):
+            return False
+    return True
