@@ -200,6 +200,8 @@ def login(client_pki: Path, passwords: dict[str, str]) -> Any:
     from fillfinish.hmi.client import ControllerClient
 
     def make(endpoint: str, user: str, password: str | None = None, **kw: Any) -> ControllerClient:
+        # a request may wait seconds on a busy 2-core machine: the tests say when they want a short time-out
+        kw.setdefault("timeout_s", 20.0)
         return ControllerClient(endpoint, user=user, password=passwords.get(user, "") if password is None else password,
                                 pki_dir=client_pki, **kw)
 
