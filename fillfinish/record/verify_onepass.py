@@ -55,113 +55,145 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
 
     The current line's and batch's span live in local variables (written back when the line or batch changes): this
     loop runs once per ledger row, and attribute access is most of a Python loop's cost."""
-    pads = _hmac_pads(key.secret) if key is not None else None
-    inner_copy, outer_copy = (pads[0].copy, pads[1].copy) if pads is not None else (None, None)
-    fingerprint = key.fingerprint if key is not None else ""
-    where = "WHERE global_seq >= ? AND global_seq <= ? ORDER BY global_seq"
-    ledger = _stream(conn, dialect, f"{_LEDGER_SQL} {where}", (lo, hi))
-    entries = _stream(conn, dialect, f"{_ENTRY_BY_GLOBAL_SQL} {where}", (lo, hi))
+    pads, fingerprint = (_hmac_pads(key.secret), key.fingerprint) if key is not None else (None, "")
     out = RangeScan()
     lines, batches, signatures = out.lines, out.batches, out.signatures
-    names: dict[Any, str] = {}
+    names: dict[Any, str] = {}  # actor and kind -> its JSON string
     canonical = CanonicalShapes().is_canonical
     line_span = Span(_NO_LINE, None, "", None, "", ok=False)  # a placeholder no line_id is
     l_cur, l_ok, l_exp, l_prev, l_rows, l_json = _NO_LINE, False, None, "", 0, ""
     batch_span = BatchSpan(_NO_LINE, None, None, None, None, ok=False)
     b_cur, b_ok, b_exp, b_prev, b_rows, b_entries, b_json = _NO_LINE, False, None, None, 0, 0, ""
-    entry = next(entries, _END)
-    for g, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac in ledger:
-        # ---- the batch's chain: this ledger row and the entry row it logs
-        while entry[0] < g:  # entry rows no ledger row names: their batch's entry count will not match
-            entry = next(entries, _END)
-        paired = None
-        if entry[0] == g:
-            paired, entry = entry, next(entries, _END)
-        if bid != b_cur:
-            batch_span.ok, batch_span.expected, batch_span.prev = b_ok, b_exp, b_prev
-            batch_span.rows, batch_span.entries = b_rows, b_entries
-            batch_span = batches.get(bid) or batches.setdefault(bid, BatchSpan(
-                bid, seq, None if paired is None else paired[7], seq, None if paired is None else paired[7]))
+    for (g, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac), paired in _paired_range(conn, dialect, lo, hi):
+        if bid != b_cur:  # ---- the batch's chain: this ledger row and the entry row it logs
+            _save_batch(batch_span, b_ok, b_exp, b_prev, b_rows, b_entries)
+            batch_span = _batch_span(batches, bid, seq, paired)
             b_cur, b_ok, b_exp, b_prev = bid, batch_span.ok, batch_span.expected, batch_span.prev
-            b_rows, b_entries = batch_span.rows, batch_span.entries
-            try:
-                b_json = json_string(bid)
-            except TypeError:
-                b_ok, b_json = False, None
+            b_rows, b_entries, b_json = batch_span.rows, batch_span.entries, _json_or_none(bid)
+            b_ok = b_ok and b_json is not None
         b_rows += 1
         hex_record = False  # record_hash is a digest recomputed here (so its JSON string is itself in quotes)
-        if not b_ok:
-            pass
-        elif seq != b_exp:
-            b_ok = False
-        elif seq == 0:
-            if paired is not None or b_rows != 1:  # an entry claiming the header's row, or a second header row
+        if b_ok:
+            if seq != b_exp or (seq == 0) != (paired is None):  # the header's row logs no entry, every other one does
                 b_ok = False
-            else:
-                batch_span.header = b_prev = record_hash
-                b_exp = 1
-        elif paired is None:
-            b_ok = False
-        else:
-            _g, ebid, eseq, ts, kind, actor, text, eprev, edigest = paired
-            try:
-                if ebid != bid or eseq != seq or edigest != record_hash or eprev != b_prev or type(b_exp) is not int:
+            elif seq == 0:
+                if b_rows == 1:
+                    batch_span.header = b_prev = record_hash
+                    b_exp = 1
+                else:  # a second header row
                     b_ok = False
-                else:
-                    actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
-                    kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
-                    body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
-                            f'"seq":{b_exp},"ts":{json_string(ts)}}}')
-                    if sha256(body.encode()).hexdigest() != edigest or not canonical(kind, text):
-                        b_ok = False
-                    else:
-                        hex_record = True
-                        if kind == SIGNATURE_KIND:
-                            signatures.append(paired)
-                        b_entries += 1
-                        b_prev, b_exp = edigest, b_exp + 1
-            except (TypeError, ValueError, AttributeError):
+            elif _entry_passes(paired, bid, seq, record_hash, b_prev, b_exp, b_json, names, canonical):
+                hex_record = True
+                if paired[4] == SIGNATURE_KIND:
+                    signatures.append(paired)
+                b_entries += 1
+                b_prev, b_exp = record_hash, b_exp + 1
+            else:
                 b_ok = False
         # ---- the line's chain (verify_scan.scan_ledger's checks, in the same order)
         if line != l_cur:
             line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
             line_span = lines.get(line) or lines.setdefault(line, Span(line, line_seq, prev_hash, line_seq, prev_hash))
             l_cur, l_ok, l_exp, l_prev, l_rows = line, line_span.ok, line_span.expected, line_span.prev, line_span.rows
-            try:
-                l_json = json_string(line)
-            except TypeError:
-                l_ok, l_json = False, None
+            l_json = _json_or_none(line)
+            l_ok = l_ok and l_json is not None
         l_rows += 1
         if not l_ok:
             continue
         if (line_seq != l_exp or prev_hash != l_prev or mac is None or b_json is None
-                or (pads is not None and key_id != fingerprint)):
+                or (pads is not None and key_id != fingerprint)
+                or not _ledger_row_passes(prev_hash, digest, line, line_seq, seq, record_hash, hex_record, key_id,
+                                          mac, b_json, l_json, pads)):
             l_ok = False
-            continue
-        try:
-            record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
-            body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
-                    f'"record_hash":{record_json},"seq":{int(seq)}}}')
-            if sha256(body.encode()).hexdigest() != digest:
-                l_ok = False
-                continue
-            if inner_copy is not None:
-                inner, outer = inner_copy(), outer_copy()
-                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
-                outer.update(inner.digest())
-                if outer.hexdigest() != mac:
-                    l_ok = False
-                    continue
-        except (TypeError, ValueError):
-            l_ok = False
-            continue
-        l_exp, l_prev = line_seq + 1, digest
+        else:
+            l_exp, l_prev = line_seq + 1, digest
     line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
-    batch_span.ok, batch_span.expected, batch_span.prev = b_ok, b_exp, b_prev
-    batch_span.rows, batch_span.entries = b_rows, b_entries
-    for _rest in entries:  # drain the stream (server-side cursors close at the end)
-        pass
+    _save_batch(batch_span, b_ok, b_exp, b_prev, b_rows, b_entries)
     return out
+
+
+def _paired_range(conn: Any, dialect: str, lo: int, hi: int) -> Any:
+    """The ledger rows with global_seq lo..hi, each with its entry row (see _paired), both read in global_seq order."""
+    where = "WHERE global_seq >= ? AND global_seq <= ? ORDER BY global_seq"
+    ledger = _stream(conn, dialect, f"{_LEDGER_SQL} {where}", (lo, hi))
+    return _paired(ledger, _stream(conn, dialect, f"{_ENTRY_BY_GLOBAL_SQL} {where}", (lo, hi)))
+
+
+def _paired(ledger: Any, entries: Any) -> Any:
+    """Each ledger row with the entry row of the same global_seq (None when there is none); entry rows no ledger row
+    names are skipped (their batch's entry count then does not match). Drains the entries (server-side cursors)."""
+    entry = next(entries, _END)
+    for row in ledger:
+        g = row[0]
+        while entry[0] < g:
+            entry = next(entries, _END)
+        if entry[0] == g:
+            yield row, entry
+            entry = next(entries, _END)
+        else:
+            yield row, None
+    for _rest in entries:
+        pass
+
+
+def _save_batch(span: BatchSpan, ok: bool, expected: Any, prev: Any, rows: int, entries: int) -> None:
+    """Write a batch's running state (kept in locals while its rows pass by) back to its span."""
+    span.ok, span.expected, span.prev, span.rows, span.entries = ok, expected, prev, rows, entries
+
+
+def _json_or_none(text: Any) -> str | None:
+    """`text` as its JSON string, or None when it is not a str (a damaged row: its span cannot pass)."""
+    try:
+        return json_string(text)
+    except TypeError:
+        return None
+
+
+def _batch_span(batches: dict[Any, BatchSpan], bid: Any, seq: Any, paired: tuple[Any, ...] | None) -> BatchSpan:
+    """The range's span of batch `bid`, started at this ledger row (seq, and its entry's prev_hash) when new."""
+    span = batches.get(bid)
+    if span is None:
+        first_prev = None if paired is None else paired[7]
+        span = batches.setdefault(bid, BatchSpan(bid, seq, first_prev, seq, first_prev))
+    return span
+
+
+def _entry_passes(paired: tuple[Any, ...], bid: Any, seq: Any, record_hash: Any, b_prev: Any, b_exp: Any,
+                  b_json: str | None, names: dict[Any, str], canonical: Any) -> bool:
+    """True when the entry row is the one its ledger row logs, links to the batch's last hash, hashes to itself and
+    holds canonical data (entry_hash_text's formula, with the JSON strings of actor and kind cached in `names`)."""
+    _g, ebid, eseq, ts, kind, actor, text, eprev, edigest = paired
+    try:
+        if ebid != bid or eseq != seq or edigest != record_hash or eprev != b_prev or type(b_exp) is not int:
+            return False
+        actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
+        kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
+        body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
+                f'"seq":{b_exp},"ts":{json_string(ts)}}}')
+        return bool(sha256(body.encode()).hexdigest() == edigest and canonical(kind, text))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _ledger_row_passes(prev_hash: Any, digest: Any, line: Any, line_seq: Any, seq: Any, record_hash: Any,
+                       hex_record: bool, key_id: Any, mac: Any, b_json: str | None, l_json: str | None,
+                       pads: Any) -> bool:
+    """True when a ledger row hashes to its digest (line_ledger_hash's formula) and, with a site key, its MAC is the
+    key's HMAC-SHA256 over the row (`pads`: the key's inner and outer SHA-256 states)."""
+    try:
+        record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
+        body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
+                f'"record_hash":{record_json},"seq":{int(seq)}}}')
+        if sha256(body.encode()).hexdigest() != digest:
+            return False
+        if pads is not None:
+            inner, outer = pads[0].copy(), pads[1].copy()
+            inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
+            outer.update(inner.digest())
+            return bool(outer.hexdigest() == mac)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(slots=True)
