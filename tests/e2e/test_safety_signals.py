@@ -33,7 +33,7 @@ def env() -> dict[str, str]:
     return {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
 
 
-SPEED = 100.0  # slower than the shared simulator: a loaded test machine must not make particle-sample gaps
+SPEED = 100.0  # a fixed speed, not the timeline: a killed controller's PLC watchdog must trip by itself (x100: no gap)
 
 
 @pytest.fixture(scope="module")
