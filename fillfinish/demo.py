@@ -84,7 +84,7 @@ def _demo_master_data(config: SiteConfig, request: DemoRequest, db_url: str) -> 
     from fillfinish.people import PeopleError
     from fillfinish.record.store import RecordStore
 
-    clock = Clock(config.clock.speed, config.clock.epoch)
+    clock = Clock(config.clock.speed, config.clock.epoch, config.clock.timeline)
     try:
         with RecordStore(db_url, now=clock.now) as store:
             return prepare(store, [request.recipe.path], request.operator, clock.now(),

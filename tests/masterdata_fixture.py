@@ -56,7 +56,7 @@ def seed_master_data(db_url: str, site_path: Path, recipes: list[Path], operator
                      extra_people: dict[str, str] | None = None) -> Seeded:
     """Prepare everything `operator` needs to start each of `recipes` on the line of `site_path` (see module doc)."""
     site = load_site_config(site_path)
-    clock = Clock(site.clock.speed, site.clock.epoch)
+    clock = Clock(site.clock.speed, site.clock.epoch, site.clock.timeline)  # the shared timeline when there is one
     with RecordStore(db_url, now=clock.now) as store:
         prepared = prepare(store, recipes, operator, clock.now(), line_id=site.master_data.line_id,
                            operator_password=operator_password, lot_prefix="TEST", tip=tip,

@@ -291,7 +291,7 @@ class BatchService:
 
     def _clock(self) -> Clock:
         """The site's clock (the record's time for entries written outside a controller session)."""
-        return Clock(self.config.clock.speed, self.config.clock.epoch)
+        return Clock(self.config.clock.speed, self.config.clock.epoch, self.config.clock.timeline)
 
     def _notify(self, text: str) -> None:
         """A notice for the person (the CLI prints it on stderr)."""

@@ -125,7 +125,7 @@ def start_batch(db_url: str, site: Any, loaded: LoadedRecipe, *, operator: str, 
     is open, right before the batch is created."""
     from fillfinish.clock import Clock
 
-    clock = Clock(site.clock.speed, site.clock.epoch)
+    clock = Clock(site.clock.speed, site.clock.epoch, site.clock.timeline)
     tips = TipOptions(tip_lot.lot, tip_lot.sterilisation_cycle_id, tip_lot.expiry) if tip_lot is not None else None
     with RecordStore(db_url, now=clock.now) as store:
         return check_start(store, site, loaded, operator=operator, vials=vials, materials=materials,
@@ -136,7 +136,7 @@ def use_clearance_for(db_url: str, site: Any, decision: StartDecision, lot: str,
     """Right before the batch is created: mark the line clearance used by it (see `commit_start`)."""
     from fillfinish.clock import Clock
 
-    clock = Clock(site.clock.speed, site.clock.epoch)
+    clock = Clock(site.clock.speed, site.clock.epoch, site.clock.timeline)
     with RecordStore(db_url, now=clock.now) as store:
         commit_start(store, decision, lot, operator)
 
@@ -147,7 +147,7 @@ def finish_batch(db_url: str, batch_id: str, decision: StartDecision | None, sit
     no start decision is at hand (a resumed or aborted batch); a batch already reconciled is left as it is (None)."""
     from fillfinish.clock import Clock
 
-    clock = Clock(site.clock.speed, site.clock.epoch)
+    clock = Clock(site.clock.speed, site.clock.epoch, site.clock.timeline)
     with RecordStore(db_url, now=clock.now) as store:
         return reconcile_batch(store, batch_id, decision.materials if decision is not None else None)
 

@@ -19,12 +19,16 @@ from hal.transport.tasks import cancel_and_wait
 from sim.runner import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
-SPEED = 400.0
+SPEED = 2000.0
+"""The shared timeline's rate: simulated s per real s at most, as `--speed max` (fillfinish/cli_batch.py)."""
 
 
 @pytest.fixture(scope="package")  # stopped after tests/e2e: its threads must not slow the later (real-time) tests
-def simulator() -> Iterator[Simulator]:
-    sim = Simulator(SPEED).start()  # its site config gives the pump a second to answer (sim/runner.py)
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """The simulator on a shared timeline: simulated time moves only when the machine is waited on, so a stall of
+    the loaded test process stalls simulated time too (no particle gap or late pump answer made of real time)."""
+    timeline = tmp_path_factory.mktemp("timeline") / "timeline"
+    sim = Simulator(SPEED, timeline=timeline).start()  # its site config gives the pump a second to answer
     try:
         yield sim
     finally:

@@ -19,6 +19,9 @@ SETTLE_GRACE_S = 2.0
 """Real seconds a wait still gives its condition once the batch has settled (a record write may finish after the state
 changed); only delays a failure, never makes one."""
 
+MOVE_STEP_S = 1.0
+"""Simulated seconds a `wait_for(..., moving=clock)` poll moves the shared timeline (at most 100 per real second)."""
+
 
 def batch_cause(controller: Any) -> str:
     """The controller's state, stop reason and alarms, for a failure message."""
@@ -54,13 +57,16 @@ def _state_name(controller: Any) -> str:
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = HANG_GUARD_S, what: str = "condition",
                    task: "asyncio.Task[Any] | None" = None, controller: Any = None,
-                   allow: tuple[str, ...] = ()) -> Any:
+                   allow: tuple[str, ...] = (), moving: Any = None) -> Any:
     """Poll `predicate` until it holds and return its value.
 
     Fails at once, naming the cause, when the batch `task` ends first, or when `controller` (or the task's, see
     `start_batch`) settles in a state (Held, Aborted, Complete, Suspended) not listed in `allow` while the
     predicate is still false: on a busy machine a stalled batch goes Held in simulated time, and the stop reason is
     the useful failure, not a time-out. `timeout` (real seconds) is only the last resort for a live-lock.
+    `moving` (a simulator clock): the test waits on the machine, so each poll moves simulated time by MOVE_STEP_S. On
+    the shared timeline nothing else moves it while the line is Held (the controller then waits only for a person),
+    so a test waiting for the machine to change with time (air recovering, an outage ending) must say so.
     """
     if controller is None and task is not None:
         controller = getattr(task, "controller", None)
@@ -84,6 +90,8 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = HANG_GUARD_S, 
             await _stop(task)
             cause = f": {batch_cause(controller)}" if controller is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f} s (hang guard) waiting for {what}{cause}")
+        if moving is not None:
+            await moving.asleep(MOVE_STEP_S)
         await asyncio.sleep(0.01)
 
 

@@ -48,9 +48,9 @@ async def unhold_when_clear(controller: BatchController, simulator: Simulator) -
     """The supervisor removes the cause, waits for the air to recover (a door opening leaves a particle burst that
     the next samples show), and unholds."""
     simulator.world.faults.clear()
-    await simulator.clock.asleep(240.0)  # simulated time (on a timeline this wait moves it)
+    await simulator.clock.asleep(240.0)  # simulated time (on the timeline this wait moves it)
     await wait_for(lambda: controller.monitor is not None and controller.monitor.environment_ok()
-                   and controller.line.plc.connected, what="interlocks clear")
+                   and controller.line.plc.connected, what="interlocks clear", moving=simulator.clock)
     await controller.command("Unhold", "sup.bob", "cause removed, line inspected")
 
 
@@ -131,7 +131,7 @@ async def test_fault_during_fill_holds_records_and_disqualifies(
     await wait_for(found, what=f"the {kind} entry for {fault}", controller=controller, allow=("Held",))
     assert not simulator.world.lamp_on()
     await wait_for(lambda: controller.line.plc.connected, what="PLC link back", controller=controller,
-                   allow=("Held",))
+                   allow=("Held",), moving=simulator.clock)  # the outage ends in simulated time
     await unhold_when_clear(controller, simulator)
     outcome = await finish(task)
     assert outcome.state == "Complete"

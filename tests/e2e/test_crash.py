@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,16 @@ def wait_entries(db: str, predicate, timeout: float = 60.0, proc=None):  # type:
                          f"{[(e.kind, e.data) for e in last if e.kind != 'measurement'][-8:]}")
 
 
+def watchdog_trip(simulator: Simulator) -> Any:
+    """Wait on the machine (moving the shared timeline: nobody else moves it once the controller is dead) until the
+    PLC's watchdog has tripped; returns the PLC's line guard. The 30 s real bound is only a hang guard."""
+    deadline = time.monotonic() + 30
+    while not simulator.plc.guard.tripped and time.monotonic() < deadline:
+        simulator.clock.sleep(10.0)
+        time.sleep(0.01)  # the PLC's scan runs in its own thread
+    return simulator.plc.guard
+
+
 def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'record.db'}"
     site = simulator.write_site_config(tmp_path / "site.toml", db)
@@ -99,10 +110,7 @@ def test_sigkill_mid_dispense_then_recover_and_resume(simulator: Simulator, tmp_
         proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     # the PLC's watchdog, not the dead controller, makes the line safe: lamp off within its time (PLC clock)
-    deadline = time.monotonic() + 30
-    while not simulator.plc.guard.tripped and time.monotonic() < deadline:
-        time.sleep(0.05)
-    guard = simulator.plc.guard
+    guard = watchdog_trip(simulator)
     assert guard.tripped and not simulator.world.lamp.commanded, "PLC watchdog tripped, lamp off"
     assert guard.watchdog_s < guard.alarm_time - guard.last_heartbeat  # never before its time (latency: bench/)
 
@@ -183,6 +191,7 @@ def test_sigkill_with_lamp_on_then_recover_switches_it_off_and_abort(simulator: 
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
+    assert watchdog_trip(simulator).tripped, "the PLC's watchdog ends the dead controller's claim"
 
     recovered = fillfinish("batch", "recover", "--config", str(site), batch_id)
     assert recovered.returncode == 0, recovered.stderr

@@ -229,6 +229,7 @@ def test_in_memory_sqlite_works() -> None:
         assert record.verify().ok
 
 
+@pytest.mark.unmigrated_db
 def test_create_false_never_makes_a_record(db_url: str) -> None:
     """create=False (the CLI's mode) on an empty database is an error, not a new record."""
     with pytest.raises(RecordOpenError, match="no batch record in|database file not found"):
