@@ -4,7 +4,8 @@ Every exchange goes through the link (so the wire log holds it). Moves are sent 
 pump is ready or a deadline passes: deadline = (expected move time x safety) / clock_speed + reply timeout, in real
 seconds. `clock_speed` is the simulated-clock speed of an emulator (1.0 for a real pump): the emulator moves that many
 times faster than the wall clock. A dispense is never resent: a timeout, garbled answer or link loss after D was sent
-raises DispenseOutcomeUnknown. The driver keeps no copy of the plunger position: it asks the pump (`?`).
+raises DispenseOutcomeUnknown. The plunger position is the pump's answer to `?`; the driver reuses that answer only
+while nothing but status and report questions went to the pump since (no move, no setting, no terminate).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from hal.transport.wirelog import WireLog
 PROTOCOLS = ("dt", "oem")
 VALVE_COMMANDS = {"input": "I", "output": "O", "bypass": "B"}
 VALVE_REPORTS = {"i": "input", "o": "output", "b": "bypass", "e": "extra"}
+QUESTIONS = frozenset("?Q&F")  # commands that only ask (status, reports, firmware, buffer): nothing moves
 RAMP_MARGIN_S = 0.25  # device seconds added to steps / top speed for acceleration and deceleration ramps
 
 
@@ -113,6 +115,7 @@ class CavroPump(Dispenser):
         self._seq = 0  # last OEM sequence number sent (1..7 cycling)
         self._cmd_lock = threading.RLock()  # one command (with its resends) at a time; the link locks per exchange
         self._terminated = threading.Event()
+        self._position_seen: int | None = None  # the last `?` answer, dropped by any command that is not a question
         self.log = structlog.get_logger("hal.dispenser").bind(device=getattr(link, "device", "pump"), address=address)
 
     @classmethod
@@ -162,6 +165,8 @@ class CavroPump(Dispenser):
         oem = self.protocol == "oem"
         attempts = 1 + self.retries if (retry or oem) else 1
         with self._cmd_lock:
+            if text[:1] not in QUESTIONS:
+                self._position_seen = None  # it may move the plunger: the next position is asked again
             if oem:
                 self._seq = next_sequence(self._seq)
             failure: PumpError | None = None
@@ -324,7 +329,7 @@ class CavroPump(Dispenser):
                                              delivered_ul=0.0, requested_ul=volume_ul)
                 self.command(f"D{steps}R")
             self.wait_ready(self.move_seconds(steps), "dispense", self.motion_seconds(steps))
-            after = self.position_steps()
+            after = self.position_steps(fresh=True)
         except (PumpTimeout, ProtocolError, PumpLinkLost) as exc:
             self.log.error("pump.dispense_outcome_unknown", volume_ul=volume_ul, error=str(exc))
             raise DispenseOutcomeUnknown(f"dispense of {volume_ul} uL: outcome unknown ({exc})") from exc
@@ -391,9 +396,15 @@ class CavroPump(Dispenser):
         """Q without raising on the error code."""
         return self.query(raise_errors=False)
 
-    def position_steps(self) -> int:
-        """?: absolute plunger position in steps of the current resolution."""
-        return self._report_int("?")
+    def position_steps(self, *, fresh: bool = False) -> int:
+        """?: absolute plunger position in steps of the current resolution; the last answer while only questions
+        went to the pump since it (`fresh`: always ask)."""
+        with self._cmd_lock:
+            seen = self._position_seen
+            if seen is None or fresh:
+                seen = self._report_int("?")
+                self._position_seen = seen
+            return seen
 
     def volume_in_syringe_ul(self) -> float:
         """The syringe's contents from the plunger position."""
