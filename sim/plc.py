@@ -299,7 +299,13 @@ class PlcServer:
         sample) if that comes before the fallback tick (faults, lamp warm-up, the noisy analog values, which a PLC
         refreshes at its own real-time rate)."""
         now = self.world.now()
-        return max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
+        wait = max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
+        if getattr(self.world.clock, "timeline", None) is not None:
+            # on a shared timeline (--speed max) simulated time moves only when a waiter advances it, and a client's
+            # read brings the variables up to date first (PreRead): polling an arrival sooner than a quarter tick
+            # only spins while time stands still (about 7 passes a vial before this floor)
+            wait = max(wait, self.tick_s / 4)
+        return wait
 
     async def _mirror_loop(self) -> None:
         """Publish world changes as they happen: wake at the world's next scheduled change (exactly on time in
