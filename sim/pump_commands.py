@@ -71,6 +71,7 @@ class _Action:
 
 
 def _checksum(data: bytes) -> int:
+    """The OEM block check: XOR of every byte of the block."""
     value = 0
     for b in data:
         value ^= b

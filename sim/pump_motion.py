@@ -96,6 +96,7 @@ class PumpMotion:
             wake(at)
 
     def _move_allowed(self) -> bool:
+        """A move may start: no sticky error (it is reported again) and initialised (else error 7)."""
         if self.error in STICKY:
             self._set_error(self.error)
             return False

@@ -41,6 +41,7 @@ class OpcUaSubscriptions:
         return spec.handle
 
     async def _start_subscription(self, client: Client, spec: _SubSpec) -> None:
+        """Create `spec`'s subscription on `client` (a queue per item) and start consuming it; typed errors."""
         detail = {"op": "subscribe", "nodes": spec.node_ids, "interval_ms": spec.interval_ms}
         self._wire("call", detail)
         try:
