@@ -9,14 +9,13 @@ safe (lamp off, dispense terminated) and holds.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import structlog
 
 from fillfinish.clock import Clock
 from fillfinish.monitor import Alarm
-from hal.transport.tasks import cancel_and_wait
 
 log = structlog.get_logger("fillfinish.phase_watch")
 LAMP_OFF_SOURCES = frozenset({"lamp_unexpected", "plc_watchdog"})  # alarms after which the lamp is switched off
@@ -26,16 +25,16 @@ class PhaseWatch:
     """Subscribed-signal watch of a running batch; `problems()` lists the contradictions still in force."""
 
     def __init__(self, plc: Any, clock: Clock, *, lamp_allowed: Callable[[], bool],
-                 commanded_target: Callable[[], int | None], on_alarm: Callable[[Alarm], None]) -> None:
+                 commanded_targets: Callable[[], Sequence[int]], on_alarm: Callable[[Alarm], None]) -> None:
+        """`commanded_targets()`: the positioner targets this controller sent lately (empty before its first move)."""
         self.plc = plc
         self.clock = clock
         self.lamp_allowed = lamp_allowed
-        self.commanded_target = commanded_target
+        self.commanded_targets = commanded_targets
         self.on_alarm = on_alarm
         self.active: dict[str, str] = {}
         self._last: dict[str, Any] = {}
         self._unregister: Callable[[], None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         """Take the current values as the baseline (no alarm for them) and watch every change from now on."""
@@ -43,12 +42,10 @@ class PhaseWatch:
         self._unregister = self.plc.on_change(self._changed)
 
     async def stop(self) -> None:
-        """Stop watching and cancel pending target checks."""
+        """Stop watching (nothing of the watch's own is left running: every judgement is made in the callback)."""
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
-        await cancel_and_wait(list(self._tasks))
-        self._tasks.clear()
 
     def problems(self) -> list[str]:
         """Contradictions still in force (Unhold is refused while any is)."""
@@ -85,23 +82,16 @@ class PhaseWatch:
         elif signal == "plc_alarm":
             if value and value != before:
                 self._raise("plc_alarm", f"PLC alarm: {value}", value, "", lasting=False)
-        elif signal == "positioner_in_position":
-            task = asyncio.get_running_loop().create_task(self._check_target())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        elif signal == "positioner_target":
+            self._check_target(value)
 
-    async def _check_target(self) -> None:
-        """The positioner moves: to where the controller sent it, or someone else commanded it."""
-        wanted = self.commanded_target()
-        if wanted is None:
-            return
-        try:
-            target = int(await self.plc.read("positioner_target"))
-        except Exception as exc:  # noqa: BLE001 - the link watch reports a lost PLC
-            log.warning("phase_watch.read_failed", error=str(exc))
-            return
-        # the controller may command its next move while the read is answered: a target it commanded before or
-        # after the read is its own (only a target it never sent is someone else's)
-        if target not in (wanted, self.commanded_target()):
+    def _check_target(self, target: Any) -> None:
+        """A new positioner target (subscribed, so no read per move): one this controller sent, or someone else's.
+        The notification may come after the controller's next command, so any of its recent targets is its own."""
+        wanted = self.commanded_targets()
+        if not wanted:
+            return  # no move of ours yet: the batch has not taken the positioner
+        if target not in wanted:
+            last = wanted[-1]
             self._raise("positioner_unexpected", f"vial positioner sent to {target} without a command from this "
-                        f"controller (last commanded {wanted})", target, wanted, lasting=False)
+                        f"controller (last commanded {last})", target, last, lasting=False)

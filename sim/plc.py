@@ -21,88 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
-from asyncua.crypto import cert_gen
-from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.binary_server_asyncio import BinaryServer
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from sim.plc_watchdog import GUARD_NODES, LineGuard, default_watchdog_s
+from sim.plc_endpoint import _free_port, _PasswordUsers, make_server_certificate
+from sim.plc_space import (_FOLDERS, _VARIABLES, APPLICATION_URI, DEFAULT_NODES, ENDPOINT_PATH, NAMESPACE_URI,
+                           SecurityMode)
+from sim.plc_watchdog import LineGuard, default_watchdog_s
 from sim.world import World
 
-NAMESPACE_URI = "urn:fillfinish:plc:machine"
-APPLICATION_URI = "urn:fillfinish:sim:plc"
-ENDPOINT_PATH = "/fillfinish/plc"
-SecurityMode = Literal["None", "Basic256Sha256_SignAndEncrypt"]
-
-# signal name -> (folder, browse name, variant type, initial value, writable)
-_VARIABLES: dict[str, tuple[str, str, ua.VariantType, Any, bool]] = {
-    "lamp_command": ("UV", "LampCommand", ua.VariantType.Boolean, False, True),
-    "lamp_on": ("UV", "LampOn", ua.VariantType.Boolean, False, False),
-    "lamp_fault": ("UV", "LampFault", ua.VariantType.Boolean, False, False),
-    "lamp_id": ("UV", "LampId", ua.VariantType.String, "", False),
-    "lamp_hours": ("UV", "LampHours", ua.VariantType.Double, 0.0, False),
-    "lamp_switch_count": ("UV", "SwitchCount", ua.VariantType.Int32, 0, False),
-    "uv_ref_mw_cm2": ("UV", "IrradianceRef", ua.VariantType.Double, 0.0, False),
-    "uv_tip_mw_cm2": ("UV", "IrradianceTip", ua.VariantType.Double, 0.0, False),
-    "hepa_dp_pa": ("HEPA", "DifferentialPressure", ua.VariantType.Double, 0.0, False),
-    "downflow_m_s": ("HEPA", "Downflow", ua.VariantType.Double, 0.0, False),
-    "hepa_fan_running": ("HEPA", "FanRunning", ua.VariantType.Boolean, False, False),
-    "hepa_fault": ("HEPA", "Fault", ua.VariantType.Boolean, False, False),
-    "particles_0_5um_per_m3": ("Particles", "Count0_5um", ua.VariantType.Double, 0.0, False),
-    "particles_5um_per_m3": ("Particles", "Count5um", ua.VariantType.Double, 0.0, False),
-    "particle_flow_l_min": ("Particles", "SampleFlow", ua.VariantType.Double, 0.0, False),
-    "particle_sample_seq": ("Particles", "SampleSeq", ua.VariantType.Int32, 0, False),
-    "door_closed": ("Door", "Closed", ua.VariantType.Boolean, True, False),
-    "door_locked": ("Door", "Locked", ua.VariantType.Boolean, True, False),
-    "door_lock_command": ("Door", "LockCommand", ua.VariantType.Boolean, True, True),
-    "positioner_target": ("Positioner", "Target", ua.VariantType.Int32, 0, False),
-    "positioner_current": ("Positioner", "Current", ua.VariantType.Int32, 0, False),
-    "positioner_in_position": ("Positioner", "InPosition", ua.VariantType.Boolean, False, False),
-    "positioner_fault": ("Positioner", "Fault", ua.VariantType.Boolean, False, False),
-}
-_FOLDERS = ("UV", "HEPA", "Particles", "Door", "Positioner")
-
-DEFAULT_NODES: dict[str, str] = {
-    **{name: f"ns=2;s={folder}.{browse}" for name, (folder, browse, *_rest) in _VARIABLES.items()},
-    "positioner_object": "ns=2;s=Positioner",
-    "positioner_move": "ns=2;s=Positioner.Move",
-    **GUARD_NODES,  # Objects/Line: claim, heartbeat watchdog, PLC alarm (sim/plc_watchdog.py)
-}
+__all__ = ["DEFAULT_NODES", "NAMESPACE_URI", "PlcServer", "SecurityMode", "make_server_certificate"]
 
 _log = logging.getLogger("sim.plc")
-
-
-class _PasswordUsers:
-    """asyncua user manager: only the configured user names with their passwords get a session."""
-
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users = dict(users)
-
-    def get_user(
-        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
-    ) -> User | None:
-        """The session's user when name and password match, else None (asyncua answers BadUserAccessDenied)."""
-        if username is not None and self.users.get(username) == password:
-            return User(role=UserRole.User, name=username)
-        return None
-
-
-async def make_server_certificate(certificate: Path, private_key: Path) -> None:
-    """Create a self-signed server certificate (DER) and key (PEM) for the simulator when they are missing."""
-    certificate.parent.mkdir(parents=True, exist_ok=True)
-    private_key.parent.mkdir(parents=True, exist_ok=True)
-    await cert_gen.setup_self_signed_certificate(
-        private_key, certificate, APPLICATION_URI, socket.gethostname(), [ExtendedKeyUsageOID.SERVER_AUTH],
-        {"organizationName": "fillfinish simulator"},
-    )
 
 
 class PlcServer:
@@ -299,7 +234,13 @@ class PlcServer:
         sample) if that comes before the fallback tick (faults, lamp warm-up, the noisy analog values, which a PLC
         refreshes at its own real-time rate)."""
         now = self.world.now()
-        return max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
+        wait = max(0.0, min(self.tick_s, self.world.clock.real_seconds(self.world.next_change_at() - now)))
+        if getattr(self.world.clock, "timeline", None) is not None:
+            # on a shared timeline (--speed max) simulated time moves only when a waiter advances it, and a client's
+            # read brings the variables up to date first (PreRead): polling an arrival sooner than a quarter tick
+            # only spins while time stands still (about 7 passes a vial before this floor)
+            wait = max(wait, self.tick_s / 4)
+        return wait
 
     async def _mirror_loop(self) -> None:
         """Publish world changes as they happen: wake at the world's next scheduled change (exactly on time in
@@ -392,30 +333,3 @@ class PlcServer:
         self._listening = True
         self.restarts += 1
         _log.warning("PLC server listening again on %s", self.endpoint)
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    """The OS's range of ports for outgoing connections and bind(0) (Linux; a common default elsewhere)."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def _free_port(host: str) -> int:
-    """A free TCP port below the ephemeral range, so no outgoing connection or bind(0) elsewhere on the machine can
-    take it while plc.server_stop holds the server down (it must come back on the same port)."""
-    low, _high = _ephemeral_range()
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randint(min(20000, low - 1000), low - 1)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

@@ -395,4 +395,5 @@ class BatchController:
     async def move(self, position: int, timeout_s: float = 30.0) -> None:
         """Move the positioner, telling the phase watch first that this target is ours."""
         self.live.commanded_target = position
+        self.live.commanded_targets.append(position)
         await self.plc.move_positioner(position, timeout_s=timeout_s)

@@ -27,7 +27,7 @@ async def start_monitoring(c: BatchController) -> None:
     )
     c.monitor.start()
     c.watch = PhaseWatch(c.plc, c.clock, lamp_allowed=lambda: c.live.lamp_allowed,
-                         commanded_target=lambda: c.live.commanded_target, on_alarm=c.alarm_handling.on_alarm)
+                         commanded_targets=lambda: c.live.commanded_targets, on_alarm=c.alarm_handling.on_alarm)
     c.watch.start()
     c.recorder.write("monitoring", "system", event="started")
 

@@ -31,6 +31,12 @@ class Act:
     seq: int
     fields: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    durable: bool = True  # False: an ok outcome shares the durable commit of the caller's very next entry
+
+    def synced_by_next(self) -> None:
+        """The ok outcome is committed but synced with the very next entry, which the caller writes with no hardware
+        action and no wait in between (decision 0019: two entries with no action between them may share a sync)."""
+        self.durable = False
 
     def result(self, **fields: Any) -> None:
         """Fields of the outcome (delivered_ul, lamp_on, ...)."""
@@ -52,12 +58,14 @@ class BatchRecorder:
         self.count = 0
         self.failed: str | None = None
 
-    def write(self, kind: str, actor: str = "system", /, **data: Any) -> int:
-        """Append one entry and return its sequence number; RecordFailure if it was not committed."""
+    def write(self, kind: str, actor: str = "system", /, *, durable_: bool = True, **data: Any) -> int:
+        """Append one entry and return its sequence number; RecordFailure if it was not committed. `durable_=False`:
+        committed, synced by the next durable entry (only when that one follows with no hardware action between)."""
         if self.failed:
             raise RecordFailure(f"record already failed: {self.failed}")
-        try:
-            entry = self.store.append(self.batch_id, kind, data, actor)  # validates against the record's vocabulary
+        try:  # validates against the record's vocabulary
+            entry = (self.store.append(self.batch_id, kind, data, actor) if durable_ else
+                     self.store.append(self.batch_id, kind, data, actor, durable=False))
         except RecordWriteError as exc:
             if isinstance(exc.__cause__, VocabularyError):  # nothing written and the store is sound: later entries go in
                 log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
@@ -72,9 +80,10 @@ class BatchRecorder:
         """Before a hardware action: what is about to be done."""
         return self.write("intent", actor, action=action, **data)
 
-    def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", **data: Any) -> int:
+    def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", *, durable_: bool = True,
+                **data: Any) -> int:
         """After a hardware action: what happened, linked to its intent."""
-        return self.write("outcome", actor, action=action, intent=intent_seq, ok=ok, **data)
+        return self.write("outcome", actor, action=action, intent=intent_seq, ok=ok, durable_=durable_, **data)
 
     @asynccontextmanager
     async def action(self, action: str, actor: str = "system", /, **intent: Any) -> AsyncIterator[Act]:
@@ -100,4 +109,4 @@ class BatchRecorder:
         if act.error is not None:
             self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
         else:
-            self.outcome(action, act.seq, True, actor, **act.fields)
+            self.outcome(action, act.seq, True, actor, durable_=act.durable, **act.fields)

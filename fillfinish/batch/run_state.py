@@ -3,6 +3,7 @@ the alarm handling and the safe-state component share."""
 
 from __future__ import annotations
 
+import collections
 import threading
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ class RunState:
     lamp_allowed: bool = False  # True only inside a UV step (the phase watch alarms on a lamp on otherwise)
     lamp_off_confirmed: bool = True  # set only by a read of the lamp feedback after "off"
     commanded_target: int | None = None  # the positioner target this controller last sent
+    commanded_targets: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=8))
+    """The last positioner targets this controller sent (a Target change notified late may be any of them)."""
     hold_cause: str | None = None
     uv_end: float | None = None
     tips_done: float | None = None

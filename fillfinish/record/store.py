@@ -245,8 +245,11 @@ class RecordStore(StoreReads, WritePath):
                 raise RecordWriteError(f"cannot create batch in {self._url}: {_cause(exc)}") from exc
         return batch_id
 
-    def append(self, batch_id: str, kind: str, data: Mapping[str, Any], actor: str) -> Entry:
+    def append(self, batch_id: str, kind: str, data: Mapping[str, Any], actor: str, *, durable: bool = True) -> Entry:
         """Append one entry to `batch_id`, hash-chained to the last one, and commit it before returning it.
+
+        `durable=False` (SQLite; decision 0019): committed but not synced; the caller's next durable append syncs it
+        with its own commit (the WAL replays a prefix of commits, never a later one without an earlier one).
 
         One transaction (on PostgreSQL one statement) inserts the entry and its keyed ledger row; the chain heads come
         from memory and a unique-key conflict (another writer appended first) re-reads them and retries.
@@ -267,6 +270,7 @@ class RecordStore(StoreReads, WritePath):
         with self._lock:
             self._check_open(f"record {kind!r} entry for batch {batch_id}")
             try:
+                self._sync_commits(durable)
                 moment = self._timestamp()
                 ts = format_ts(moment)
                 seq, global_seq, prev, digest = self._with_retry(
@@ -293,6 +297,14 @@ class RecordStore(StoreReads, WritePath):
             prev_hash=prev,
             hash=digest,
         )
+
+    def _sync_commits(self, durable: bool) -> None:
+        """SQLite: the next commit syncs the WAL (FULL, and with it every commit before) or only writes it (NORMAL).
+        A reconnect comes back FULL (connect.py), so a stale NORMAL here only makes a commit more durable."""
+        if self.dialect != "sqlite" or getattr(self, "_sync_full", True) == durable:
+            return
+        self._connection().execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._sync_full = durable
 
     # ----------------------------------------------------------------------------------------------- site key
     @property

@@ -4,7 +4,8 @@ Every exchange goes through the link (so the wire log holds it). Moves are sent 
 pump is ready or a deadline passes: deadline = (expected move time x safety) / clock_speed + reply timeout, in real
 seconds. `clock_speed` is the simulated-clock speed of an emulator (1.0 for a real pump): the emulator moves that many
 times faster than the wall clock. A dispense is never resent: a timeout, garbled answer or link loss after D was sent
-raises DispenseOutcomeUnknown. The driver keeps no copy of the plunger position: it asks the pump (`?`).
+raises DispenseOutcomeUnknown. The plunger position is the pump's answer to `?`; the driver reuses that answer only
+while nothing but status and report questions went to the pump since (no move, no setting, no terminate).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from hal.dispenser.protocol import (
     MICROSTEPS,
     OEM_EXTRA,
     OEM_TERMINATOR,
-    RESOLUTIONS,
     PumpStatus,
     Reply,
     build_dt_command,
@@ -46,13 +46,15 @@ from hal.dispenser.protocol import (
     validate_address,
     volume_to_steps,
 )
+from hal.dispenser.pump_reports import PumpReports
+from hal.dispenser.pump_setup import PumpSetup, _int_in
 from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
 from hal.transport.serial_link import SerialLink
 from hal.transport.wirelog import WireLog
 
 PROTOCOLS = ("dt", "oem")
 VALVE_COMMANDS = {"input": "I", "output": "O", "bypass": "B"}
-VALVE_REPORTS = {"i": "input", "o": "output", "b": "bypass", "e": "extra"}
+QUESTIONS = frozenset("?Q&F")  # commands that only ask (status, reports, firmware, buffer): nothing moves
 RAMP_MARGIN_S = 0.25  # device seconds added to steps / top speed for acceleration and deceleration ramps
 
 
@@ -62,13 +64,7 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
-def _int_in(name: str, value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise PumpUsageError(f"{name} must be an integer {low}..{high}, got {value!r}")
-    return value
-
-
-class CavroPump(Dispenser):
+class CavroPump(PumpSetup, PumpReports, Dispenser):
     """One Cavro XCalibur / XLP 6000 pump at `address` on `link` (a SerialLink, or a ReplayLink in tests)."""
 
     def __init__(
@@ -113,6 +109,7 @@ class CavroPump(Dispenser):
         self._seq = 0  # last OEM sequence number sent (1..7 cycling)
         self._cmd_lock = threading.RLock()  # one command (with its resends) at a time; the link locks per exchange
         self._terminated = threading.Event()
+        self._position_seen: int | None = None  # the last `?` answer, dropped by any command that is not a question
         self.log = structlog.get_logger("hal.dispenser").bind(device=getattr(link, "device", "pump"), address=address)
 
     @classmethod
@@ -162,6 +159,8 @@ class CavroPump(Dispenser):
         oem = self.protocol == "oem"
         attempts = 1 + self.retries if (retry or oem) else 1
         with self._cmd_lock:
+            if text[:1] not in QUESTIONS:
+                self._position_seen = None  # it may move the plunger: the next position is asked again
             if oem:
                 self._seq = next_sequence(self._seq)
             failure: PumpError | None = None
@@ -235,39 +234,6 @@ class CavroPump(Dispenser):
                 raise PumpTimeout(f"{what}: pump still busy past its deadline ({device_seconds:.2f} s device time)")
             wake = time.monotonic() + self.poll_interval_s / 10  # past the expected end: a short yield per Q
 
-    # -- set-up ----------------------------------------------------------------------------------------------------
-    def initialise(self, force: int = 0, ccw: bool = False, in_port: int = 0, out_port: int = 0) -> None:
-        """Z (valve homes clockwise) or Y (counter-clockwise), wait ready, then set resolution and top speed."""
-        _int_in("force", force, 0, 2)
-        _int_in("in_port", in_port, 0, 12)
-        _int_in("out_port", out_port, 0, 12)
-        text = f"{'Y' if ccw else 'Z'}{force}" + (f",{in_port},{out_port}" if in_port or out_port else "")
-        self.log.info("pump.initialise", command=text)
-        self.command(text + "R")
-        self.wait_ready(self.init_timeout_s / self.move_safety, "initialisation")
-        self.command(f"{self.resolution}V{self.top_speed}R", retry=True)
-        self.wait_ready(self.valve_timeout_s, "settings")
-
-    def set_resolution(self, resolution: str) -> None:
-        """N0 (full steps of the stroke) or N1 (8x microsteps); volumes convert with the new stroke."""
-        if resolution not in RESOLUTIONS:
-            raise PumpUsageError(f"pump resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
-        self.command(f"{resolution}R", retry=True)
-        self.wait_ready(self.valve_timeout_s, "resolution")
-        self.resolution = resolution
-
-    def set_speed(self, top: int, start: int | None = None, cutoff: int | None = None) -> None:
-        """Top speed 5..6000 pulses/s, optional start 50..1000 and cutoff 50..2700 (each <= top)."""
-        _int_in("top speed", top, 5, 6000)
-        text = f"V{top}"
-        if start is not None:
-            text += f"v{_int_in('start speed', start, 50, min(1000, top))}"
-        if cutoff is not None:
-            text += f"c{_int_in('cutoff speed', cutoff, 50, min(2700, top))}"
-        self.command(text + "R", retry=True)
-        self.wait_ready(self.valve_timeout_s, "speed")
-        self.top_speed = top
-
     # -- moves -----------------------------------------------------------------------------------------------------
     def valve(self, port: str | int) -> None:
         """Turn the valve to "input", "output", "bypass" or distribution port n (I<n>)."""
@@ -324,7 +290,7 @@ class CavroPump(Dispenser):
                                              delivered_ul=0.0, requested_ul=volume_ul)
                 self.command(f"D{steps}R")
             self.wait_ready(self.move_seconds(steps), "dispense", self.motion_seconds(steps))
-            after = self.position_steps()
+            after = self.position_steps(fresh=True)
         except (PumpTimeout, ProtocolError, PumpLinkLost) as exc:
             self.log.error("pump.dispense_outcome_unknown", volume_ul=volume_ul, error=str(exc))
             raise DispenseOutcomeUnknown(f"dispense of {volume_ul} uL: outcome unknown ({exc})") from exc
@@ -381,48 +347,6 @@ class CavroPump(Dispenser):
         self.set_speed(self.pulses_for(rate_ul_s))
         self.valve("output")
         self.move_absolute(0)
-
-    # -- reports ---------------------------------------------------------------------------------------------------
-    def query(self, raise_errors: bool = True) -> PumpStatus:
-        """Q: ready/busy and error code; raises the typed error for error bits unless raise_errors is False."""
-        return self.command("Q", retry=True, check=raise_errors).status
-
-    def status(self) -> PumpStatus:
-        """Q without raising on the error code."""
-        return self.query(raise_errors=False)
-
-    def position_steps(self) -> int:
-        """?: absolute plunger position in steps of the current resolution."""
-        return self._report_int("?")
-
-    def volume_in_syringe_ul(self) -> float:
-        """The syringe's contents from the plunger position."""
-        return self.position_steps() * self.ul_per_step
-
-    def valve_position(self) -> str | int:
-        """?6: "input", "output", "bypass", "extra" or a distribution port number."""
-        data = self._report("?6")
-        if data in VALVE_REPORTS:
-            return VALVE_REPORTS[data]
-        if data.isdigit():
-            return int(data)
-        raise ProtocolError(f"answer to '?6' is not a valve position: {data!r}")
-
-    def speeds(self) -> dict[str, int]:
-        """?1 ?2 ?3: start, top and cutoff speeds in pulses/s."""
-        return {"start": self._report_int("?1"), "top": self._report_int("?2"), "cutoff": self._report_int("?3")}
-
-    def firmware(self) -> str:
-        """&: the firmware version string."""
-        return self._report("&")
-
-    def counters(self) -> dict[str, int]:
-        """?15 ?16 ?17: initialisation, plunger move and valve move counters."""
-        return {"init": self._report_int("?15"), "plunger": self._report_int("?16"), "valve": self._report_int("?17")}
-
-    def identity(self) -> str:
-        """Model, firmware, address and syringe, for the record."""
-        return f"Cavro {self.model} firmware {self.firmware()!r} address {self.address} syringe {self.syringe_ul:g} uL"
 
     def close(self) -> None:
         """Close the serial link."""

@@ -45,7 +45,7 @@ SIGNALS: dict[str, Signal] = {
     "door_lock_command": Signal(bool, "", "write"),
     "positioner_object": Signal(None, "", "object"),
     "positioner_move": Signal(bool, "", "method"),  # Move(Int32 position) -> Boolean accepted
-    "positioner_target": Signal(int, "", "read"),
+    "positioner_target": Signal(int, "", "subscribed"),  # the phase watch judges every new target as it happens
     "positioner_current": Signal(int, "", "read"),
     "positioner_in_position": Signal(bool, "", "subscribed"),
     "positioner_fault": Signal(bool, "", "subscribed"),

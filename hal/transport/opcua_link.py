@@ -13,95 +13,26 @@ import asyncio
 import inspect
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import structlog
 from asyncua import Client, ua
-from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent, Subscription
 
 from hal.transport.errors import LinkClosed, LinkError, LinkTimeout
-from hal.transport.wirelog import WireLog
+from hal.transport.opcua_subscriptions import MONITORED_QUEUE_SIZE, OpcUaSubscriptions
+from hal.transport.opcua_values import (_AUTH_STATUSES, ClientSecurity, DataCallback, LinkCallback, LinkRefused,
+                                        LinkStatusError, _jsonable, _SubSpec, source_time, status_name)
 from hal.transport.tasks import cancel_and_wait
+from hal.transport.wirelog import WireLog
+
+__all__ = ["MONITORED_QUEUE_SIZE", "ClientSecurity", "DataCallback", "LinkCallback", "LinkRefused", "LinkStatusError",
+           "OpcUaLink", "source_time", "status_name"]
 
 T = TypeVar("T")
-MONITORED_QUEUE_SIZE = 64  # changes a monitored item keeps between two publishes (the server drops the oldest beyond)
-
-# Status codes meaning "the server does not accept who we are" rather than "the wire is gone".
-_AUTH_STATUSES = frozenset(
-    {
-        ua.StatusCodes.BadUserAccessDenied,
-        ua.StatusCodes.BadIdentityTokenInvalid,
-        ua.StatusCodes.BadIdentityTokenRejected,
-        ua.StatusCodes.BadCertificateInvalid,
-        ua.StatusCodes.BadCertificateUntrusted,
-        ua.StatusCodes.BadSecurityChecksFailed,
-        ua.StatusCodes.BadSecurityPolicyRejected,
-        ua.StatusCodes.BadSecurityModeRejected,
-    }
-)
-
-DataCallback = Callable[[str, Any, "float | None"], Any]
-LinkCallback = Callable[[bool, str], Any]
 
 
-class LinkRefused(LinkError):
-    """The server refused the session or the secure channel (user/password, certificate, security policy)."""
-
-
-class LinkStatusError(LinkError):
-    """The server answered one request with a bad OPC UA status (unknown node, not writable, type mismatch...)."""
-
-    def __init__(self, message: str, *, device: str = "", status: str = "", node_id: str = "") -> None:
-        super().__init__(message, device=device)
-        self.status = status
-        self.node_id = node_id
-
-
-class ClientSecurity(Protocol):
-    """What the link needs from a security setting: configure an asyncua Client before it connects."""
-
-    async def apply(self, client: Client) -> None:
-        """Set the client's security policy, certificates and user identity (called before each connect)."""
-        ...
-
-
-@dataclass
-class _SubSpec:
-    """A subscription the link keeps alive across reconnects."""
-
-    handle: int
-    node_ids: list[str]
-    callback: DataCallback
-    interval_ms: float
-    live: Subscription | None = None
-    task: asyncio.Task[None] | None = None
-    nodes_by_id: dict[str, str] = field(default_factory=dict)  # asyncua NodeId.to_string() -> configured string
-
-
-def status_name(code: int) -> str:
-    """The symbolic name of an OPC UA status code (BadNodeIdUnknown, ...)."""
-    try:
-        return ua.StatusCode(code).name
-    except Exception:  # an unknown code has no name
-        return f"0x{code:08X}"
-
-
-def source_time(dv: ua.DataValue | None) -> float | None:
-    """A DataValue's source timestamp as Unix seconds (None when the server sent none)."""
-    if dv is None:
-        return None
-    stamp = dv.SourceTimestamp or dv.ServerTimestamp
-    if not isinstance(stamp, datetime):
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
-
-
-class OpcUaLink:
+class OpcUaLink(OpcUaSubscriptions):
     """One asyncua Client with deadlines, typed errors, the wire log, link watch and automatic reconnect."""
 
     def __init__(
@@ -383,78 +314,3 @@ class OpcUaLink:
 
         shown = [a.Value if isinstance(a, ua.Variant) else a for a in args]
         return await self._call("call", {"object": object_id, "method": method_id, "args": shown}, method_id, work)
-
-    # -- subscriptions -----------------------------------------------------------------------------------------
-    async def subscribe(
-        self, node_ids: Iterable[str], callback: DataCallback, publishing_interval_ms: float = 20
-    ) -> int:
-        """Monitor `node_ids`; callback(node_id, value, source_time) on every change, kept across reconnects."""
-        spec = _SubSpec(next(self._handles), list(node_ids), callback, publishing_interval_ms)
-        client = self._require("subscribe")
-        await self._start_subscription(client, spec)
-        self._subs.append(spec)
-        return spec.handle
-
-    async def _start_subscription(self, client: Client, spec: _SubSpec) -> None:
-        detail = {"op": "subscribe", "nodes": spec.node_ids, "interval_ms": spec.interval_ms}
-        self._wire("call", detail)
-        try:
-            sub = await asyncio.wait_for(
-                client.create_subscription(
-                    spec.interval_ms, handler=None, queue_maxsize=100_000, overflow=OverflowPolicy.WARN
-                ),
-                self.timeout_s,
-            )
-            nodes = [client.get_node(n) for n in spec.node_ids]
-            spec.nodes_by_id = {node.nodeid.to_string(): text for node, text in zip(nodes, spec.node_ids)}
-            spec.live = sub
-            # a queue per item: every change between two publishes arrives (each particle sample, not the last)
-            results = await asyncio.wait_for(
-                sub.subscribe_data_change(nodes, sampling_interval=0.0, queuesize=MONITORED_QUEUE_SIZE), self.timeout_s
-            )
-        except Exception as exc:
-            err = self._map(exc, "subscribe")
-            self._wire("error", {**detail, "error": str(err)})
-            raise err from exc
-        bad = [(n, r) for n, r in zip(spec.node_ids, results) if isinstance(r, ua.StatusCode)]
-        if bad:
-            node_id, status = bad[0]
-            name = status_name(status.value)
-            self._wire("error", {**detail, "error": f"{node_id}: {name}"})
-            raise LinkStatusError(f"subscribe {node_id}: {name}", device=self.device, status=name, node_id=node_id)
-        self._wire("result", detail)
-        spec.task = asyncio.create_task(self._consume(client, spec, sub), name=f"opcua-sub-{self.device}")
-
-    async def _consume(self, client: Client, spec: _SubSpec, sub: Subscription) -> None:
-        """Deliver one subscription's notifications in order; a bad subscription status means the link is lost."""
-        async for event in sub:
-            if isinstance(event, DataChangeEvent):
-                node_id = spec.nodes_by_id.get(event.node.nodeid.to_string(), event.node.nodeid.to_string())
-                stamp = source_time(event.data.monitored_item.Value)
-                self._wire("result", {"op": "notify", "node": node_id, "value": _jsonable(event.value), "t": stamp})
-                self._invoke(spec.callback, node_id, event.value, stamp)
-            elif isinstance(event, StatusChangeEvent):
-                status = event.notification.Status
-                if status is not None and not status.is_good():
-                    self._mark_lost(client, f"subscription status {status.name}")
-
-    async def _drop_subscriptions(self) -> None:
-        """Stop consuming (the subscriptions die with their session); keeps the specs for re-creation."""
-        tasks = [s.task for s in self._subs if s.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for spec in self._subs:
-            spec.task = None
-            spec.live = None
-
-
-def _jsonable(value: Any) -> Any:
-    """A wire-log friendly form of an OPC UA value."""
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, ua.DataValue):
-        return _jsonable(value.Value.Value if value.Value is not None else None)
-    return str(value)

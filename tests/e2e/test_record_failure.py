@@ -20,12 +20,12 @@ async def test_record_write_failure_stops_safely(controller: BatchController, si
     real_append = controller.store.append
     state = {"dispenses": 0}
 
-    def failing_append(batch_id, kind, data, actor):  # type: ignore[no-untyped-def]
+    def failing_append(batch_id, kind, data, actor, **kw):  # type: ignore[no-untyped-def]
         if kind == "intent" and data.get("action") == "dispense":
             state["dispenses"] += 1
             if state["dispenses"] == 3:  # the disk is gone just before the third vial's dispense
                 raise RecordWriteError("disk I/O error (simulated)")
-        return real_append(batch_id, kind, data, actor)
+        return real_append(batch_id, kind, data, actor, **kw)  # kw: durable (decision 0019)
 
     monkeypatch.setattr(controller.store, "append", failing_append)
     dispensed_before = len(simulator.world.dispensed)

@@ -62,17 +62,21 @@ async def fill_vial(c: BatchController, n: int) -> None:
     f = c.r.fill
     if c.live.consecutive_rejects >= c.r.check_weigh.consecutive_rejects_hold:
         raise DeviceFault(f"{c.live.consecutive_rejects} consecutive vials rejected")
+    weigh = _weigh(c, n)
+    have_ul = await c.line.call(c.pump.volume_in_syringe_ul)  # a question to the pump: nothing moves
+    enough = have_ul + 1e-6 >= f.fill_volume_ul
     async with c.recorder.action("position", vial=n) as act:
         await c.move(n)
         act.result(vial=n)
-    weigh = _weigh(c, n)
+        if not weigh and enough:  # the dispense intent follows at once (no tare, no refill, no wait between)
+            act.synced_by_next()
     if weigh:
         tare = await c.line.call(c.balance.tare)
         c.recorder.write("measurement", signal="tare", vial=n, value=tare.value, unit=tare.unit)
-    await refill(c, f.fill_volume_ul)
+    await refill(c, f.fill_volume_ul, have_ul)
     if c.machine.state != State.Execute:
         return  # held (or stopping) before the dispense: the vial is redone from its positioning
-    if not await _dispense(c, n):
+    if not await _dispense(c, n, judged_next=not weigh):
         return
     if not weigh:
         judge(c, n, "accepted", "not weighed (sampling plan)", weighed=False)
@@ -80,8 +84,9 @@ async def fill_vial(c: BatchController, n: int) -> None:
     await _check_weigh(c, n)
 
 
-async def _dispense(c: BatchController, n: int) -> bool:
-    """The vial's dispense; False when it was terminated (the vial is rejected, the batch goes on to hold)."""
+async def _dispense(c: BatchController, n: int, *, judged_next: bool) -> bool:
+    """The vial's dispense; False when it was terminated (the vial is rejected, the batch goes on to hold).
+    `judged_next`: the caller judges the vial right after a good dispense (its verdict syncs the outcome)."""
     f = c.r.fill
     try:
         async with c.recorder.action("dispense", vial=n, volume_ul=f.fill_volume_ul) as act:
@@ -101,6 +106,8 @@ async def _dispense(c: BatchController, n: int) -> bool:
             finally:
                 c.live.dispensing = False
             act.result(vial=n, delivered_ul=delivered)
+            if judged_next:
+                act.synced_by_next()
     except DispenseTerminated as exc:
         judge(c, n, "rejected", f"dispense interrupted: {c.live.hold_cause or exc}", delivered_ul=exc.delivered_ul)
         c.live.pump_needs_init = True

@@ -19,9 +19,10 @@ async def go_home(c: BatchController, why: str) -> None:
         act.result(vial=0)
 
 
-async def refill(c: BatchController, need_ul: float) -> None:
-    """Draw from the reservoir when the syringe holds less than `need_ul` (filled to its capacity)."""
-    have = await c.line.call(c.pump.volume_in_syringe_ul)
+async def refill(c: BatchController, need_ul: float, have_ul: float | None = None) -> None:
+    """Draw from the reservoir when the syringe holds less than `need_ul` (filled to its capacity); `have_ul`: the
+    syringe's contents just read by the caller (no other pump command since), else asked here."""
+    have = await c.line.call(c.pump.volume_in_syringe_ul) if have_ul is None else have_ul
     if have + 1e-6 >= need_ul:
         return
     room = c.pump.capacity_ul - have
