@@ -291,3 +291,11 @@ class WritePath:
             raise RecordWriteError(f"cannot {what}: the record store is closed")
         if self.read_only:
             raise RecordWriteError(f"cannot {what}: the record is open read-only (inspection commands change nothing)")
+
+    def _sync_commits(self, durable: bool) -> None:
+        """SQLite: the next commit syncs the WAL (FULL, and with it every commit before) or only writes it (NORMAL).
+        A reconnect comes back FULL (connect.py), so a stale NORMAL here only makes a commit more durable."""
+        if self.dialect != "sqlite" or getattr(self, "_sync_full", True) == durable:
+            return
+        self._connection().execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._sync_full = durable
