@@ -10,6 +10,7 @@ import structlog
 from fillfinish.batch.disposition import Disposition, decide
 from fillfinish.batch.history import BatchHistory
 from fillfinish.record.entry_stream import iter_entries
+from fillfinish.record.vocabulary import DispositionData
 from fillfinish.batch.outcome import BatchOutcome
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ async def finish(self: BatchController) -> BatchOutcome:
         disp = decide(self.history, self.planned, state)
         self.recorder.write("disposition", "system", **disp.as_record())
         self.history.disposition = disp.as_record()
-    d = self.history.disposition or decide(self.history, self.planned, state).as_record()
-    disp = Disposition(d["verdict"], d["reasons"], d["reconciliation"])
+    written = self.history.disposition or decide(self.history, self.planned, state).as_record()
+    d = DispositionData.model_validate(written)
+    disp = Disposition(d.verdict, d.reasons, d.reconciliation)
     c, uv = self.history.counts, self.live.uv
     return BatchOutcome(
         self.batch_id or "", state, disp, c["accepted"], c["rejected"], c["uncertain"],
