@@ -120,8 +120,11 @@ async def test_fault_during_fill_holds_records_and_disqualifies(
         controller: BatchController, simulator: Simulator, tip_lot: TipLot, fault: str, kind: str,
         source: str | None) -> None:
     duration = 250.0 if fault == "plc.server_stop" else None
+    # the particle counter samples once a simulated minute: the burst's batch fills long enough for a sample to land
+    # in the fill (10 vials at --speed max can fill between two samples, and Completing does not hold)
+    vials = 60 if fault == "particles.burst" else 10
     simulator.world.faults.schedule(FaultSpec(name=fault, at_vial=4, duration_s=duration))
-    task = start_batch(controller, lot=f"L-{fault}", vials=10, operator="op.anna", tip_lot=tip_lot)
+    task = start_batch(controller, lot=f"L-{fault}", vials=vials, operator="op.anna", tip_lot=tip_lot)
     await held(controller, task)
 
     def found() -> list[object]:  # the hold may come from a failed call before the alarm's own entry is written
@@ -137,11 +140,11 @@ async def test_fault_during_fill_holds_records_and_disqualifies(
     assert outcome.state == "Complete"
     assert outcome.disposition.verdict == NOT_SUITABLE
     rec = outcome.disposition.reconciliation
-    assert rec["unaccounted"] == 0 and rec["planned"] == 10
+    assert rec["unaccounted"] == 0 and rec["planned"] == vials
     assert verify(controller.store, outcome.batch_id).ok
     # every vial dispensed into is in the record, and nothing was dispensed twice into one vial
-    vials = [e.data["vial"] for e in kinds(controller.store.entries(outcome.batch_id), "vial")]
-    assert sorted(vials) == list(range(1, 11))
+    filled = [e.data["vial"] for e in kinds(controller.store.entries(outcome.batch_id), "vial")]
+    assert sorted(filled) == list(range(1, vials + 1))
 
 
 async def test_abort_while_held_ends_in_aborted_with_disposition(
