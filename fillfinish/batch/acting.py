@@ -104,7 +104,7 @@ async def starting(c: BatchController) -> None:
     try:
         problems = await line_checks(c)
     except (PlcError, PumpError, BalanceError) as exc:
-        c.recorder.write("line_check", check="devices", ok=False, detail=f"{type(exc).__name__}: {exc}")
+        await c.recorder.awrite("line_check", check="devices", ok=False, detail=f"{type(exc).__name__}: {exc}")
         problems = [f"devices: {exc}"]
     if problems:
         c.stop_reason = "; ".join(problems)
@@ -125,21 +125,22 @@ async def completing(c: BatchController) -> None:
     if c.phases.current == Phase.post_fill:
         c.phases.finish()
     assert c.batch_id is not None
+    await c.recorder.committed()  # the history reads every entry written so far
     c.history = BatchHistory.from_entries(iter_entries(c.store, c.batch_id))
     accepted = [v.vial for v in c.history.vials.values() if v.status == "accepted"]
     kept = retained.record(accepted, c.r.retained_samples)  # retained samples (recipe's sampling plan)
     if kept["planned"]:
-        c.recorder.write("retained_sample", **kept)
+        await c.recorder.awrite("retained_sample", **kept)
     disp = decide(c.history, c.planned, "Complete", samples=kept["count"])
-    c.recorder.write("reconciliation", **disp.reconciliation)
-    c.recorder.write("disposition", **disp.as_record())
+    await c.recorder.awrite("reconciliation", **disp.reconciliation)
+    await c.recorder.awrite("disposition", **disp.as_record())
     c.machine.state_complete(State.Completing, reason="post-fill monitoring done")
 
 
 async def _post_fill_monitoring(c: BatchController) -> None:
     """The recipe's monitoring window after the last vial, on the shared clock; Stop/Abort still act."""
     window = c.r.environment.post_fill_monitoring_s
-    c.recorder.write("post_fill_monitoring", event="start", window_s=window)
+    await c.recorder.awrite("post_fill_monitoring", event="start", window_s=window)
     end = c.clock.now() + window
     while c.clock.now() < end:
         c.progress("post-fill monitoring", window - (end - c.clock.now()), window)
@@ -147,4 +148,4 @@ async def _post_fill_monitoring(c: BatchController) -> None:
         if c.machine.state in (State.Stopping, State.Aborting):
             await safe_point(c)
     c.progress("post-fill monitoring", window, window)
-    c.recorder.write("post_fill_monitoring", event="end")
+    await c.recorder.awrite("post_fill_monitoring", event="end")

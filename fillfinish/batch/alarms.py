@@ -38,17 +38,23 @@ class AlarmHandling:
         asyncio.get_running_loop().call_soon(c.safe.after_safety, self.record_alarm, alarm)
 
     def record_alarm(self, alarm: Alarm) -> None:
-        """The alarm, its deviation and the Hold, in the record (after the safety actions have left)."""
+        """The alarm, its deviation and the Hold, in the record (after the safety actions have left). The two
+        entries are queued as one job on the record's writer thread: the deviation names the alarm's seq."""
         c = self.c
+        rec, phase = c.recorder, c.phases.current.value if c.phases.current else None
+        state = c.machine.state.name
+
+        def entries() -> None:
+            seq = rec.append_now("alarm", "monitor", alarm.as_record())
+            if alarm.severity != "alert":
+                rec.append_now("deviation", "monitor", {"event": "opened", "alarm_entry": seq, "source": alarm.source,
+                                                        "message": alarm.message, "phase": phase, "state": state})
+
         try:
-            seq = c.recorder.write("alarm", "monitor", **alarm.as_record())
-            alarm_id = len(c.alarms) + 1
-            c.alarms.append(AlarmView(alarm_id, alarm.severity, alarm.source, alarm.message,
+            rec.post_call(entries)
+            c.alarms.append(AlarmView(len(c.alarms) + 1, alarm.severity, alarm.source, alarm.message,
                                       _iso(alarm.time or c.clock.now())))
             if alarm.severity != "alert":
-                c.recorder.write("deviation", "monitor", event="opened", alarm_entry=seq, source=alarm.source,
-                                 message=alarm.message, phase=c.phases.current.value if c.phases.current else None,
-                                 state=c.machine.state.name)
                 c.stop_reason = c.stop_reason or alarm.message
                 c.live.hold_cause = alarm.message
                 c.machine.request_hold("monitor", alarm.message)
@@ -67,7 +73,7 @@ class AlarmHandling:
     def _write(self, kind: str, **data: Any) -> None:
         """A monitor entry; a failed write stops the run in a safe state."""
         try:
-            self.c.recorder.write(kind, "monitor", **data)
+            self.c.recorder.post(kind, "monitor", **data)
         except RecordFailure as exc:
             self.c.fail(exc)
 

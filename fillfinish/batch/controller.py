@@ -116,7 +116,7 @@ class BatchController:
     def _on_transition(self, t: Transition) -> None:
         """Record every PackML transition before it takes effect (a failed write prevents it)."""
         if self.rec is not None:
-            self.rec.write("state", t.actor, **{"from": t.source.name, "to": t.dest.name, "trigger": t.trigger,
+            self.rec.post("state", t.actor, **{"from": t.source.name, "to": t.dest.name, "trigger": t.trigger,
                                                 "reason": t.reason})
         self.wake.set()
 
@@ -125,13 +125,13 @@ class BatchController:
         if self.rec is None:
             return
         if change.source is not None and change.trigger in {p.value for p in Phase} | {"finish"}:
-            self.rec.write("phase", change.actor, phase=change.source.value, event="done")
+            self.rec.post("phase", change.actor, phase=change.source.value, event="done")
         repeat = change.trigger.startswith("repeat_")
         if repeat:
-            self.rec.write("phase", change.actor, phase=change.dest.value if change.dest else "", event="repeat",
-                           reason=change.reason)
+            self.rec.post("phase", change.actor, phase=change.dest.value if change.dest else "", event="repeat",
+                          reason=change.reason)
         if change.dest is not None and not repeat:
-            self.rec.write("phase", change.actor, phase=change.dest.value, event="start")
+            self.rec.post("phase", change.actor, phase=change.dest.value, event="start")
 
     # ---------------------------------------------------------------------------------------------- ControllerView
     def status(self) -> StatusView:
@@ -149,12 +149,12 @@ class BatchController:
                     raise CommandRefused(Command.Unhold, State.Held, "; ".join(problems), actor=actor)
             if cmd not in self.machine.valid_commands():
                 self.machine.command(cmd, actor=actor, reason=reason)  # raises CommandRefused with the reason
-            self.recorder.write("operator", actor, command=cmd.name, reason=reason,
-                                **({"signature": signature} if signature else {}))
+            await self.recorder.awrite("operator", actor, command=cmd.name, reason=reason,
+                                       **({"signature": signature} if signature else {}))
             new = self.machine.command(cmd, actor=actor, reason=reason)
         except CommandRefused as exc:
             if self.rec is not None:
-                self.rec.write("command_refused", actor, command=cmd.name, state=exc.state.name, reason=str(exc))
+                await self.rec.awrite("command_refused", actor, command=cmd.name, state=exc.state.name, reason=str(exc))
             raise
         if new in (State.Aborting, State.Stopping):
             self.safe.stop_dispensing(f"{new.name} by {actor}")
@@ -166,7 +166,7 @@ class BatchController:
         if self.rec is None or self.rec.failed or self.machine.state in (State.Complete, State.Aborted, State.Stopped):
             return False
         try:
-            self.rec.write(kind, actor, **data)
+            self.rec.post(kind, actor, **data)
         except RecordFailure as exc:
             self.fail(exc)
             return False
@@ -176,7 +176,7 @@ class BatchController:
         """A person acknowledges alarm `alarm_id` (KeyError if there is none)."""
         for i, a in enumerate(self.alarms):
             if a.alarm_id == alarm_id:
-                self.recorder.write("alarm_ack", actor, alarm_id=alarm_id, source=a.source)
+                await self.recorder.awrite("alarm_ack", actor, alarm_id=alarm_id, source=a.source)
                 self.alarms[i] = AlarmView(a.alarm_id, a.severity, a.source, a.message, a.time, True, actor)
                 return
         raise KeyError(f"no alarm {alarm_id}")
@@ -191,7 +191,7 @@ class BatchController:
         self.safe.positioner_stop_soon(why)
         if self.rec is not None and not self.rec.failed:
             try:
-                self.rec.write("shutdown", "system", reason=why, state=self.machine.state.name,
+                self.rec.post("shutdown", "system", reason=why, state=self.machine.state.name,
                                phase=self.phases.current.value if self.phases.current else None)
             except RecordFailure as exc:
                 log.error("batch.shutdown_record_failed", error=str(exc))
@@ -222,23 +222,23 @@ class BatchController:
             mode="simulation" if self.site.record.simulation else self.r.recipe.mode,  # recipe mode: in the snapshot
             site_config=self.site.model_dump(mode="json", exclude={"plc": {"password"}}),
         )
-        self.rec = BatchRecorder(self.store, self.batch_id)
+        self.rec = BatchRecorder(self.store, self.batch_id, on_failure=self.fail)
         structlog.contextvars.bind_contextvars(batch=self.batch_id)  # every log event of this run names the batch
         note_batch(self.batch_id)  # a refused second controller is told which batch runs here
         await self.line.claim(self.batch_id)
-        self.rec.write("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
-                       tip_lot=tip_lot.__dict__ if tip_lot else None,
-                       signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
+        await self.rec.awrite("run_start", operator, lot=lot, planned_vials=vials, recipe_hash=self.loaded.sha256,
+                              tip_lot=tip_lot.__dict__ if tip_lot else None,
+                              signature={"meaning": "performed", "name": operator, "authenticated": authenticated})
         if master_data is not None:
             self.master_data = master_data
-            self.rec.write("master_data", operator, **master_data)
+            await self.rec.awrite("master_data", operator, **master_data)
         return await self._drive(fresh=True)
 
     def _restore(self, batch_id: str, operator: str) -> None:
         """Rebuild machine, phases, times and counts from the record of a recovered (Held) batch."""
         header = self.store.batch(batch_id)
         self.batch_id, self.planned, self.operator = batch_id, header.planned_vials, operator
-        self.rec = BatchRecorder(self.store, batch_id)
+        self.rec = BatchRecorder(self.store, batch_id, on_failure=self.fail)
         structlog.contextvars.bind_contextvars(batch=batch_id)
         h = self.history = BatchHistory.from_entries(iter_entries(self.store, batch_id))
         if h.state != "Held" or h.finished:
@@ -284,7 +284,7 @@ class BatchController:
             try:
                 await self._execute()
             except CompleteRequested:
-                self.recorder.write("exception", message="filling ended early by a Complete command")
+                await self.recorder.awrite("exception", message="filling ended early by a Complete command")
             await acting.completing(self)
         except BatchEnded:
             pass
@@ -339,17 +339,17 @@ class BatchController:
             self._repeat_expired(exc)  # recorded before the hold, so the person sees what resuming will do
             await acting.hold_for(self, f"sequence refused: {exc}")
         elif isinstance(exc, (UvCycleFault, UvCycleInterrupted)):
-            self.recorder.write("exception", message=str(exc), phase=where)
+            await self.recorder.awrite("exception", message=str(exc), phase=where)
             await acting.hold_for(self, str(exc))
             if phase in (Phase.uv_cycle, Phase.tip_sterilisation):
                 self.phases.repeat(phase, reason=f"repeat after: {exc}")
         elif isinstance(exc, DeviceFault):
-            self.recorder.write("exception", message=str(exc), phase=where)
+            await self.recorder.awrite("exception", message=str(exc), phase=where)
             await acting.hold_for(self, str(exc))
         elif isinstance(exc, (PlcError, PumpError, BalanceError)):
             if isinstance(exc, PumpError):
                 self.live.pump_needs_init = True
-            self.recorder.write("exception", message=f"{type(exc).__name__}: {exc}", phase=where)
+            await self.recorder.awrite("exception", message=f"{type(exc).__name__}: {exc}", phase=where)
             await acting.hold_for(self, f"device fault: {exc}")
         else:
             raise exc

@@ -12,6 +12,7 @@ from fillfinish.batch.history import BatchHistory
 from fillfinish.record.entry_stream import iter_entries
 from fillfinish.record.vocabulary import DispositionData
 from fillfinish.batch.outcome import BatchOutcome
+from fillfinish.batch.recorder import RecordFailure
 
 if TYPE_CHECKING:
     from fillfinish.batch.controller import BatchController
@@ -30,11 +31,15 @@ async def record_failed(self: BatchController, exc: BaseException) -> BatchOutco
 async def finish(self: BatchController) -> BatchOutcome:
     """Write the disposition if the batch ended without one, and report."""
     assert self.batch_id is not None
+    try:  # every queued entry committed before the record is read back
+        await self.recorder.committed()
+    except RecordFailure as exc:
+        return await record_failed(self, self.fatal or exc)
     self.history = BatchHistory.from_entries(iter_entries(self.store, self.batch_id))
     state = self.machine.state.name
     if self.history.disposition is None and state in ("Stopped", "Aborted", "Complete"):
         disp = decide(self.history, self.planned, state)
-        self.recorder.write("disposition", "system", **disp.as_record())
+        await self.recorder.awrite("disposition", "system", **disp.as_record())
         self.history.disposition = disp.as_record()
     written = self.history.disposition or decide(self.history, self.planned, state).as_record()
     d = DispositionData.model_validate(written)

@@ -22,7 +22,8 @@ async def line_checks(c: BatchController) -> list[str]:
     checks.append(("lamp_life", hours < site.lamp_max_hours,
                    f"lamp hours {hours:.0f} below the limit {site.lamp_max_hours:g} h"))
     if hours >= site.lamp_warn_hours:
-        c.recorder.write("warning", source="lamp", message=f"lamp hours {hours:.0f} >= warning {site.lamp_warn_hours:g}")
+        await c.recorder.awrite("warning", source="lamp",
+                                message=f"lamp hours {hours:.0f} >= warning {site.lamp_warn_hours:g}")
     checks.append(("lamp_fault", not latest(plc, "lamp_fault"), "no lamp fault"))
     aps_last, aps_until = site.aps_last_success, site.aps_last_success + dt.timedelta(days=site.aps_validity_days)
     aps = c.master_data.get("aps") or {}
@@ -36,5 +37,5 @@ async def line_checks(c: BatchController) -> list[str]:
     env_problems = c.monitor.problems()
     checks.append(("environment", not env_problems, "; ".join(env_problems) or "HEPA, airflow, particles in limits"))
     for name, ok, detail in checks:
-        c.recorder.write("line_check", check=name, ok=ok, detail=detail)
+        await c.recorder.awrite("line_check", check=name, ok=ok, detail=detail)
     return [f"{name}: {detail}" for name, ok, detail in checks if not ok]

@@ -29,7 +29,7 @@ async def start_monitoring(c: BatchController) -> None:
     c.watch = PhaseWatch(c.plc, c.clock, lamp_allowed=lambda: c.live.lamp_allowed,
                          commanded_targets=lambda: c.live.commanded_targets, on_alarm=c.alarm_handling.on_alarm)
     c.watch.start()
-    c.recorder.write("monitoring", "system", event="started")
+    await c.recorder.awrite("monitoring", "system", event="started")
 
 
 async def stop_monitoring(c: BatchController) -> None:

@@ -6,7 +6,9 @@ in a safe state), never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import structlog
 
 from fillfinish.record.store import RecordStore, RecordWriteError
-from fillfinish.record.vocabulary import VocabularyError
+from fillfinish.record.chain import CanonicalJSONError, normalise
+from fillfinish.record.vocabulary import VocabularyError, validate_entry
 
 log = structlog.get_logger("fillfinish.record")
 
@@ -50,25 +53,66 @@ class Act:
 
 
 class BatchRecorder:
-    """Appends entries to one batch's chain; `intent`/`outcome` bracket every hardware action."""
+    """Appends entries to one batch's chain; `intent`/`outcome` bracket every hardware action.
 
-    def __init__(self, store: RecordStore, batch_id: str) -> None:
+    The commits run on one writer thread, in the order they were asked for, so an fsync never blocks the event loop
+    (issue 10.4, decision 0025): the controller awaits a write where the next step needs it committed (`awrite`,
+    `action`), posts it where nothing waits on it (`post`: state changes, alarms, samples), and a failed posted write
+    reaches `on_failure`, which stops the run in a safe state. `write` blocks until committed (tools and tests).
+    """
+
+    def __init__(self, store: RecordStore, batch_id: str,
+                 on_failure: Callable[[RecordFailure], None] | None = None) -> None:
         self.store = store
         self.batch_id = batch_id
         self.count = 0
         self.failed: str | None = None
+        self.on_failure = on_failure
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-writer")
+        self._last: Future[Any] | None = None
 
+    # ------------------------------------------------------------------------------------------ the three ways in
     def write(self, kind: str, actor: str = "system", /, *, durable_: bool = True, **data: Any) -> int:
-        """Append one entry and return its sequence number; RecordFailure if it was not committed. `durable_=False`:
-        committed, synced by the next durable entry (only when that one follows with no hardware action between)."""
+        """Append one entry and return its sequence number once committed (blocks: not for the event loop)."""
+        return int(self._submit(kind, actor, data, durable_).result())
+
+    async def awrite(self, kind: str, actor: str = "system", /, *, durable_: bool = True, **data: Any) -> int:
+        """Append one entry; the event loop runs on while the writer thread commits it. Returns its seq."""
+        return int(await asyncio.wrap_future(self._submit(kind, actor, data, durable_)))
+
+    def post(self, kind: str, actor: str = "system", /, **data: Any) -> None:
+        """Queue one entry (committed before any entry asked for later); a failure reaches `on_failure`."""
+        self._report(self._submit(kind, actor, data, True))
+
+    def post_call(self, job: Callable[[], Any]) -> None:
+        """Run `job` on the writer thread after every entry queued so far (entries that need each other's seq)."""
+        self._check_usable()
+        self._last = self._writer.submit(self._guarded, job)
+        self._report(self._last)
+
+    async def committed(self) -> None:
+        """Wait until every entry queued so far is committed; RecordFailure if one was not."""
+        if self._last is not None:
+            try:
+                await asyncio.shield(asyncio.wrap_future(self._last))
+            except RecordFailure:
+                pass
+        if self.failed:
+            raise RecordFailure(f"cannot write the batch record: {self.failed}")
+
+    def close(self) -> None:
+        """Let the queued entries finish and end the writer thread."""
+        self._writer.shutdown(wait=True)
+
+    def append_now(self, kind: str, actor: str, data: dict[str, Any], durable: bool = True) -> int:
+        """The append itself (on the writer thread): RecordFailure if it was not committed."""
         if self.failed:
             raise RecordFailure(f"record already failed: {self.failed}")
-        try:  # validates against the record's vocabulary
-            entry = (self.store.append(self.batch_id, kind, data, actor) if durable_ else
+        try:
+            entry = (self.store.append(self.batch_id, kind, data, actor) if durable else
                      self.store.append(self.batch_id, kind, data, actor, durable=False))
         except RecordWriteError as exc:
             if isinstance(exc.__cause__, VocabularyError):  # nothing written and the store is sound: later entries go in
-                log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
                 raise RecordFailure(f"cannot write the batch record: {exc}") from exc
             self.failed = str(exc)
             log.error("record.write_failed", batch=self.batch_id, kind=kind, error=str(exc))
@@ -76,37 +120,81 @@ class BatchRecorder:
         self.count += 1
         return entry.seq
 
-    def intent(self, action: str, actor: str = "system", **data: Any) -> int:
-        """Before a hardware action: what is about to be done."""
-        return self.write("intent", actor, action=action, **data)
+    # ------------------------------------------------------------------------------------------------- plumbing
+    def _submit(self, kind: str, actor: str, data: dict[str, Any], durable: bool) -> Future[Any]:
+        """Check the entry against the vocabulary here (a refusal raises at the caller, nothing queued), then queue
+        its append behind every entry asked for before it."""
+        self._check_usable()
+        try:
+            validate_entry(kind, normalise(data))
+        except (VocabularyError, CanonicalJSONError, ValueError, TypeError) as exc:
+            log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
+            raise RecordFailure(f"cannot write the batch record: cannot record {kind!r} entry for batch "
+                                f"{self.batch_id}: {exc}") from exc
+        self._last = self._writer.submit(self.append_now, kind, actor, data, durable)
+        return self._last
 
-    def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", *, durable_: bool = True,
-                **data: Any) -> int:
-        """After a hardware action: what happened, linked to its intent."""
-        return self.write("outcome", actor, action=action, intent=intent_seq, ok=ok, durable_=durable_, **data)
+    def _check_usable(self) -> None:
+        """RecordFailure once a write has failed (nothing more is queued)."""
+        if self.failed:
+            raise RecordFailure(f"record already failed: {self.failed}")
+
+    def _guarded(self, job: Callable[[], Any]) -> Any:
+        """A writer-thread job whose unexpected error counts as a failed write."""
+        try:
+            return job()
+        except RecordFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to write stops the batch
+            self.failed = self.failed or f"{type(exc).__name__}: {exc}"
+            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
+
+    def _report(self, future: Future[Any]) -> None:
+        """Hand a posted write's failure to `on_failure` in the event loop that posted it."""
+        if self.on_failure is None:
+            return
+        loop = asyncio.get_running_loop()
+        hook = self.on_failure
+
+        def done(f: Future[Any]) -> None:
+            exc = f.exception()
+            if isinstance(exc, RecordFailure):
+                loop.call_soon_threadsafe(hook, exc)
+
+        future.add_done_callback(done)
+
+    async def intent(self, action: str, actor: str = "system", **data: Any) -> int:
+        """Before a hardware action: what is about to be done (committed when this returns)."""
+        return await self.awrite("intent", actor, action=action, **data)
+
+    async def outcome(self, action: str, intent_seq: int, ok: bool, actor: str = "system", *, durable_: bool = True,
+                      **data: Any) -> int:
+        """After a hardware action: what happened, linked to its intent (committed when this returns)."""
+        return await self.awrite("outcome", actor, action=action, intent=intent_seq, ok=ok, durable_=durable_, **data)
 
     @asynccontextmanager
     async def action(self, action: str, actor: str = "system", /, **intent: Any) -> AsyncIterator[Act]:
         """Bracket one hardware action: the intent is committed before the body runs (a failed write raises before
         any device is told), the outcome after it: ok with the body's `result` fields, ok=False with `failed`'s
         error, or ok=False naming the exception that left the body (the exception then goes on)."""
-        act = Act(action, self.intent(action, actor, **intent))
+        act = Act(action, await self.intent(action, actor, **intent))
         try:
             yield act
         except Exception as exc:
             if act.error is None:
                 act.failed(f"{type(exc).__name__}: {exc}")
             if not isinstance(exc, RecordFailure) and not self.failed:
-                self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
+                await self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
             raise
-        except BaseException:  # cancelled: the run is torn down; say so if the record still takes it
+        except BaseException:  # cancelled: the run is torn down; queue the outcome if the record still takes it
             if not self.failed:
                 try:
-                    self.outcome(action, act.seq, False, actor, error=act.error or "cancelled", **act.fields)
+                    self.post("outcome", actor, action=action, intent=act.seq, ok=False,
+                              error=act.error or "cancelled", **act.fields)
                 except RecordFailure:
                     pass
             raise
         if act.error is not None:
-            self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
+            await self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
         else:
-            self.outcome(action, act.seq, True, actor, durable_=act.durable, **act.fields)
+            await self.outcome(action, act.seq, True, actor, durable_=act.durable, **act.fields)

@@ -177,7 +177,7 @@ class SafeState:
         if rec is None or rec.failed:
             return
         try:
-            rec.write("safe_state", "system", action=action, reason=reason,
+            rec.post("safe_state", "system", action=action, reason=reason,
                       **{k: v for k, v in fields.items() if v is not None})
         except RecordFailure as exc:
             self._on_record_failure(exc)

@@ -137,8 +137,8 @@ async def run_uv_exposure(
     switches = int(await plc.read("lamp_switch_count"))
     cycle_id = f"{step.upper().replace('_', '-')}-{uuid.uuid4().hex[:12]}"
     start = clock.now()
-    rec.write("uv_start", cycle_id=cycle_id, step=step, sensor=sensor, target_dose_mj_cm2=target_dose_mj_cm2,
-              lamp_id=lamp_id, lamp_hours=round(hours, 3), lamp_switch_count=switches)
+    await rec.awrite("uv_start", cycle_id=cycle_id, step=step, sensor=sensor, target_dose_mj_cm2=target_dose_mj_cm2,
+                     lamp_id=lamp_id, lamp_hours=round(hours, 3), lamp_switch_count=switches)
     lamp_confirmed_off = False
     try:
         await _lamp(plc, rec, clock, True, safe_lamp_off, interrupted=interrupted)
@@ -150,7 +150,7 @@ async def run_uv_exposure(
             await safe_lamp_off(f"{step} did not end normally", step=step, cycle_id=cycle_id)
     result = UvResult(cycle_id, step, sensor, start, clock.now(), dose, target_dose_mj_cm2, min_irr, lamp_id,
                       float(await plc.read("lamp_hours")), int(await plc.read("lamp_switch_count")))
-    rec.write("uv_cycle", **result.as_record())
+    await rec.awrite("uv_cycle", **result.as_record())
     return result
 
 
@@ -180,7 +180,7 @@ async def _integrate(plc: Plc, clock: Clock, rec: BatchRecorder, ex: Exposure, c
             raise UvCycleFault(f"{ex.step}: {elapsed:.0f} s exceeds the maximum cycle time {ex.max_cycle_s:g} s "
                                f"({dose:.1f} of {ex.target_dose_mj_cm2:g} mJ/cm2 delivered)")
         if now >= next_record:
-            rec.write("measurement", signal=ex.sensor, irradiance_mw_cm2=round(irr, 4), dose_mj_cm2=round(dose, 2),
-                      cycle_id=cycle_id)
+            rec.post("measurement", signal=ex.sensor, irradiance_mw_cm2=round(irr, 4), dose_mj_cm2=round(dose, 2),
+                     cycle_id=cycle_id)
             next_record = now + ex.record_every_s
     return dose, (min_irr if min_irr != float("inf") else 0.0)

@@ -19,9 +19,8 @@ class Journal:
         self.events: list[tuple[str, Any]] = []
         self.failed: str | None = None
 
-    def write(self, kind: str, actor: str = "system", /, **data: Any) -> int:
+    def post(self, kind: str, actor: str = "system", /, **data: Any) -> None:
         self.events.append((kind, data))
-        return len(self.events)
 
 
 class Pump(InMemoryDispenser):
@@ -64,7 +63,7 @@ async def test_terminate_leaves_first_and_the_record_waits_for_its_answer() -> N
     pump = Pump(journal)
     safe = _safe(journal, Plc(journal), live, pump)
     safe.stop_dispensing("door opened")
-    safe.after_safety(journal.write, "alarm", message="door opened")  # queued behind the T in flight
+    safe.after_safety(journal.post, "alarm", message="door opened")  # queued behind the T in flight
     assert live.inhibit.is_set() and safe.pending == 1
     while not journal.events:
         await asyncio.sleep(0.001)

@@ -52,7 +52,7 @@ def _weigh(c: BatchController, n: int) -> bool:
 
 def judge(c: BatchController, n: int, status: str, reason: str = "", **data: Any) -> None:
     """Record the vial's verdict and count consecutive rejects (too many hold the batch)."""
-    c.recorder.write("vial", vial=n, status=status, reason=reason, **data)
+    c.recorder.post("vial", vial=n, status=status, reason=reason, **data)
     c.history.vials[n] = VialOutcome(n, status, reason)
     c.live.consecutive_rejects = 0 if status == "accepted" else c.live.consecutive_rejects + 1
 
@@ -72,7 +72,7 @@ async def fill_vial(c: BatchController, n: int) -> None:
             act.synced_by_next()
     if weigh:
         tare = await c.line.call(c.balance.tare)
-        c.recorder.write("measurement", signal="tare", vial=n, value=tare.value, unit=tare.unit)
+        await c.recorder.awrite("measurement", signal="tare", vial=n, value=tare.value, unit=tare.unit)
     await refill(c, f.fill_volume_ul, have_ul)
     if c.machine.state != State.Execute:
         return  # held (or stopping) before the dispense: the vial is redone from its positioning

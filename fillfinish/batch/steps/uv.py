@@ -78,8 +78,8 @@ class TipStep:
         today = dt.datetime.fromtimestamp(c.clock.now(), dt.UTC).date().isoformat()
         if lot.expiry < today:
             raise DeviceFault(f"tip lot {lot.lot} expired on {lot.expiry}")
-        c.recorder.write("tip_step", method="presterilised_lot", lot=lot.lot,
-                         sterilisation_cycle_id=lot.sterilisation_cycle_id, expiry=lot.expiry)
+        c.recorder.post("tip_step", method="presterilised_lot", lot=lot.lot,
+                        sterilisation_cycle_id=lot.sterilisation_cycle_id, expiry=lot.expiry)
 
     def entered(self, c: BatchController) -> None:
         """Nothing to note."""
