@@ -17,6 +17,12 @@ from fillfinish.record.store import RecordStore
 from hal.transport.wirelog import WireLog
 
 
+def _close_record(controller: BatchController) -> None:
+    """Wait for the run's record writer to commit every queued entry, then end it (blocks: teardown only)."""
+    if controller.rec is not None:
+        controller.rec.close()
+
+
 @asynccontextmanager
 async def controller_session(
     config: SiteConfig,
@@ -40,6 +46,7 @@ async def controller_session(
         line = Line(config, wire_log=wire_log, what=what)
         stack.push_async_callback(line.close)
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
+        stack.callback(_close_record, controller)  # before the store closes: every queued entry is committed
         if serve_port is not None:  # before the claim: building its address space blocks the loop for a while
             from fillfinish.people.users import UserStore
             from fillfinish.server import ControllerServer, ServerSecurity

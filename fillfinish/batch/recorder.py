@@ -87,7 +87,10 @@ class BatchRecorder:
     def post_call(self, job: Callable[[], Any]) -> None:
         """Run `job` on the writer thread after every entry queued so far (entries that need each other's seq)."""
         self._check_usable()
-        self._last = self._writer.submit(self._guarded, job)
+        try:
+            self._last = self._writer.submit(self._guarded, job)
+        except RuntimeError as exc:  # the writer was closed with the session
+            raise RecordFailure("cannot write the batch record: the run's record is closed") from exc
         self._report(self._last)
 
     async def committed(self) -> None:
@@ -131,7 +134,10 @@ class BatchRecorder:
             log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
             raise RecordFailure(f"cannot write the batch record: cannot record {kind!r} entry for batch "
                                 f"{self.batch_id}: {exc}") from exc
-        self._last = self._writer.submit(self.append_now, kind, actor, data, durable)
+        try:
+            self._last = self._writer.submit(self.append_now, kind, actor, data, durable)
+        except RuntimeError as exc:  # the writer was closed with the session
+            raise RecordFailure(f"cannot write the batch record: the run's record is closed ({kind!r})") from exc
         return self._last
 
     def _check_usable(self) -> None:
