@@ -41,6 +41,7 @@ from fillfinish.session import controller_session
 from hal.dispenser.errors import PumpError
 from hal.plc.errors import PlcError
 from sim.dispenser import PumpEmulator
+from sim.pki import CONTROLLER_APPLICATION_URI
 from sim.runner import Simulator
 
 RECIPE = REPO / "recipes" / "fgf2.toml"
@@ -134,6 +135,7 @@ class RawClient:
                  hepa_min_pa: float) -> None:
         """A client for `endpoint` watching `node_ids` (signal -> node id); marks go to `marks`."""
         self.endpoint, self.node_ids, self.marks, self.trip, self.hepa_min_pa = endpoint, node_ids, marks, trip, hepa_min_pa
+        self.pki: Any = None  # the simulator's PLC certificates and user (sim/pki.py), set before start()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="raw-opcua", daemon=True)
         self.client: Client | None = None
@@ -148,6 +150,12 @@ class RawClient:
     async def _start(self) -> None:
         """Connect and subscribe at the driver's publishing interval, with a queue like the driver's."""
         self.client = Client(self.endpoint)
+        if self.pki is not None:  # the simulator's PLC is secured like a real one: the same session as the driver's
+            self.client.application_uri = CONTROLLER_APPLICATION_URI
+            await self.client.set_security_string(
+                f"Basic256Sha256,SignAndEncrypt,{self.pki.client_certificate},{self.pki.client_key}")
+            self.client.set_user(self.pki.username)
+            self.client.set_password(self.pki.password)
         await self.client.connect()
         sub = await self.client.create_subscription(PUBLISHING_INTERVAL_MS, self)
         nodes = [self.client.get_node(n) for n in self.node_ids.values()]
@@ -212,6 +220,7 @@ async def run_trips(sim: Simulator, folder: Path, trials: int) -> dict[str, Trip
     raw_pump = PumpEmulator(sim.world, address="1", syringe_ul=1000.0)
     raw_port = serial.Serial(raw_pump.start(), 9600, timeout=1.0)
     raw = RawClient(sim.plc.endpoint, {s: sim.plc.nodes[s] for _, s, _ in TRIPS.values()}, marks, trip, hepa_min)
+    raw.pki = sim.pki
     raw.start()
     results = {name: TripResult() for name in TRIPS}
     try:
@@ -248,7 +257,7 @@ async def prepare(c: BatchController) -> None:
         recipe_hash=c.loaded.sha256, recipe_snapshot=c.loaded.text, lot="L-INTERLOCK", planned_vials=10,
         operator="op.bench", mode="production", site_config={"bench": "interlock"},
     )
-    c.rec = BatchRecorder(c.store, c.batch_id)
+    c.rec = BatchRecorder(c.store, c.batch_id, on_failure=c.fail)
     await start_monitoring(c)
     pump = c.line.pump
     await c.line.plc.move_positioner(0, timeout_s=30.0)
