@@ -3,28 +3,16 @@ firmware, counters and the identity written to the record."""
 
 from __future__ import annotations
 
-import threading
-from typing import Callable
-
 from hal.dispenser.errors import ProtocolError
-from hal.dispenser.protocol import PumpStatus, Reply
+from hal.dispenser.protocol import PumpStatus
+from hal.dispenser.pump_host import PumpHost
 
 VALVE_REPORTS = {"i": "input", "o": "output", "b": "bypass", "e": "extra"}
 
 
-class PumpReports:
+class PumpReports(PumpHost):
     """Mixin of CavroPump (state and the command layer in hal/dispenser/driver.py)."""
 
-    address: str
-    model: str
-    syringe_ul: float
-    resolution: str
-    top_speed: int
-    _cmd_lock: threading.RLock
-    command: Callable[..., Reply]
-    _report: Callable[[str], str]
-    _report_int: Callable[[str], int]
-    wait_ready: Callable[..., PumpStatus]
     _position_seen: int | None
 
     @property

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable
+from typing import Any
 
 from hal.dispenser.errors import PumpUsageError
-from hal.dispenser.protocol import RESOLUTIONS, PumpStatus, Reply
+from hal.dispenser.protocol import RESOLUTIONS
+from hal.dispenser.pump_host import PumpHost
 
 
 def _int_in(name: str, value: Any, low: int, high: int) -> int:
@@ -16,19 +16,9 @@ def _int_in(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
-class PumpSetup:
+class PumpSetup(PumpHost):
     """Mixin of CavroPump (state and the command layer in hal/dispenser/driver.py)."""
 
-    address: str
-    model: str
-    syringe_ul: float
-    resolution: str
-    top_speed: int
-    _cmd_lock: threading.RLock
-    command: Callable[..., Reply]
-    _report: Callable[[str], str]
-    _report_int: Callable[[str], int]
-    wait_ready: Callable[..., PumpStatus]
     init_timeout_s: float
     move_safety: float
     valve_timeout_s: float

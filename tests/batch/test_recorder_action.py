@@ -3,23 +3,12 @@ body raises; no body runs when its intent could not be written."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from fillfinish.batch.recorder import BatchRecorder, RecordFailure
-from fillfinish.record.store import RecordStore, RecordWriteError
-
-
-@pytest.fixture
-def rec(tmp_path: Path) -> Iterator[BatchRecorder]:
-    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
-    bid = store.create_batch(product="P", product_code="PC", recipe_name="r", recipe_version="1",
-                             recipe_hash="0" * 64, recipe_snapshot="# recipe", lot="L", planned_vials=3,
-                             operator="op", mode="production", site_config={})
-    yield BatchRecorder(store, bid)
-    store.close()
+from fillfinish.record.store import RecordWriteError
 
 
 def _last(rec: BatchRecorder) -> Any:
