@@ -27,6 +27,7 @@ log = structlog.get_logger("fillfinish.line")
 
 
 TIMELINE_PUMP_REPLY_TIMEOUT_S = 1.0  # the pump's answer timeout on a simulator's shared timeline (decision 0019)
+TIMELINE_PLC_TIMEOUT_S = 10.0  # the PLC link's request timeout there, for the same reason (a real PLC keeps 2 s)
 
 
 class Line:
@@ -48,6 +49,7 @@ class Line:
         self.plc = PlcDriver(
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
             clock_speed=speed, pause=clock.device_asleep if clock else None,
+            **({"timeout_s": TIMELINE_PLC_TIMEOUT_S} if clock else {}),
         )
         self.guard = PlcLineGuard(self.plc, config.line.id, what=what, clock_speed=speed)
         self.plc_alarm: PlcAlarm | None = None  # the PLC's latched alarm found at open (recorded by the caller)

@@ -19,6 +19,8 @@ from fillfinish.record.store import RecordStore
 from fillfinish.record.verify import verify
 from fillfinish.session import controller_session
 
+from e2e_support import finish, start_batch
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +31,7 @@ async def test_every_record_prefix_recovers(site: SiteConfig, tmp_path: Path, ti
                                                                              "post_fill_monitoring_s = 60.0")
     (tmp_path / "short.toml").write_text(text)
     async with controller_session(site, load_recipe(tmp_path / "short.toml")) as c:
-        outcome = await c.run_new(lot="L-PREFIX", vials=2, operator="op.anna", tip_lot=tip_lot)
+        outcome = await finish(start_batch(c, lot="L-PREFIX", vials=2, operator="op.anna", tip_lot=tip_lot))
         assert outcome.state == "Complete"
         header = c.store.batch(c.batch_id)
         # measurements (particle samples, UV readings) do not change what recovery decides: left out for speed
