@@ -14,7 +14,16 @@ from fillfinish.line import Line
 from fillfinish.line_safety import record_plc_alarm
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
+from hal.transport.tasks import cancel_and_wait
 from hal.transport.wirelog import WireLog
+
+
+async def _end_run(controller: BatchController) -> None:
+    """Cancel a batch run still going when its session ends (the caller failed or left early): the run's own
+    cancellation path terminates the dispense and switches the lamp off while the devices are still open."""
+    task = controller.run_task
+    if task is not None and not task.done():
+        await cancel_and_wait([task])
 
 
 def _close_record(controller: BatchController) -> None:
@@ -47,6 +56,7 @@ async def controller_session(
         stack.push_async_callback(line.close)
         controller = BatchController(line=line, store=store, clock=clock, recipe=recipe, site=config, progress=progress)
         stack.callback(_close_record, controller)  # before the store closes: every queued entry is committed
+        stack.push_async_callback(_end_run, controller)  # before the line and the record close under a live run
         if serve_port is not None:  # before the claim: building its address space blocks the loop for a while
             from fillfinish.people.users import UserStore
             from fillfinish.server import ControllerServer, ServerSecurity

@@ -66,8 +66,7 @@ class BatchController:
     def __init__(self, *, line: Line, store: RecordStore, clock: Clock, recipe: LoadedRecipe, site: SiteConfig,
                  progress: ProgressFn | None = None) -> None:
         self.line, self.store, self.clock, self.site = line, store, clock, site
-        self.loaded = recipe
-        self.r = recipe.recipe
+        self.loaded, self.r = recipe, recipe.recipe
         self.progress = progress or (lambda what, done, total: None)
         self.rec: BatchRecorder | None = None
         self.machine = PackMLMachine(on_transition=self._on_transition)
@@ -81,8 +80,8 @@ class BatchController:
         self.alarm_handling = AlarmHandling(self)
         self.history = BatchHistory()
         self.batch_id: str | None = None
-        self.planned = 0
-        self.operator = ""
+        self.planned, self.operator = 0, ""
+        self.run_task: asyncio.Task[Any] | None = None  # the batch's run, ended by its session before the devices close
         self.alarms: list[AlarmView] = []
         self.stop_reason = ""
         self.wake = asyncio.Event()
@@ -274,6 +273,7 @@ class BatchController:
 
     async def _drive(self, *, fresh: bool) -> BatchOutcome:
         """Run the machine until it rests in Complete, Stopped or Aborted."""
+        self.run_task = asyncio.current_task()
         try:
             if fresh:
                 await start_monitoring(self)

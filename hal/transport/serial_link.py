@@ -18,7 +18,8 @@ from hal.transport.wirelog import WireLog
 
 
 class SerialLink:
-    """Request/reply over pyserial, one exchange at a time; reopens a lost port on the next exchange."""
+    """Request/reply over pyserial, one exchange at a time; reopens a lost port on the next exchange, but never one
+    its owner closed (a task still running after its session ended must not take the port back)."""
 
     def __init__(
         self,
@@ -37,13 +38,16 @@ class SerialLink:
         self.log = structlog.get_logger("hal.serial").bind(device=device, port=url)
         self._lock = threading.RLock()
         self._port: serial.SerialBase | None = None
+        self._closed = False  # closed by its owner: exchanges are refused until `open()` is called again
 
     @property
     def is_open(self) -> bool:
         return self._port is not None and self._port.is_open
 
     def open(self) -> None:
+        """Open the port (exclusively if asked); LinkClosed naming the port when it cannot be opened."""
         with self._lock:
+            self._closed = False
             if self.is_open:
                 return
             try:
@@ -57,6 +61,13 @@ class SerialLink:
             self.log.debug("serial.open", baudrate=self.baudrate)
 
     def close(self) -> None:
+        """Close the port for good: later exchanges raise LinkClosed instead of reopening it."""
+        with self._lock:
+            self._closed = True
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the OS port (lost or closed); the next exchange reopens it unless the owner closed the link."""
         with self._lock:
             if self._port is not None:
                 try:
@@ -68,7 +79,7 @@ class SerialLink:
     def _lost(self, exc: BaseException, partial: bytes = b"") -> LinkClosed:
         self.log.warning("serial.lost", error=str(exc))
         try:
-            self.close()
+            self._drop()
         except (serial.SerialException, OSError, termios.error):
             self._port = None
         return LinkClosed(f"serial line lost: {exc}", device=self.device, partial=partial)
@@ -76,6 +87,8 @@ class SerialLink:
     def exchange(self, request: bytes, *, terminator: bytes, extra: int = 0, timeout: float = 1.0) -> bytes:
         """Send `request`, return the reply up to `terminator` plus `extra` bytes; LinkTimeout past `timeout` s."""
         with self._lock:
+            if self._closed:
+                raise LinkClosed(f"{self.url} was closed by its owner", device=self.device)
             self.open()
             assert self._port is not None
             try:

@@ -259,3 +259,25 @@ def test_line_gone(balance: MtSicsBalance, emulator: BalanceEmulator) -> None:
 def test_open_bad_port(tmp_path: Path) -> None:
     with pytest.raises(BalanceLinkLost, match="cannot open balance port"):
         MtSicsBalance.open(str(tmp_path / "no-such-tty"))
+
+
+def test_a_link_closed_by_its_owner_is_not_reopened(emulator: BalanceEmulator) -> None:
+    """A task still running after its session closed the port must not take it back (it would hold the exclusive
+    lock, and every later controller on that port is refused); `open()` again is the owner's explicit choice."""
+    from hal.transport.errors import LinkClosed
+
+    assert emulator.path is not None
+    link = SerialLink(emulator.path, device="balance", exclusive=True)
+    try:
+        parse_reply(link.exchange(build_command("I4"), terminator=TERMINATOR), "I4")
+        link.close()
+        with pytest.raises(LinkClosed, match="closed by its owner"):
+            link.exchange(build_command("I4"), terminator=TERMINATOR)
+        assert not link.is_open
+        other = SerialLink(emulator.path, device="balance", exclusive=True)
+        other.open()  # the port is free: nobody took it back
+        other.close()
+        link.open()
+        parse_reply(link.exchange(build_command("I4"), terminator=TERMINATOR), "I4")
+    finally:
+        link.close()

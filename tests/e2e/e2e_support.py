@@ -132,6 +132,13 @@ def _task_end(task: "asyncio.Task[Any]") -> str:
     return f"raised {exc!r}" if exc is not None else repr(task.result())
 
 
+async def record_of(controller: Any) -> list[Any]:
+    """The batch's entries once every entry the controller queued so far is committed (state changes, alarms and
+    samples are posted to the record's writer thread, so a plain read right after a state change may miss them)."""
+    await controller.recorder.committed()
+    return controller.store.entries(controller.batch_id)
+
+
 def kinds(entries: list[Any], kind: str, /, **match: Any) -> list[Any]:
     """Entries of `kind` whose data contain every `match` item."""
     return [e for e in entries if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())]

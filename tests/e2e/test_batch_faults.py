@@ -22,7 +22,7 @@ from fillfinish.session import controller_session
 from sim.faults import FaultSpec
 from sim.runner import Simulator
 
-from e2e_support import finish, kinds, start_batch, stays, wait_for
+from e2e_support import finish, kinds, record_of, start_batch, stays, wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ async def test_door_open_mid_dispense_terminates_and_rejects_the_vial(
         before = simulator.world.vials.get(2, 0.0)
         simulator.world.faults.inject("door.open")
         await held(c, task)
-        entries = c.store.entries(c.batch_id)
+        entries = await record_of(c)
         vial2 = kinds(entries, "vial", vial=2)
         assert vial2 and vial2[0].data["status"] == "rejected" and "interrupted" in vial2[0].data["reason"]
         outcome2 = kinds(entries, "outcome", action="dispense", vial=2)[0]
@@ -170,7 +170,7 @@ async def test_pump_silent_mid_dispense_makes_the_vial_uncertain_never_redispens
                        task=task)
         simulator.world.faults.inject("pump.silent")  # the pump stops answering while its plunger moves
         await held(c, task)
-        entries = c.store.entries(c.batch_id)
+        entries = await record_of(c)
         assert kinds(entries, "vial", vial=2)[0].data["status"] == "uncertain"
         assert kinds(entries, "outcome", action="dispense", vial=2)[0].data["unknown"] is True
         await unhold_when_clear(c, simulator)

@@ -13,7 +13,7 @@ from fillfinish.machine.packml import State
 from fillfinish.session import controller_session
 from sim.runner import Simulator
 
-from e2e_support import finish, kinds, start_batch, wait_for
+from e2e_support import finish, kinds, record_of, start_batch, wait_for
 from test_batch_faults import recipe_variant
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ async def test_expired_uv_hold_time_blocks_fill_until_uv_is_repeated(
         await c.command("Unhold", "sup.bob", "jam cleared")
         # the tip step is redone, then prime is refused: the UV cycle ended more than 1200 s ago
         await wait_for(lambda: c.machine.state == State.Held, what="Held by the hold-time guard", task=task)
-        entries = c.store.entries(c.batch_id)
+        entries = await record_of(c)
         holds = [e for e in kinds(entries, "state", to="Holding") if "8.18" in e.data["reason"]]
         assert holds and "UV cycle end to fill start" in holds[0].data["reason"]
         assert kinds(entries, "phase", event="repeat", phase="uv_cycle")

@@ -19,7 +19,7 @@ from sim.runner import Simulator
 from fillfinish.line import _security
 from hal.plc.driver import PlcDriver
 
-from e2e_support import finish, kinds, start_batch, wait_for
+from e2e_support import finish, kinds, record_of, start_batch, wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ async def _lamp_on_during_fill(site: SiteConfig, simulator: Simulator, tip_lot: 
         await rogue.set_lamp(True)
         await wait_for(lambda: c.machine.state == State.Held, what="machine Held", task=task)
         await wait_for(lambda: not simulator.world.lamp.commanded, what="lamp off")
-        entries = c.store.entries(c.batch_id)
+        entries = await record_of(c)
         alarm = kinds(entries, "alarm", source="lamp_unexpected")
         assert alarm and alarm[0].data["severity"] == "interlock"
         assert kinds(entries, "deviation", source="lamp_unexpected")
