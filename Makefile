@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # the suite's command, also run by scripts/stress-test.sh (docs/testing.md); two workers, a module's tests together
-PYTEST_ARGS ?= -q -p no:cacheprovider -n 2 --dist loadfile
+PYTEST_ARGS ?= -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)

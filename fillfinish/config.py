@@ -105,6 +105,8 @@ class PlcConfig(_Section):
     password: str | None = Field(default=None, min_length=1, description="OPC UA password (with username)")
     nodes: dict[str, NodeId] = Field(min_length=1, description='signal name = "node id" (e.g. "ns=2;s=UV.LampOn"); '
                                                                 "names from hal/plc/signals.py")
+    request_timeout_s: float = Field(default=2.0, gt=0, le=60, description="real seconds the PLC has to answer one "
+                                     "OPC UA request (read, write, call); past it the link counts as lost")
 
     @model_validator(mode="after")
     def _security(self) -> Self:

@@ -150,6 +150,9 @@ baudrate = 9600
 
 [plc]
 endpoint = {_q(self.plc.endpoint)}
+# the emulated PLC is a thread of a shared PC: a stall of that PC is not the machine's, so the simulator's config gives
+# it 10 s to answer an OPC UA request (a real PLC's config keeps the default 2 s)
+request_timeout_s = 10.0
 {self.pki.site_config_lines() if self.pki is not None else 'security = "None"'}
 
 [plc.nodes]

@@ -15,9 +15,8 @@ from typing import Any
 
 import structlog
 
+from fillfinish.record.entry_check import CheckedEntry, check_entry
 from fillfinish.record.store import RecordStore, RecordWriteError
-from fillfinish.record.chain import CanonicalJSONError, normalise
-from fillfinish.record.vocabulary import VocabularyError, validate_entry
 
 log = structlog.get_logger("fillfinish.record")
 
@@ -108,37 +107,42 @@ class BatchRecorder:
         self._writer.shutdown(wait=True)
 
     def append_now(self, kind: str, actor: str, data: dict[str, Any], durable: bool = True) -> int:
-        """The append itself (on the writer thread): RecordFailure if it was not committed."""
-        if self.failed:
-            raise RecordFailure(f"record already failed: {self.failed}")
-        try:
-            entry = (self.store.append(self.batch_id, kind, data, actor) if durable else
-                     self.store.append(self.batch_id, kind, data, actor, durable=False))
-        except RecordWriteError as exc:
-            if isinstance(exc.__cause__, VocabularyError):  # nothing written and the store is sound: later entries go in
-                raise RecordFailure(f"cannot write the batch record: {exc}") from exc
-            self.failed = str(exc)
-            log.error("record.write_failed", batch=self.batch_id, kind=kind, error=str(exc))
-            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
-        self.count += 1
-        return entry.seq
+        """Check and append one entry (on the writer thread): RecordFailure if it was not committed."""
+        return self._append(self._check(kind, actor, data), durable)
 
     # ------------------------------------------------------------------------------------------------- plumbing
     def _submit(self, kind: str, actor: str, data: dict[str, Any], durable: bool) -> Future[Any]:
-        """Check the entry against the vocabulary here (a refusal raises at the caller, nothing queued), then queue
-        its append behind every entry asked for before it."""
-        self._check_usable()
+        """Check the entry here (a refusal raises at the caller, nothing queued), then queue its append behind every
+        entry asked for before it; the store does not check it again."""
+        checked = self._check(kind, actor, data)
         try:
-            validate_entry(kind, normalise(data))
-        except (VocabularyError, CanonicalJSONError, ValueError, TypeError) as exc:
-            log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
-            raise RecordFailure(f"cannot write the batch record: cannot record {kind!r} entry for batch "
-                                f"{self.batch_id}: {exc}") from exc
-        try:
-            self._last = self._writer.submit(self.append_now, kind, actor, data, durable)
+            self._last = self._writer.submit(self._append, checked, durable)
         except RuntimeError as exc:  # the writer was closed with the session
             raise RecordFailure(f"cannot write the batch record: the run's record is closed ({kind!r})") from exc
         return self._last
+
+    def _check(self, kind: str, actor: str, data: dict[str, Any]) -> CheckedEntry:
+        """The entry checked against the record's rules and vocabulary; RecordFailure (nothing written, the record
+        still sound) when it is refused."""
+        self._check_usable()
+        try:
+            return check_entry(self.batch_id, kind, data, actor)
+        except RecordWriteError as exc:
+            log.error("record.vocabulary_refused", batch=self.batch_id, kind=kind, error=str(exc))
+            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
+
+    def _append(self, checked: CheckedEntry, durable: bool) -> int:
+        """The append itself (on the writer thread); a failed commit marks the record failed."""
+        if self.failed:
+            raise RecordFailure(f"record already failed: {self.failed}")
+        try:
+            entry = self.store.append_checked(self.batch_id, checked, durable=durable)
+        except RecordWriteError as exc:
+            self.failed = str(exc)
+            log.error("record.write_failed", batch=self.batch_id, kind=checked.kind, error=str(exc))
+            raise RecordFailure(f"cannot write the batch record: {exc}") from exc
+        self.count += 1
+        return entry.seq
 
     def _check_usable(self) -> None:
         """RecordFailure once a write has failed (nothing more is queued)."""

@@ -21,7 +21,9 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
 
-from fillfinish.record.chain import CanonicalJSONError, canonical_json, format_ts, normalise
+from fillfinish.record.chain import format_ts, normalise
+from fillfinish.record.entry_check import KIND_RE, CheckedEntry, check_entry
+from fillfinish.record.entry_check import text_field as _text_field
 from fillfinish.record.connect import MIGRATIONS_DIR, SUPPORTED, make_engine, migrate, safe_url
 from fillfinish.record.connect import cause as _cause
 from fillfinish.record.errors import RecordError, RecordOpenError, RecordWriteError, UnknownBatchError
@@ -33,13 +35,11 @@ from fillfinish.record.store_reads import BATCH, ENTRY, StoreReads
 from fillfinish.record.verify import VerifyReport, verify
 from fillfinish.record.witness import Witness
 from fillfinish.record.write_path import MAX_WRITE_ATTEMPTS, WritePath
-from fillfinish.record.vocabulary import validate_entry
 
 __all__ = ["DEFAULT_LINE_ID", "MAX_WRITE_ATTEMPTS", "MIGRATIONS_DIR", "PG_WRITE_LOCK", "SUPPORTED", "RecordError",
            "RecordOpenError", "RecordStore", "RecordWriteError", "UnknownBatchError", "migrate", "safe_url"]
 
 PG_WRITE_LOCK = 0x66696C6C  # "fill": advisory lock key serialising record writers on PostgreSQL
-KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 REGISTRY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,27}$")
 DEFAULT_LINE_ID = "line-1"
 """The line whose ledger chain a store appends to when the site config names none."""
@@ -48,13 +48,6 @@ DEFAULT_LINE_ID = "line-1"
 def _utc_now() -> datetime:
     """Wall-clock UTC now (the default record clock)."""
     return datetime.now(UTC)
-
-
-def _text_field(name: str, value: object) -> str:
-    """`value` if it is a non-empty string, else a ValueError naming the field."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return value
 
 
 class RecordStore(StoreReads, WritePath):
@@ -256,17 +249,12 @@ class RecordStore(StoreReads, WritePath):
         Raises RecordWriteError (nothing written) for an unknown batch, a bad kind/actor, data that is not plain
         JSON, a closed store, a missing site key, or any database failure.
         """
-        try:
-            if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
-                raise ValueError(f"kind must be lowercase letters, digits and _ (e.g. 'vial'), got {kind!r}")
-            check_actor(_text_field("actor", actor))
-            if not isinstance(data, Mapping):
-                raise ValueError(f"data must be a mapping (JSON object), got {type(data).__name__}")
-            payload: dict[str, Any] = normalise(data)
-            data_text = canonical_json(payload)
-            validate_entry(kind, payload)  # the record vocabulary: an undeclared kind or field is refused (VocabularyError)
-        except (CanonicalJSONError, ValueError, TypeError) as exc:
-            raise RecordWriteError(f"cannot record {kind!r} entry for batch {batch_id}: {exc}") from exc
+        return self.append_checked(batch_id, check_entry(batch_id, kind, data, actor), durable=durable)
+
+    def append_checked(self, batch_id: str, checked: CheckedEntry, *, durable: bool = True) -> Entry:
+        """`append` of an entry `check_entry` has already checked (the batch recorder checks at its caller, then
+        appends on its writer thread): the same transaction and errors, without checking the entry twice."""
+        kind, actor, payload, data_text = checked.kind, checked.actor, checked.payload, checked.data_text
         with self._lock:
             self._check_open(f"record {kind!r} entry for batch {batch_id}")
             try:

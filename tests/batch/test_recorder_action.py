@@ -41,10 +41,10 @@ async def test_failed_without_raising_is_an_unsuccessful_outcome(rec: BatchRecor
 
 
 async def test_no_body_runs_without_its_intent(rec: BatchRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: Any) -> Any:
+    def broken(*args: Any, **kw: Any) -> Any:
         raise RecordWriteError("disk gone")
 
-    monkeypatch.setattr(rec.store, "append", broken)
+    monkeypatch.setattr(rec.store, "append_checked", broken)
     ran = []
     with pytest.raises(RecordFailure):
         async with rec.action("dispense", vial=1, volume_ul=100.0):

@@ -17,17 +17,17 @@ pytestmark = pytest.mark.slow
 
 async def test_record_write_failure_stops_safely(controller: BatchController, simulator: Simulator,
                                                  tip_lot: TipLot, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_append = controller.store.append
+    real_append = controller.store.append_checked  # the batch recorder's way in (it checks the entry first)
     state = {"dispenses": 0}
 
-    def failing_append(batch_id, kind, data, actor, **kw):  # type: ignore[no-untyped-def]
-        if kind == "intent" and data.get("action") == "dispense":
+    def failing_append(batch_id, checked, **kw):  # type: ignore[no-untyped-def]
+        if checked.kind == "intent" and checked.payload.get("action") == "dispense":
             state["dispenses"] += 1
             if state["dispenses"] == 3:  # the disk is gone just before the third vial's dispense
                 raise RecordWriteError("disk I/O error (simulated)")
-        return real_append(batch_id, kind, data, actor, **kw)  # kw: durable (decision 0019)
+        return real_append(batch_id, checked, **kw)  # kw: durable (decision 0019)
 
-    monkeypatch.setattr(controller.store, "append", failing_append)
+    monkeypatch.setattr(controller.store, "append_checked", failing_append)
     dispensed_before = len(simulator.world.dispensed)
     task = start_batch(controller, lot="L-DISK", vials=10, operator="op.anna", tip_lot=tip_lot)
     outcome = await finish(task, allow=("Held",))  # the failed write leaves the line Held and ends the run
