@@ -5,6 +5,7 @@
 # PYTHON picks the interpreter (default .venv/bin/python). Stops at the first failing run; prints each run's pytest
 # summary line, its wall time and the load average, and the total.
 set -euo pipefail
+unset PYTHONDONTWRITEBYTECODE  # keep compiled bytecode, as `make test` does (Makefile)
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 burners=${2:-2}

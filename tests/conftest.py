@@ -16,6 +16,23 @@ from sqlalchemy.engine import make_url
 from fillfinish.record import RecordStore
 from step_clock import StepClock
 
+FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+"""Cheap argon2 parameters for the passwords the tests set (production: argon2-cffi's defaults, ~0.15 s a hash here).
+A hash carries its parameters, so a child `fillfinish` process verifies such a password as cheaply."""
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every UserStore a test builds without its own hasher hashes with FAST_ARGON2 (the e2e and people tests set
+    passwords for every seeded person; at the default cost each one took ~0.15 s of CPU and 64 MB)."""
+    from argon2 import PasswordHasher
+
+    import fillfinish.people.users as users_module
+
+    fast = PasswordHasher(**FAST_ARGON2)
+    monkeypatch.setattr(users_module, "PasswordHasher", lambda: fast)
+
+
 PG_URL = os.environ.get("FILLFINISH_TEST_PG_URL")
 PG_SKIP = "FILLFINISH_TEST_PG_URL is not set (start a server with scripts/test-postgres.sh and export its URL)"
 

@@ -23,14 +23,3 @@ def world(db_url: str) -> Iterator[World]:
         yield World(store, clock, prepared, load_recipe(FGF2), site())
     finally:
         store.close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters in these tests (the services build their own UserStore)."""
-    from argon2 import PasswordHasher
-
-    import fillfinish.people.users as users_module
-
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(users_module, "PasswordHasher", lambda: fast)
