@@ -21,7 +21,7 @@ from fillfinish.record.verify_batches import SIGNATURE_KIND, _check_batches, che
 from fillfinish.record.verify_ledger import _combine_ledger, _witness_marks, check_ledger
 from fillfinish.record.verify_parallel import check_whole
 from fillfinish.record.verify_report import PROBLEM_KINDS, BatchResult, LedgerResult, Problem, VerifyReport
-from fillfinish.record.verify_rows import _batch_ids, _line_sizes, _nothing, _snapshot
+from fillfinish.record.verify_rows import _batch_ids, _count, _line_ids, _nothing, _snapshot
 from fillfinish.record.verify_scan import check_lines, scan_ledger
 
 __all__ = ["PROBLEM_KINDS", "SIGNATURE_KIND", "BatchResult", "LedgerResult", "Problem", "VerifyReport", "check_batch",
@@ -47,16 +47,14 @@ def verify(store: Any, batch_id: str | None = None, *, anchor: tuple[int, str] |
     url = store._raw_url  # noqa: SLF001 - verify is part of the record package
     dialect = store.dialect
     with store._lock if _shared(store) else _nothing(), _snapshot(store) as conn:  # noqa: SLF001
-        ids = _batch_ids(conn, dialect, batch_id)
-        lines = _line_sizes(conn, dialect)
-        if batch_id is not None and not ids:
-            raise UnknownBatchError(f"unknown batch {batch_id!r} in {store.url}")
-        total = sum(size for _, size in lines)
-        names = [line for line, _ in lines]
-        if batch_id is None:
-            results, line_results = check_whole(conn, url, dialect, key, ids, names,
-                                                jobs if total >= PARALLEL_MIN_ROWS else 1)
+        names = _line_ids(conn, dialect)
+        if batch_id is None:  # the batch ids come with the pass (every batch named by a header or a row)
+            parallel = jobs > 1 and _count(conn, dialect, "ledger") >= PARALLEL_MIN_ROWS
+            results, line_results = check_whole(conn, url, dialect, key, names, jobs if parallel else 1)
         else:
+            ids = _batch_ids(conn, dialect, batch_id)
+            if not ids:
+                raise UnknownBatchError(f"unknown batch {batch_id!r} in {store.url}")
             results = _check_batches(conn, dialect, key, ids, batch_id)
             line_results = check_lines(conn, dialect, key, names, [scan_ledger(conn, dialect, key)] if names else [])
     with store._lock if _shared(store) else _nothing():  # noqa: SLF001

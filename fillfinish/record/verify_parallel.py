@@ -14,7 +14,8 @@ from typing import Any
 from fillfinish.record.sitekey import SiteKey
 from fillfinish.record.verify_batches import check_named
 from fillfinish.record.verify_ledger import _LineResult
-from fillfinish.record.verify_onepass import RangeScan, joined_entries, read_facts, scan_range, signatures_ok
+from fillfinish.record.verify_onepass import (RangeScan, joined_entries, read_facts, scan_range, settle_counts,
+                                              signatures_ok)
 from fillfinish.record.verify_report import BatchResult
 from fillfinish.record.verify_rows import _connect, _release
 from fillfinish.record.verify_scan import check_lines, global_ranges
@@ -30,10 +31,11 @@ def _range_task(url: str, dialect: str, secret: bytes | None, lo: int, hi: int) 
         _release()
 
 
-def check_whole(conn: Any, url: str, dialect: str, key: SiteKey | None, ids: list[str], lines: list[Any],
+def check_whole(conn: Any, url: str, dialect: str, key: SiteKey | None, lines: list[Any],
                 jobs: int) -> tuple[list[BatchResult], dict[Any, _LineResult]]:
-    """Every batch's and every line's result: the one-pass check of the ledger's global_seq span (cut in ranges over
-    `jobs` worker processes when jobs > 1), then the full check of what it could not show intact, on `conn`."""
+    """Every batch's (in batch id order) and every line's result: the one-pass check of the ledger's global_seq span
+    (cut in ranges over `jobs` worker processes when jobs > 1), then the full check of what it could not show intact,
+    on `conn`."""
     ranges = global_ranges(conn, dialect, 1 if jobs <= 1 else jobs * 4)  # several ranges a worker: no long tail
     if jobs <= 1 or len(ranges) <= 1:
         parts = [scan_range(conn, dialect, key, lo, hi) for lo, hi in ranges]
@@ -47,6 +49,7 @@ def check_whole(conn: Any, url: str, dialect: str, key: SiteKey | None, ids: lis
             futures = [pool.submit(_range_task, url, dialect, secret, lo, hi) for lo, hi in ranges]
             facts = read_facts(conn, dialect)  # the parent's share while the workers run
             parts = [future.result() for future in futures]
+    ids = settle_counts(conn, dialect, parts, facts)
     found: dict[str, BatchResult] = {}
     again: list[str] = []
     signed: dict[Any, list[tuple[Any, ...]]] = {}

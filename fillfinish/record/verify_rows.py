@@ -137,10 +137,19 @@ def _batch_ids(conn: Any, dialect: str, batch_id: str | None) -> list[str]:
     return [row[0] for row in _fetchall(conn, dialect, sql, ())]
 
 
-def _line_sizes(conn: Any, dialect: str) -> list[tuple[str, int]]:
-    """(line_id, number of rows) of every line's ledger."""
-    rows = _fetchall(conn, dialect, "SELECT line_id, COUNT(*) FROM ledger GROUP BY line_id ORDER BY line_id", ())
-    return [(str(line), int(count)) for line, count in rows]
+def _line_ids(conn: Any, dialect: str) -> list[str]:
+    """Every line id of the ledger, in order: one index probe a line (a skip scan of uq_ledger_line_seq), not a scan of
+    every row (a GROUP BY over a million ledger rows took 0.35 s)."""
+    rows = _fetchall(conn, dialect, "WITH RECURSIVE line(id) AS (SELECT MIN(line_id) FROM ledger UNION ALL "
+                     "SELECT (SELECT MIN(line_id) FROM ledger WHERE line_id > line.id) FROM line "
+                     "WHERE line.id IS NOT NULL) SELECT id FROM line WHERE id IS NOT NULL", ())
+    return [str(row[0]) for row in rows]
+
+
+def _count(conn: Any, dialect: str, table: str) -> int:
+    """The number of rows of `table` (entry or ledger)."""
+    assert table in ("entry", "ledger")
+    return int(_fetchall(conn, dialect, f"SELECT COUNT(*) FROM {table}", ())[0][0])
 
 
 def _fetchall(conn: Any, dialect: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

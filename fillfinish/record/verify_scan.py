@@ -89,7 +89,9 @@ def scan_ledger(conn: Any, dialect: str, key: SiteKey | None, lo: int | None = N
 
 def global_ranges(conn: Any, dialect: str, parts: int) -> list[tuple[int, int]]:
     """The ledger's global_seq span cut into `parts` contiguous ranges (empty ledger: none)."""
-    low, high = _fetchall(conn, dialect, "SELECT MIN(global_seq), MAX(global_seq) FROM ledger", ())[0]
+    # two subqueries: each reads one end of the key (MIN and MAX in one SELECT made SQLite scan the whole ledger)
+    low, high = _fetchall(conn, dialect, "SELECT (SELECT MIN(global_seq) FROM ledger), "
+                          "(SELECT MAX(global_seq) FROM ledger)", ())[0]
     if low is None:
         return []
     step = max(1, -(-(int(high) - int(low) + 1) // parts))
