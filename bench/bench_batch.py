@@ -20,6 +20,8 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,11 @@ from bench.common import REPO, Figure, Stats, base_parser, fmt, positive_float, 
 from bench.common import print_table, quiet_logging, write_figures
 from bench.bench_record import raw_sqlite_rate
 from fillfinish.batch.controller import BatchController, BatchOutcome, TipLot
-from fillfinish.config import load_site_config
+from fillfinish.config import SiteConfig, load_site_config
 from fillfinish.recipes.loader import load_recipe
 from fillfinish.record.store import RecordStore
 from fillfinish.session import controller_session
+from bench.sim_process import simulator_process
 from sim.runner import Simulator
 
 RECIPE = REPO / "recipes" / "fgf2.toml"
@@ -109,7 +112,7 @@ class CallTimer:
 
     def instrument(self, controller: BatchController) -> None:
         """Time the controller's record appends, pump and balance calls and positioner moves."""
-        self.wrap_sync(controller.store, "append", "record append")
+        self.wrap_sync(controller.store, "append_checked", "record append")  # the batch recorder's way in
         line, call = controller.line, controller.line.call
 
         async def device_call(fn: Any, *args: Any, **kw: Any) -> Any:
@@ -173,14 +176,27 @@ class BatchResult:
     fill_limit_s: float
 
 
-async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
-    """Run one FGF-2 batch of `vials` on a fresh simulator at `speed`; SQLite record in `folder`."""
-    recipe = load_recipe(RECIPE)
-    tip_lot = TipLot("TL-BENCH-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
+@contextmanager
+def simulator_site(folder: Path, speed: float, sim_process: bool) -> Iterator[SiteConfig]:
+    """A fresh simulator at `speed` (in its own process, or in this one) and the site config pointing at it."""
+    database_url = f"sqlite:///{folder / 'record.db'}"
+    if sim_process:
+        with simulator_process(folder, "max" if speed == MAX else f"{speed:g}", database_url) as site:
+            yield site
+        return
     timeline = folder / "timeline" if speed == MAX else None
     sim = Simulator(MAX_RATE if timeline else speed, timeline=timeline).start()
     try:
-        site = load_site_config(sim.write_site_config(folder / "site.toml", f"sqlite:///{folder / 'record.db'}"))
+        yield load_site_config(sim.write_site_config(folder / "site.toml", database_url))
+    finally:
+        sim.stop()
+
+
+async def run_batch(folder: Path, vials: int, speed: float, sim_process: bool = True) -> BatchResult:
+    """Run one FGF-2 batch of `vials` on a fresh simulator at `speed`; SQLite record in `folder`."""
+    recipe = load_recipe(RECIPE)
+    tip_lot = TipLot("TL-BENCH-1", "EO-CYCLE-7", (dt.date.today() + dt.timedelta(days=400)).isoformat())
+    with simulator_site(folder, speed, sim_process) as site:
         trace = FillTrace()
         async with controller_session(site, recipe, progress=trace.progress) as controller:
             trace.controller = controller
@@ -193,17 +209,16 @@ async def run_batch(folder: Path, vials: int, speed: float) -> BatchResult:
         fill_sim = (vial_ts[-1] - vial_ts[0]).total_seconds() if len(vial_ts) > 1 else 0.0
         return BatchResult(outcome, trace, total, entries_total, fill_sim,
                            recipe.recipe.hold_times.fill_duration_max_s)
-    finally:
-        sim.stop()
 
 
-def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None) -> tuple[list[Figure], bool]:
+def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None,
+        sim_process: bool = True) -> tuple[list[Figure], bool]:
     """Raw SQLite, RecordStore alone, the batch, raw SQLite again; print the detail; (figures, batch complete?)."""
     with tempfile.TemporaryDirectory(prefix="ff-bench-", dir=folder) as tmp:
         work = Path(tmp)
         raw_before = raw_sqlite_commits_per_s(work, raw_n)
         store_rate = store_appends_per_s(work, store_n)
-        result = asyncio.run(run_batch(work, vials, speed))
+        result = asyncio.run(run_batch(work, vials, speed, sim_process))
         raw_after = raw_sqlite_commits_per_s(work, raw_n)
     raw = (raw_before + raw_after) / 2
     o, tr = result.outcome, result.trace
@@ -221,7 +236,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
     entries = tr.counts[-1] - tr.counts[0]
     entries_s = entries / fill_real
     per_vial = Stats.of([b - a for a, b in zip(tr.times, tr.times[1:])])
-    print(f"\nFGF-2 batch, {vials} vials, simulator clock speed {speed_text(speed)}, SQLite record in "
+    print(f"\nFGF-2 batch, {vials} vials, simulator clock speed {speed_text(speed)} "
+          f"({'its own process' if sim_process else 'threads of this process'}), SQLite record in "
           f"{tempfile.gettempdir()}")
     print_table(("measure", "value"), [
         ["outcome", f"{o.state}, accepted {o.accepted}, rejected {o.rejected}, uncertain {o.uncertain}"],
@@ -234,7 +250,7 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         ["real time per vial: median / p99 / max",
          f"{fmt(per_vial.median, 's')} / {fmt(per_vial.p99, 's')} / {fmt(per_vial.max, 's')}"],
         ["controller vials/s (fill phase, real)", f"{vials_s:,.1f}"],
-        ["process CPU per vial (controller and simulator threads, user + system)",
+        [f"process CPU per vial (controller{'' if sim_process else ' and simulator threads'}, user + system)",
          fmt((tr.cpu[-1] - tr.cpu[0]) / (len(tr.times) - 1), "s")],
         ["record entries in the fill phase", f"{entries:,} ({entries / (len(tr.times) - 1):.2f} per vial)"],
         ["record entries in the whole batch", f"{result.entries_total:,}"],
@@ -260,7 +276,8 @@ def run(vials: int, speed: float, raw_n: int, store_n: int, folder: Path | None)
         Figure("RecordStore.append alone, entries/s", store_rate, raw, "/s", "higher"),
         Figure("controller vials/s (raw: commits/s / entries per vial)", vials_s,
                raw / (entries / (len(tr.times) - 1)), "/s", "higher"),
-        Figure(f"fill real time per vial, median (speed {speed_text(speed).split()[0]}; raw: its entries' commits)",
+        Figure(f"fill real time per vial, median (speed {speed_text(speed).split()[0]}, simulator "
+               f"{'process' if sim_process else 'threads'}; raw: its entries' commits)",
                per_vial.median, (entries / (len(tr.times) - 1)) / raw, "s"),
     ], clean
 
@@ -282,6 +299,9 @@ def main() -> None:
                         "recipe allows 10..2000)")
     parser.add_argument("--speed", type=speed_arg, default=DEFAULT_SPEED,
                         help=f"simulator clock speed or 'max' (default {DEFAULT_SPEED:g}; see bench/README.md)")
+    parser.add_argument("--sim", choices=("process", "thread"), default="process",
+                        help="the simulator in its own process (default: as beside a real controller) or in threads "
+                        "of the benchmark's process (their CPU then counts as the controller's)")
     parser.add_argument("--raw-n", type=positive_int, default=2000, help="raw sqlite3 commits per measurement")
     parser.add_argument("--store-n", type=positive_int, default=1000, help="RecordStore.append calls alone")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary databases (default: the "
@@ -294,7 +314,7 @@ def main() -> None:
         parser.error(f"--vials: {args.vials} outside the limits of {RECIPE.name}; allowed: "
                      f"{fill.vial_count_min}-{fill.vial_count_max}")
     quiet_logging()
-    figures, clean = run(args.vials, args.speed, args.raw_n, args.store_n, args.dir)
+    figures, clean = run(args.vials, args.speed, args.raw_n, args.store_n, args.dir, args.sim == "process")
     print()
     print_figures(figures)
     if args.json:

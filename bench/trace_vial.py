@@ -93,7 +93,7 @@ async def trace(folder: Path, vials: int) -> None:
         async with controller_session(site, recipe, progress=progress) as c:
             fill.controller = c
             plc, pump = c.line.plc, c.line.pump
-            tally.wrap(c.store, "append", "record append")
+            tally.wrap(c.store, "append_checked", "record append")
             tally.wrap(c.line, "call", lambda a: "Line.call " + getattr(a[0], "__name__", "?"))
             tally.wrap(plc, "move_positioner", "positioner move")
             tally.wrap(plc, "read_many", "  positioner: read_many")
