@@ -8,10 +8,13 @@ Run: .venv/bin/python bench/run_all.py [--quick] [--vials N] [--speed S|max] [--
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +40,29 @@ def commands(quick: bool, vials: int | None, speed: str | None, big: bool) -> li
             ("bench.bench_record", record)]
 
 
+@contextmanager
+def durable_postgres() -> Iterator[dict[str, str]]:
+    """The environment for bench_record: FILLFINISH_BENCH_PG_URL as given, else a throwaway cluster with PostgreSQL's
+    own durability (fsync on: scripts/test-postgres.sh with FILLFINISH_PG_DURABLE=1), stopped afterwards; without
+    PostgreSQL binaries, no URL (bench_record then skips its PostgreSQL figures and says so)."""
+    env = dict(os.environ)
+    if env.get("FILLFINISH_BENCH_PG_URL") or not any(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        yield env
+        return
+    script = REPO / "scripts" / "test-postgres.sh"
+    folder = tempfile.mkdtemp(prefix="ff-bench-pg-")
+    started = subprocess.run(["bash", str(script), "start", folder], capture_output=True, text=True,
+                             env={**env, "FILLFINISH_PG_DURABLE": "1"})
+    if started.returncode != 0:
+        print(f"no durable PostgreSQL for bench_record: {started.stderr.strip()}", file=sys.stderr)
+        yield env
+        return
+    try:
+        yield {**env, "FILLFINISH_BENCH_PG_URL": started.stdout.strip().splitlines()[-1]}
+    finally:
+        subprocess.run(["bash", str(script), "stop", folder], capture_output=True)
+
+
 def speed_arg(text: str) -> str:
     """argparse type: 'max' or a number > 0 (kept as text for the batch benchmark's command line)."""
     return "max" if text.strip().lower() == "max" else f"{positive_float(text):g}"
@@ -54,13 +80,13 @@ def main() -> int:
     figures: list[Figure] = []
     failed: list[str] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ff-bench-json-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ff-bench-json-") as tmp, durable_postgres() as pg_env:
         for module, extra in commands(args.quick, args.vials, args.speed, args.big):
             out = Path(tmp) / f"{module}.json"
             cmd = [sys.executable, "-m", module, "--json", str(out), *extra]
             print(f"\n=== {' '.join(['python', '-m', module, *extra])}", flush=True)
             t0 = time.perf_counter()
-            rc = subprocess.run(cmd, cwd=REPO).returncode
+            rc = subprocess.run(cmd, cwd=REPO, env=pg_env).returncode
             print(f"=== {module}: exit {rc}, {time.perf_counter() - t0:.1f} s", flush=True)
             if rc != 0:
                 failed.append(f"{module} (exit {rc})")

@@ -6,7 +6,9 @@
 #   scripts/test-postgres.sh stop DIR        stop that cluster and delete DIR
 #
 # Binaries come from /usr/lib/postgresql/*/bin (newest version) or PG_BIN. As root, the server runs as user postgres.
-# The cluster is for tests only: fsync is off, auth is trust, it listens on loopback only.
+# The cluster is for tests only: fsync is off, auth is trust, it listens on loopback only. With
+# FILLFINISH_PG_DURABLE=1 fsync and full page writes stay on (PostgreSQL's defaults, a site server's durability): the
+# benchmarks measure the record's append against a raw commit with the same durability on such a cluster.
 # Typical use:  url=$(scripts/test-postgres.sh /tmp/ff-pg) && FILLFINISH_TEST_PG_URL=$url pytest tests/record
 #               scripts/test-postgres.sh stop /tmp/ff-pg
 set -euo pipefail
@@ -52,11 +54,12 @@ start() {
     [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-locale --no-sync \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
-    local tries=0
+    local tries=0 options="-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    [[ "${FILLFINISH_PG_DURABLE:-0}" != 1 ]] || options="-c listen_addresses=127.0.0.1"
     while :; do
         port=$(free_port)
         if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off" \
+            -o "$options -p $port -k $dir" \
             start >"$dir/pg_ctl.log" 2>&1; then
             break
         fi
@@ -81,6 +84,6 @@ stop() {
 case "${1:-}" in
     stop) shift; stop "$@" ;;
     start) shift; start "$@" ;;
-    -h|--help) sed -n '2,12p' "$0" ;;
+    -h|--help) sed -n '2,14p' "$0" ;;
     *) start "$@" ;;
 esac
