@@ -25,7 +25,12 @@ def text(app: OperatorConsole, selector: str) -> str:
     return str(app.screen_stack[0].query_one(selector, Static).content)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+HANG_GUARD_S = 60.0
+"""Real seconds `until` gives a condition: a guard against a hang, never a bound on speed (a console login is a
+signed and encrypted OPC UA session: under two CPU burners one took longer than the 5 s this was, 2026-11-30)."""
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = HANG_GUARD_S) -> None:
     """Let the app run until condition() holds (the console refreshes every 0.1 s here)."""
     for _ in range(int(timeout / 0.05)):
         if condition():
