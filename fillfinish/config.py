@@ -107,6 +107,8 @@ class PlcConfig(_Section):
                                                                 "names from hal/plc/signals.py")
     request_timeout_s: float = Field(default=2.0, gt=0, le=60, description="real seconds the PLC has to answer one "
                                      "OPC UA request (read, write, call); past it the link counts as lost")
+    link_check_s: float = Field(default=0.5, gt=0, le=30, description="real seconds between the PLC link's health "
+                                "probes; a probe not answered within it counts as a lost link")
 
     @model_validator(mode="after")
     def _security(self) -> Self:

@@ -50,6 +50,7 @@ class Line:
             config.plc.endpoint, dict(config.plc.nodes), security=_security(config), wire_log=self.wire_log,
             clock_speed=speed, pause=clock.device_asleep if clock else None,
             timeout_s=max(config.plc.request_timeout_s, TIMELINE_PLC_TIMEOUT_S if clock else 0.0),
+            link_check_s=config.plc.link_check_s,
         )
         self.guard = PlcLineGuard(self.plc, config.line.id, what=what, clock_speed=speed)
         self.plc_alarm: PlcAlarm | None = None  # the PLC's latched alarm found at open (recorded by the caller)

@@ -151,8 +151,9 @@ baudrate = 9600
 [plc]
 endpoint = {_q(self.plc.endpoint)}
 # the emulated PLC is a thread of a shared PC: a stall of that PC is not the machine's, so the simulator's config gives
-# it 10 s to answer an OPC UA request (a real PLC's config keeps the default 2 s)
+# it 10 s to answer an OPC UA request and 5 s to answer a link probe (a real PLC's config keeps the default 2 s and 0.5 s)
 request_timeout_s = 10.0
+link_check_s = 5.0
 {self.pki.site_config_lines() if self.pki is not None else 'security = "None"'}
 
 [plc.nodes]

@@ -79,6 +79,7 @@ class PlcDriver:
         security: PlcSecurity | None = None,
         wire_log: WireLog | None = None,
         timeout_s: float = 2.0,
+        link_check_s: float = 0.5,
         clock_speed: float = 1.0,
         publishing_interval_ms: float = 20.0,
         reconnect_backoff: tuple[float, float] = (0.2, 5.0),
@@ -86,7 +87,9 @@ class PlcDriver:
         pause: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
         """`pause(real_s)`: how move_positioner waits between reads when given (a simulator's shared timeline moves
-        simulated time there); by default it waits for the next data change or `real_s`, whichever comes first."""
+        simulated time there); by default it waits for the next data change or `real_s`, whichever comes first.
+        `link_check_s`: real seconds between the link's health probes, each of which must be answered within it (a
+        dead but unclosed connection is found within about twice that)."""
         validate_nodes(nodes)
         if not clock_speed > 0:
             raise PlcError(f"clock_speed must be > 0, got {clock_speed!r}")
@@ -97,7 +100,7 @@ class PlcDriver:
         self.log = structlog.get_logger("hal.plc").bind(device="plc", endpoint=endpoint)
         self._link: Any = link or OpcUaLink(
             endpoint, device="plc", security=security, wire_log=wire_log, timeout_s=timeout_s,
-            reconnect_backoff=reconnect_backoff, on_link=self._link_changed,
+            watchdog_s=link_check_s, reconnect_backoff=reconnect_backoff, on_link=self._link_changed,
         )
         self._by_node = {node_id: name for name, node_id in self.nodes.items()}
         self._latest: dict[str, Sample] = {}
