@@ -119,10 +119,10 @@ async def test_click_hold_sends_hold_with_operator_and_reason(server: Controller
         await pilot.press(*"stopper jam")
         await pilot.click("#cmd-Hold")
         await settle(app, pilot)
-        assert controller.commands == [("Hold", "op1", "stopper jam")]  # the logged-in user, never a typed name
-        await until(pilot, lambda: text(app, "#state") == "HELD")
+        await until(pilot, lambda: controller.commands == [("Hold", "op1", "stopper jam")])  # the logged-in user
+        await until(pilot, lambda: text(app, "#state") == "HELD"
+                    and "Hold accepted -> Held" in text(app, "#last-command"))
         assert app.query_one("#state").has_class("state-held")
-        assert "Hold accepted -> Held" in text(app, "#last-command")
         assert any(title == "Hold" for title, _, _ in notifications(app))
 
 
@@ -134,7 +134,8 @@ async def test_refused_command_shows_its_reason(server: ControllerServer, contro
         await until(pilot, lambda: text(app, "#state") == "STOPPED")
         await pilot.click("#cmd-Unhold")
         await settle(app, pilot)
-        assert controller.commands == [("Unhold", "op1", "")]
+        await until(pilot, lambda: controller.commands == [("Unhold", "op1", "")]
+                    and "REFUSED" in text(app, "#last-command"))
         shown = text(app, "#last-command")
         assert "Unhold REFUSED" in shown and "refused in state Stopped" in shown
         assert app.query_one("#last-command").has_class("error")
@@ -185,7 +186,7 @@ async def test_acknowledge_the_selected_alarm(server: ControllerServer, controll
         assert app.selected_alarm_id() == 9
         await pilot.click("#ack")
         await settle(app, pilot)
-        assert controller.acks == [(9, "sup1")]
+        await until(pilot, lambda: controller.acks == [(9, "sup1")])
         await until(pilot, lambda: str(table.get_row("9")[1]) == "by sup1")
         assert app.selected_alarm_id() == 9  # the cursor stays on the alarm across refreshes
         assert str(table.get_row("7")[1]) == "UNACK"
@@ -230,7 +231,7 @@ async def test_connection_loss_is_shown_and_commands_say_not_sent(
         assert text(app, "#state") == "NO CONNECTION"
         await pilot.click("#cmd-Stop")
         await settle(app, pilot)
-        assert "Stop NOT SENT" in text(app, "#last-command")
+        await until(pilot, lambda: "Stop NOT SENT" in text(app, "#last-command"))
 
 
 async def test_unreachable_controller_keeps_the_login_with_the_reason(login: Any) -> None:
@@ -327,16 +328,16 @@ async def test_abort_asks_for_the_signature_and_records_its_meaning(
         await until(pilot, lambda: isinstance(app.screen, SignatureScreen))
         assert "approved abort of the batch" in str(app.screen.query_one("#sign-what", Static).content)
         await pilot.click("#sign-cancel")
-        await pilot.pause()
-        assert controller.commands == [] and "signature cancelled" in text(app, "#last-command")
+        await until(pilot, lambda: "signature cancelled" in text(app, "#last-command"))
+        assert controller.commands == []
         await pilot.click("#cmd-Abort")
         await until(pilot, lambda: isinstance(app.screen, SignatureScreen))
         await pilot.press(*passwords["sup1"], "enter")
-        await settle(app, pilot)
+        await settle(app, pilot)  # the password is checked, then the command goes out: wait on what is seen
+        await until(pilot, lambda: "Abort accepted (signed) -> Aborted" in text(app, "#last-command"))
         assert controller.commands == [("Abort", "sup1", "contamination")]
         assert controller.signatures == [{"meaning": "approved abort of the batch", "name": "sup1",
                                           "authenticated": True}]
-        assert "Abort accepted (signed) -> Aborted" in text(app, "#last-command")
 
 
 async def test_unhold_after_an_alarm_is_refused_for_an_operator(
@@ -352,8 +353,9 @@ async def test_unhold_after_an_alarm_is_refused_for_an_operator(
         await until(pilot, lambda: isinstance(app.screen, SignatureScreen))
         await pilot.press(*passwords["op1"], "enter")
         await settle(app, pilot)
+        refused = "Unhold REFUSED: Unhold after an alarm needs a supervisor"
+        await until(pilot, lambda: refused in text(app, "#last-command"))
         assert controller.commands == []
-        assert "Unhold REFUSED: Unhold after an alarm needs a supervisor" in text(app, "#last-command")
 
 
 async def test_readable_door_and_devices(server: ControllerServer, controller: Any, login: Any,
