@@ -4,6 +4,8 @@ Completing (post-fill monitoring, reconciliation, disposition proposal)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import TYPE_CHECKING
 
 from fillfinish.batch.disposition import decide
@@ -34,6 +36,8 @@ async def safe_point(c: BatchController) -> None:
     while True:
         if c.fatal is not None:
             raise RecordFailure(str(c.fatal))
+        if c.live.stop_signal is not None:  # the signal's cancel, should the run not have seen it
+            raise asyncio.CancelledError(c.live.stop_signal)
         state = c.machine.state
         problems = (c.monitor.problems() if c.monitor else []) + (c.watch.problems() if c.watch else [])
         if problems and state in (State.Execute, State.Suspended):  # an interlock still in force holds again

@@ -184,7 +184,8 @@ class BatchController:
         """The process is asked to stop (SIGTERM/SIGINT): act at once (no new dispense, running one terminated,
         lamp off, positioner stopped) and record why; the caller then cancels the run."""
         self.live.inhibit.set()
-        self.stop_reason = self.stop_reason or why
+        self.live.stop_signal, self.stop_reason = why, self.stop_reason or why
+        self.wake.set()  # a run waiting Held for a person reaches its safe point and ends
         self.safe.terminate_now(why)
         self.safe.spawn(self.safe.lamp_off(why))
         self.safe.positioner_stop_soon(why)

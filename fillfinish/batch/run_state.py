@@ -23,6 +23,9 @@ class RunState:
     commanded_targets: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=8))
     """The last positioner targets this controller sent (a Target change notified late may be any of them)."""
     hold_cause: str | None = None
+    stop_signal: str | None = None
+    """Set by SIGTERM/SIGINT (`shutdown_now`): the next safe point ends the run as the signal's cancel would, even if
+    that cancel was swallowed (Python 3.11 can lose a cancel that lands while `asyncio.wait_for` completes)."""
     uv_end: float | None = None
     tips_done: float | None = None
     fill_start: float | None = None

@@ -149,12 +149,14 @@ def wait_plc(sim: Simulator, predicate: Any, *names: str, timeout: float = 30.0)
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """The child's exit code and output; if it has not ended within the hang guard, kill it and fail with its output
+    (a signalled controller that runs on must show why)."""
     try:
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"the controller did not end within 60 s; its output: {out[-2000:]} {err[-4000:]}")
     return proc.returncode, out, err
 
 
