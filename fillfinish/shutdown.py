@@ -2,8 +2,10 @@
 Held (Stopped with a disposition before Execute), and the process exits non-zero; a second signal exits at once.
 
 systemd, `kill` and `timeout` send SIGTERM, Ctrl-C sends SIGINT. The first one makes the controller act at once
-(dispense terminated, lamp off, positioner stopped), records a `shutdown` entry and cancels the run; the caller then
-brings the batch to its resting state from the record (fillfinish/batch/recovery.py with the signal as the cause).
+(dispense terminated, lamp off, positioner stopped), records a `shutdown` entry, sets the run's stop flag and cancels
+the run (should Python 3.11 swallow that cancel inside `asyncio.wait_for`, the flag ends the run at its next safe
+point); the caller then brings the batch to its resting state from the record (fillfinish/batch/recovery.py with the
+signal as the cause).
 A second signal while that runs leaves with os._exit: the PLC's watchdog makes the line safe without us.
 """
 
