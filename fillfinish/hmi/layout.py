@@ -115,8 +115,13 @@ class EscapedStatic:
         self._widget = widget
 
     def update(self, content: Any = "") -> None:
-        """Show `content`; plain text is escaped, rich renderables are shown as they are."""
-        self._widget.update(escape_text(content) if isinstance(content, str) else content)
+        """Show `content`; plain text is escaped, rich renderables are shown as they are. Text equal to what is
+        shown is not set again: an update re-lays out the whole screen, and most lines are unchanged at each refresh."""
+        if isinstance(content, str):
+            content = escape_text(content)
+            if isinstance(self._widget.content, str) and self._widget.content == content:
+                return
+        self._widget.update(content)
 
     def __getattr__(self, name: str) -> Any:
         """Everything else as the Static itself."""

@@ -71,9 +71,19 @@ async def log_in(app: OperatorConsole, pilot: Pilot[Any], user: str, password: s
     await until(pilot, lambda: isinstance(app.screen, LoginScreen))
     app.screen.query_one("#login-user", Input).value = user
     app.screen.query_one("#login-password", Input).focus()
-    await pilot.press(*password, "enter")
+    await submit(app, pilot, password)
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def submit(app: OperatorConsole, pilot: Pilot[Any], value: str) -> None:
+    """Put `value` into the focused input and press Enter. Each pressed key repaints the whole screen (about 0.1 s
+    here), so only the inactivity-lock test types a password key by key."""
+    await pilot.pause()
+    field = app.focused
+    assert isinstance(field, Input), f"the focused widget is {field!r}, not an input"
+    field.value = value
+    await pilot.press("enter")
 
 
 async def started(app: OperatorConsole, pilot: Pilot[Any], passwords: dict[str, str], user: str = "op1") -> None:
@@ -296,7 +306,7 @@ async def test_console_locks_after_inactivity_and_unlocks_with_the_password(
                     and "login refused" in str(app.screen.query_one("#login-error", Static).content))
         assert app.locked
         app.screen.query_one("#login-password", Input).focus()
-        await pilot.press(*passwords["op1"], "enter")
+        await submit(app, pilot, passwords["op1"])
         await app.workers.wait_for_complete()
         await until(pilot, lambda: not app.locked and not isinstance(app.screen, LoginScreen))
         assert app.user == "op1"
@@ -332,7 +342,7 @@ async def test_abort_asks_for_the_signature_and_records_its_meaning(
         assert controller.commands == []
         await pilot.click("#cmd-Abort")
         await until(pilot, lambda: isinstance(app.screen, SignatureScreen))
-        await pilot.press(*passwords["sup1"], "enter")
+        await submit(app, pilot, passwords["sup1"])
         await settle(app, pilot)  # the password is checked, then the command goes out: wait on what is seen
         await until(pilot, lambda: "Abort accepted (signed) -> Aborted" in text(app, "#last-command"))
         assert controller.commands == [("Abort", "sup1", "contamination")]
@@ -351,7 +361,7 @@ async def test_unhold_after_an_alarm_is_refused_for_an_operator(
         await until(pilot, lambda: "held by: HEPA fan stopped" in text(app, "#stop-reason"))
         await pilot.click("#cmd-Unhold")
         await until(pilot, lambda: isinstance(app.screen, SignatureScreen))
-        await pilot.press(*passwords["op1"], "enter")
+        await submit(app, pilot, passwords["op1"])
         await settle(app, pilot)
         refused = "Unhold REFUSED: Unhold after an alarm needs a supervisor"
         await until(pilot, lambda: refused in text(app, "#last-command"))
