@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fillfinish.record.chain import CanonicalJSONError, canonical_json, normalise
+from fillfinish.record.chain import CanonicalJSONError, canonical_json_normalised, normalise
 from fillfinish.record.errors import RecordWriteError
 from fillfinish.record.names import check_actor
 from fillfinish.record.vocabulary import validate_entry
@@ -46,7 +46,7 @@ def check_entry(batch_id: str, kind: str, data: Mapping[str, Any], actor: str) -
         if not isinstance(data, Mapping):
             raise ValueError(f"data must be a mapping (JSON object), got {type(data).__name__}")
         payload: dict[str, Any] = normalise(data)
-        data_text = canonical_json(payload)
+        data_text = canonical_json_normalised(payload)
         validate_entry(kind, payload)  # the record vocabulary: an undeclared kind or field is refused (VocabularyError)
     except (CanonicalJSONError, ValueError, TypeError) as exc:
         raise RecordWriteError(f"cannot record {kind!r} entry for batch {batch_id}: {exc}") from exc

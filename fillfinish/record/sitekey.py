@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,18 @@ KEY_ENV = "FILLFINISH_SITE_KEY"
 
 KEY_BYTES = 32
 _LABEL = b"fillfinish-site-key/1"
+
+
+_BLOCK = 64
+"""SHA-256's block size in bytes (RFC 2104's B)."""
+
+
+def hmac_pads(secret: bytes) -> tuple[Any, Any]:
+    """The inner and outer SHA-256 states of HMAC-SHA256 under `secret` (RFC 2104), copied for each message."""
+    if len(secret) > _BLOCK:
+        secret = hashlib.sha256(secret).digest()
+    secret = secret.ljust(_BLOCK, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in secret)), hashlib.sha256(bytes(b ^ 0x5C for b in secret)))
 
 
 class SiteKeyError(Exception):
@@ -47,15 +60,18 @@ class SiteKey:
         return hashlib.sha256(_LABEL + self.secret).hexdigest()[:16]
 
     @cached_property
-    def _hmac(self) -> hmac.HMAC:
-        """The keyed HMAC state, copied for each message (saves re-keying per row)."""
-        return hmac.new(self.secret, digestmod=hashlib.sha256)
+    def pads(self) -> tuple[Any, Any]:
+        """The key's inner and outer SHA-256 states (hmac_pads), copied for each message."""
+        return hmac_pads(self.secret)
 
     def mac(self, message: str) -> str:
-        """HMAC-SHA256 of `message` (UTF-8) under this key, as 64 hex digits."""
-        state = self._hmac.copy()
-        state.update(message.encode("utf-8"))
-        return state.hexdigest()
+        """HMAC-SHA256 of `message` (UTF-8) under this key, as 64 hex digits (hmac.new's value, from the pads: a
+        third of an HMAC object's copy on the append path)."""
+        inner, outer = self.pads
+        inner, outer = inner.copy(), outer.copy()
+        inner.update(message.encode("utf-8"))
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def check(self, message: str, mac: str | None) -> bool:
         """True when `mac` is this key's HMAC of `message` (constant-time compare)."""

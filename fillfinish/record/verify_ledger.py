@@ -7,7 +7,6 @@ check, which names the first problem.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -15,19 +14,9 @@ from typing import Any
 
 from fillfinish.record.chain import GENESIS_LEDGER_HASH, json_string, ledger_hash, line_ledger_hash
 from fillfinish.record.sitekey import SiteKey
+from fillfinish.record.sitekey import hmac_pads as _hmac_pads
 from fillfinish.record.verify_report import LedgerResult, Problem
 from fillfinish.record.verify_rows import _LEDGER_SQL, _fetchall, _Ledger, _stream
-
-_BLOCK = 64  # SHA-256 block size (bytes)
-
-
-def _hmac_pads(secret: bytes) -> tuple[Any, Any]:
-    """The inner and outer SHA-256 states of HMAC-SHA256 under `secret` (RFC 2104), copied for each message."""
-    if len(secret) > _BLOCK:
-        secret = sha256(secret).digest()
-    secret = secret.ljust(_BLOCK, b"\0")
-    return (sha256(bytes(b ^ 0x36 for b in secret)), sha256(bytes(b ^ 0x5C for b in secret)))
-
 
 def _hmac_hex(pads: tuple[Any, Any], message: str) -> str:
     """HMAC-SHA256 of `message` (UTF-8) as 64 hex digits, from precomputed pads (same value as hmac.new)."""
@@ -77,7 +66,6 @@ class _LineChecker:
         self.line, self.key, self.expected, self.prev = line, key, expected, prev
         self.keyed = keyed_before
         self._fingerprint = key.fingerprint if key is not None else ""
-        self._hmac = key._hmac if key is not None else None  # noqa: SLF001 - the keyed state, copied per row
         self.rows = self.keyed_rows = self.legacy_rows = 0
         self.head: tuple[int, str] | None = None
         self.problem: Problem | None = None
@@ -152,9 +140,7 @@ class _LineChecker:
             if row.key_id != self._fingerprint:
                 return Problem(seq, "changed", f"keyed by an unknown key {row.key_id} (the site key is "
                                                f"{self._fingerprint}): written or recomputed without the site key")
-            state = self._hmac.copy()
-            state.update(f"ledger/1\x1f{row.line_id}\x1f{seq}\x1f{row.hash}\x1f{row.key_id}".encode())
-            if not hmac.compare_digest(state.hexdigest(), row.mac):
+            if not self.key.check(f"ledger/1\x1f{row.line_id}\x1f{seq}\x1f{row.hash}\x1f{row.key_id}", row.mac):
                 return Problem(seq, "changed", "its MAC does not match under the site key: written or recomputed "
                                                "without the key")
         return None

@@ -31,6 +31,17 @@ _PG_APPEND_NUMBERED = _PG_APPEND.replace("%s", "{}").format(*(f"${i}" for i in r
 """The same statement with $1..$14, prepared once per write connection under _PG_APPEND_NAME (decision 0024)."""
 
 
+_LEDGER_INSERT = {
+    dialect: ("INSERT INTO ledger (global_seq, batch_id, seq, record_hash, prev_hash, hash, line_id, line_seq, key_id, "
+              f"mac) VALUES ({next_global}, {', '.join([mark] * 9)}) RETURNING global_seq")
+    for dialect, next_global, mark in (("sqlite", "(SELECT COALESCE(MAX(global_seq), 0) + 1 FROM ledger)", "?"),
+                                       ("postgresql", "nextval('ledger_global_seq')", "%s"))
+}
+"""One ledger row (headers, and SQLite's entries) in each driver's paramstyle, built once."""
+_SQLITE_ENTRY_INSERT = ("INSERT INTO entry (batch_id, seq, global_seq, ts, kind, actor, data, prev_hash, hash) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 class WritePath:
     """Write path of RecordStore (state set in RecordStore.__init__)."""
 
@@ -231,11 +242,7 @@ class WritePath:
     def _insert_ledger(self, cur: Any, batch_id: str, seq: int, record_hash: str, ledger: tuple[Any, ...]) -> int:
         """Insert one ledger row (inside the caller's transaction); return its global_seq."""
         line_seq, prev, digest, key_id, mac = ledger
-        next_global = ("(SELECT COALESCE(MAX(global_seq), 0) + 1 FROM ledger)" if self.dialect == "sqlite"
-                       else "nextval('ledger_global_seq')")
-        cur.execute(self._q(f"INSERT INTO ledger (global_seq, batch_id, seq, record_hash, prev_hash, hash, line_id, "
-                            f"line_seq, key_id, mac) VALUES ({next_global}, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                            "RETURNING global_seq"),
+        cur.execute(_LEDGER_INSERT[self.dialect],
                     (batch_id, seq, record_hash, prev, digest, self.line_id, line_seq, key_id, mac))
         return int(cur.fetchone()[0])
 
@@ -253,9 +260,7 @@ class WritePath:
         if self.dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
             global_seq = self._insert_ledger(cur, batch_id, seq, digest, ledger)
-            cur.execute("INSERT INTO entry (batch_id, seq, global_seq, ts, kind, actor, data, prev_hash, hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (batch_id, seq, global_seq, ts, kind, actor, data_text, prev, digest))
+            cur.execute(_SQLITE_ENTRY_INSERT, (batch_id, seq, global_seq, ts, kind, actor, data_text, prev, digest))
             cur.execute("COMMIT")
         else:  # one statement, one round trip, its own transaction
             global_seq = self._pg_append(driver, (batch_id, seq, digest, lprev, ldigest, self.line_id, line_seq,

@@ -142,3 +142,21 @@ def test_naive_timestamp_is_refused() -> None:
     """A naive datetime has no place in the record."""
     with pytest.raises(ValueError, match="no timezone"):
         format_ts(datetime(2026, 11, 25, 9, 30))
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)), timezone(timedelta(minutes=330))])))
+def test_format_ts_is_the_strftime_text(moment: datetime) -> None:
+    """The fast path (isoformat) writes exactly the text the record has always held (strftime's)."""
+    assert format_ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@given(secret=st.binary(min_size=1, max_size=100), message=st.text(max_size=200))
+def test_site_key_mac_is_hmac_sha256(secret: bytes, message: str) -> None:
+    """SiteKey.mac (from precomputed pads, keys longer than a block hashed first) is hmac.new's HMAC-SHA256."""
+    import hashlib
+    import hmac
+
+    from fillfinish.record.sitekey import SiteKey
+
+    assert SiteKey(secret, None).mac(message) == hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
