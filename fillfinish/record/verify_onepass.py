@@ -1,11 +1,12 @@
 """Entries and ledger checked in one pass in table order (decision 0024): each ledger row with the entry it logs.
 
-A range of global_seq is read as two ordered streams, the ledger and the entries (both ORDER BY global_seq), zipped
-in Python: every ledger row's line chain is checked as in verify_scan (link, hash, key id, MAC) and every entry row
-with the same global_seq is checked against it (same batch and seq, its hash is the ledger's record hash, its link,
-its own hash, canonical data). Per batch and per line the range keeps a span (first link, last hash, all passed?);
-the parent joins the spans of all ranges, checks the headers and the per-batch row counts, and sends every batch or
-line whose spans do not pass to the full check, which names the first problem. The fast path only ever says "intact".
+A range of global_seq is read as one stream, each ledger row joined with the entry row of the same global_seq
+(ORDER BY global_seq; the database compares the columns both rows hold): every ledger row's line chain is checked as
+in verify_scan (link, hash, key id, MAC) and every entry row with the same global_seq is checked against it (same
+batch and seq, its hash is the ledger's record hash, its link, its own hash, canonical data). Per batch and per line
+the range keeps a span (first link, last hash, all passed?); the parent joins the spans of all ranges, checks the
+headers and the per-batch row counts, and sends every batch or line whose spans do not pass to the full check, which
+names the first problem. The fast path only ever says "intact".
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ from typing import Any
 from fillfinish.record.chain import json_string
 from fillfinish.record.sitekey import SiteKey
 from fillfinish.record.verify_canon import CanonicalShapes
-from fillfinish.record.verify_ledger import _hmac_pads
-from fillfinish.record.verify_rows import _LEDGER_SQL, _stream
+from fillfinish.record.verify_rows import _stream
 from fillfinish.record.verify_scan import _NO_LINE, Span
 
 SIGNATURE_KIND = "signature"
-_ENTRY_BY_GLOBAL_SQL = "SELECT global_seq, batch_id, seq, ts, kind, actor, data, prev_hash, hash FROM entry"
-_END = (float("inf"),)  # after the last entry row: compares greater than every global_seq
+_PAIRED_SQL = (
+    "SELECT l.global_seq, l.batch_id, l.seq, l.record_hash, l.prev_hash, l.hash, l.line_id, l.line_seq, l.key_id, "
+    "l.mac, CASE WHEN e.global_seq IS NULL THEN 0 WHEN e.batch_id = l.batch_id AND e.seq = l.seq "
+    "AND e.hash = l.record_hash THEN 1 ELSE 2 END, e.ts, e.kind, e.actor, e.data, e.prev_hash "
+    "FROM ledger l LEFT JOIN entry e ON e.global_seq = l.global_seq "
+    "WHERE l.global_seq >= ? AND l.global_seq <= ? ORDER BY l.global_seq")
+"""Each ledger row of a range with the entry row of the same global_seq, in one stream. Column 10 says how they pair:
+0 no entry row, 1 the entry row this ledger row logs (same batch, seq and hash; compared in the database, so those
+three are not read twice), 2 another entry row (its batch, seq or hash differ: the batch cannot pass here).
+Entry rows no ledger row names are not read; their batch's entry count then does not match."""
+NO_ENTRY, LOGGED, OTHER = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -47,15 +56,22 @@ class RangeScan:
 
     lines: dict[Any, Span] = field(default_factory=dict)
     batches: dict[Any, BatchSpan] = field(default_factory=dict)
-    signatures: list[tuple[Any, ...]] = field(default_factory=list)  # entry rows (_ENTRY_BY_GLOBAL_SQL columns)
+    signatures: list[tuple[Any, ...]] = field(default_factory=list)  # entry rows (_ENTRY_COLUMNS)
+
+
+_ENTRY_COLUMNS = ("global_seq", "batch_id", "seq", "ts", "kind", "actor", "data", "prev_hash", "hash")
+"""The columns of a signature entry row kept for signatures_ok, in this order."""
 
 
 def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -> RangeScan:
     """Check ledger rows and entry rows with global_seq lo..hi in one pass; return the spans (see the module doc).
 
-    The current line's and batch's span live in local variables (written back when the line or batch changes): this
-    loop runs once per ledger row, and attribute access is most of a Python loop's cost."""
-    pads, fingerprint = (_hmac_pads(key.secret), key.fingerprint) if key is not None else (None, "")
+    This loop runs once per ledger row and is most of verify's time, so its state lives in local variables (written
+    back when the line or batch changes) and the two row checks are written out in it rather than called: each is
+    the formula of its chain.py function (entry_hash_text, line_ledger_hash) and the site key's HMAC, and a row that
+    does not pass only ends its span's fast path (the full check names the problem)."""
+    inner_pad, outer_pad = key.pads if key is not None else (None, None)
+    fingerprint = key.fingerprint if key is not None else ""
     out = RangeScan()
     lines, batches, signatures = out.lines, out.batches, out.signatures
     names: dict[Any, str] = {}  # actor and kind -> its JSON string
@@ -64,17 +80,18 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
     l_cur, l_ok, l_exp, l_prev, l_rows, l_json = _NO_LINE, False, None, "", 0, ""
     batch_span = BatchSpan(_NO_LINE, None, None, None, None, ok=False)
     b_cur, b_ok, b_exp, b_prev, b_rows, b_entries, b_json = _NO_LINE, False, None, None, 0, 0, ""
-    for (g, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac), paired in _paired_range(conn, dialect, lo, hi):
+    for (g, bid, seq, record_hash, prev_hash, digest, line, line_seq, key_id, mac, pairing, ts, kind, actor, text,
+         eprev) in _stream(conn, dialect, _PAIRED_SQL, (lo, hi)):
         if bid != b_cur:  # ---- the batch's chain: this ledger row and the entry row it logs
             _save_batch(batch_span, b_ok, b_exp, b_prev, b_rows, b_entries)
-            batch_span = _batch_span(batches, bid, seq, paired)
+            batch_span = _batch_span(batches, bid, seq, eprev if pairing else None)
             b_cur, b_ok, b_exp, b_prev = bid, batch_span.ok, batch_span.expected, batch_span.prev
             b_rows, b_entries, b_json = batch_span.rows, batch_span.entries, _json_or_none(bid)
             b_ok = b_ok and b_json is not None
         b_rows += 1
         hex_record = False  # record_hash is a digest recomputed here (so its JSON string is itself in quotes)
         if b_ok:
-            if seq != b_exp or (seq == 0) != (paired is None):  # the header's row logs no entry, every other one does
+            if seq != b_exp or (seq == 0) != (pairing == NO_ENTRY):  # the header's row logs no entry, others do
                 b_ok = False
             elif seq == 0:
                 if b_rows == 1:
@@ -82,14 +99,23 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
                     b_exp = 1
                 else:  # a second header row
                     b_ok = False
-            elif _entry_passes(paired, bid, seq, record_hash, b_prev, b_exp, b_json, names, canonical):
-                hex_record = True
-                if paired[4] == SIGNATURE_KIND:
-                    signatures.append(paired)
-                b_entries += 1
-                b_prev, b_exp = record_hash, b_exp + 1
-            else:
+            elif pairing != LOGGED or eprev != b_prev or type(b_exp) is not int:
                 b_ok = False
+            else:  # the entry's own hash (entry_hash_text) and canonical data
+                try:
+                    actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
+                    kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
+                    body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
+                            f'"seq":{b_exp},"ts":{json_string(ts)}}}')
+                    b_ok = sha256(body.encode()).hexdigest() == record_hash and canonical(kind, text)
+                except (TypeError, ValueError, AttributeError):
+                    b_ok = False
+                if b_ok:
+                    hex_record = True
+                    if kind == SIGNATURE_KIND:
+                        signatures.append((g, bid, seq, ts, kind, actor, text, eprev, record_hash))
+                    b_entries += 1
+                    b_prev, b_exp = record_hash, b_exp + 1
         # ---- the line's chain (verify_scan.scan_ledger's checks, in the same order)
         if line != l_cur:
             line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
@@ -101,39 +127,26 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
         if not l_ok:
             continue
         if (line_seq != l_exp or prev_hash != l_prev or mac is None or b_json is None
-                or (pads is not None and key_id != fingerprint)
-                or not _ledger_row_passes(prev_hash, digest, line, line_seq, seq, record_hash, hex_record, key_id,
-                                          mac, b_json, l_json, pads)):
+                or (inner_pad is not None and key_id != fingerprint)):
             l_ok = False
-        else:
+            continue
+        try:  # the row's hash (line_ledger_hash) and, with a site key, its HMAC-SHA256 from the key's pads
+            record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
+            body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
+                    f'"record_hash":{record_json},"seq":{int(seq)}}}')
+            l_ok = sha256(body.encode()).hexdigest() == digest
+            if l_ok and inner_pad is not None:
+                inner, outer = inner_pad.copy(), outer_pad.copy()
+                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
+                outer.update(inner.digest())
+                l_ok = outer.hexdigest() == mac
+        except (TypeError, ValueError):
+            l_ok = False
+        if l_ok:
             l_exp, l_prev = line_seq + 1, digest
     line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
     _save_batch(batch_span, b_ok, b_exp, b_prev, b_rows, b_entries)
     return out
-
-
-def _paired_range(conn: Any, dialect: str, lo: int, hi: int) -> Any:
-    """The ledger rows with global_seq lo..hi, each with its entry row (see _paired), both read in global_seq order."""
-    where = "WHERE global_seq >= ? AND global_seq <= ? ORDER BY global_seq"
-    ledger = _stream(conn, dialect, f"{_LEDGER_SQL} {where}", (lo, hi))
-    return _paired(ledger, _stream(conn, dialect, f"{_ENTRY_BY_GLOBAL_SQL} {where}", (lo, hi)))
-
-
-def _paired(ledger: Any, entries: Any) -> Any:
-    """Each ledger row with the entry row of the same global_seq (None when there is none); entry rows no ledger row
-    names are skipped (their batch's entry count then does not match). Drains the entries (server-side cursors)."""
-    entry = next(entries, _END)
-    for row in ledger:
-        g = row[0]
-        while entry[0] < g:
-            entry = next(entries, _END)
-        if entry[0] == g:
-            yield row, entry
-            entry = next(entries, _END)
-        else:
-            yield row, None
-    for _rest in entries:
-        pass
 
 
 def _save_batch(span: BatchSpan, ok: bool, expected: Any, prev: Any, rows: int, entries: int) -> None:
@@ -149,51 +162,12 @@ def _json_or_none(text: Any) -> str | None:
         return None
 
 
-def _batch_span(batches: dict[Any, BatchSpan], bid: Any, seq: Any, paired: tuple[Any, ...] | None) -> BatchSpan:
+def _batch_span(batches: dict[Any, BatchSpan], bid: Any, seq: Any, first_prev: Any) -> BatchSpan:
     """The range's span of batch `bid`, started at this ledger row (seq, and its entry's prev_hash) when new."""
     span = batches.get(bid)
     if span is None:
-        first_prev = None if paired is None else paired[7]
         span = batches.setdefault(bid, BatchSpan(bid, seq, first_prev, seq, first_prev))
     return span
-
-
-def _entry_passes(paired: tuple[Any, ...], bid: Any, seq: Any, record_hash: Any, b_prev: Any, b_exp: Any,
-                  b_json: str | None, names: dict[Any, str], canonical: Any) -> bool:
-    """True when the entry row is the one its ledger row logs, links to the batch's last hash, hashes to itself and
-    holds canonical data (entry_hash_text's formula, with the JSON strings of actor and kind cached in `names`)."""
-    _g, ebid, eseq, ts, kind, actor, text, eprev, edigest = paired
-    try:
-        if ebid != bid or eseq != seq or edigest != record_hash or eprev != b_prev or type(b_exp) is not int:
-            return False
-        actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
-        kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
-        body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
-                f'"seq":{b_exp},"ts":{json_string(ts)}}}')
-        return bool(sha256(body.encode()).hexdigest() == edigest and canonical(kind, text))
-    except (TypeError, ValueError, AttributeError):
-        return False
-
-
-def _ledger_row_passes(prev_hash: Any, digest: Any, line: Any, line_seq: Any, seq: Any, record_hash: Any,
-                       hex_record: bool, key_id: Any, mac: Any, b_json: str | None, l_json: str | None,
-                       pads: Any) -> bool:
-    """True when a ledger row hashes to its digest (line_ledger_hash's formula) and, with a site key, its MAC is the
-    key's HMAC-SHA256 over the row (`pads`: the key's inner and outer SHA-256 states)."""
-    try:
-        record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
-        body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
-                f'"record_hash":{record_json},"seq":{int(seq)}}}')
-        if sha256(body.encode()).hexdigest() != digest:
-            return False
-        if pads is not None:
-            inner, outer = pads[0].copy(), pads[1].copy()
-            inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
-            outer.update(inner.digest())
-            return bool(outer.hexdigest() == mac)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 @dataclass(slots=True)
