@@ -36,6 +36,19 @@ class VialOutcome:
     seq: int = 0
 
 
+class VialBook(dict[int, VialOutcome]):
+    """The vials judged so far, by number, keeping the highest number as they are added (the fill asks for the
+    next vial once a vial: a max() over every key each time grew with the batch)."""
+
+    highest: int = 0
+
+    def __setitem__(self, vial: int, outcome: VialOutcome) -> None:
+        """Judge (or judge again) `vial`."""
+        super().__setitem__(vial, outcome)
+        if vial > self.highest:
+            self.highest = vial
+
+
 @dataclass
 class BatchHistory:
     """Everything the controller needs to know about a batch, derived from its entries (times are the entries'
@@ -44,7 +57,7 @@ class BatchHistory:
     state: str = "Stopped"
     phases_done: list[str] = field(default_factory=list)
     phase: str | None = None
-    vials: dict[int, VialOutcome] = field(default_factory=dict)
+    vials: VialBook = field(default_factory=VialBook)
     uv_end: float | None = None
     tips_done: float | None = None
     fill_start: float | None = None
@@ -71,7 +84,8 @@ class BatchHistory:
         return out
 
     def next_vial(self) -> int:
-        return max(self.vials, default=0) + 1
+        """The vial after the highest one judged."""
+        return self.vials.highest + 1
 
     def in_flight(self) -> tuple[int, str] | None:
         """The vial whose fate the record cannot tell, with why (None if there is none)."""

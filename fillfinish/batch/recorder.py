@@ -36,8 +36,10 @@ class Act:
     durable: bool = True  # False: an ok outcome shares the durable commit of the caller's very next entry
 
     def synced_by_next(self) -> None:
-        """The ok outcome is committed but synced with the very next entry, which the caller writes with no hardware
-        action and no wait in between (decision 0019: two entries with no action between them may share a sync)."""
+        """The ok outcome shares the very next entry's sync and is queued, not awaited: the caller writes that entry
+        with no hardware action and no wait in between, and awaits an entry queued after both before its next
+        hardware action, so the outcome is committed (and synced) before that action as before; a failed commit
+        fails every later write (decision 0019 and its amendments)."""
         self.durable = False
 
     def result(self, **fields: Any) -> None:
@@ -79,9 +81,9 @@ class BatchRecorder:
         """Append one entry; the event loop runs on while the writer thread commits it. Returns its seq."""
         return int(await asyncio.wrap_future(self._submit(kind, actor, data, durable_)))
 
-    def post(self, kind: str, actor: str = "system", /, **data: Any) -> None:
+    def post(self, kind: str, actor: str = "system", /, *, durable_: bool = True, **data: Any) -> None:
         """Queue one entry (committed before any entry asked for later); a failure reaches `on_failure`."""
-        self._report(self._submit(kind, actor, data, True))
+        self._report(self._submit(kind, actor, data, durable_))
 
     def post_call(self, job: Callable[[], Any]) -> None:
         """Run `job` on the writer thread after every entry queued so far (entries that need each other's seq)."""
@@ -206,5 +208,7 @@ class BatchRecorder:
             raise
         if act.error is not None:
             await self.outcome(action, act.seq, False, actor, error=act.error, **act.fields)
-        else:
-            await self.outcome(action, act.seq, True, actor, durable_=act.durable, **act.fields)
+        elif act.durable:
+            await self.outcome(action, act.seq, True, actor, **act.fields)
+        else:  # Act.synced_by_next: the caller's next entry, queued behind it, is awaited before any action
+            self.post("outcome", actor, durable_=False, action=action, intent=act.seq, ok=True, **act.fields)
