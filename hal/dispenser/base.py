@@ -63,6 +63,12 @@ class Dispenser(ABC):
     def volume_in_syringe_ul(self) -> float:
         """The volume in the syringe now (uL)."""
 
+    def reported_volume_ul(self) -> float | None:
+        """The syringe's contents (uL) as the pump last reported them, when nothing that moves the plunger went to it
+        since; None when a driver would have to ask (then call volume_in_syringe_ul). Never waits on the line, so
+        the event loop may call it without a worker thread."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release the line."""

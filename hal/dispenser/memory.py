@@ -108,6 +108,10 @@ class InMemoryDispenser(Dispenser):
         """The contents (uL)."""
         return self.contents_ul
 
+    def reported_volume_ul(self) -> float | None:
+        """The contents (uL): nothing to ask."""
+        return self.contents_ul
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -42,6 +42,17 @@ class PumpReports(PumpHost):
         """The syringe's contents from the plunger position."""
         return self.position_steps() * self.ul_per_step
 
+    def reported_volume_ul(self) -> float | None:
+        """Dispenser.reported_volume_ul: the last `?` answer while only questions went out since; None while an
+        exchange is under way on another thread (the lock is not waited for) or when the pump must be asked."""
+        if not self._cmd_lock.acquire(blocking=False):
+            return None
+        try:
+            seen = self._position_seen
+        finally:
+            self._cmd_lock.release()
+        return None if seen is None else seen * self.ul_per_step
+
     def valve_position(self) -> str | int:
         """?6: "input", "output", "bypass", "extra" or a distribution port number."""
         data = self._report("?6")

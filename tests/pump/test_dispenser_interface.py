@@ -87,3 +87,16 @@ def test_terminate_when_idle_is_harmless(dispenser: Dispenser) -> None:
     dispenser.terminate()
     dispenser.draw(100.0, rate_ul_s=400.0)
     assert dispenser.dispense(100.0, rate_ul_s=300.0) == pytest.approx(100.0, abs=STEP_UL)
+
+
+def test_reported_volume_is_the_last_report_and_none_once_the_plunger_may_have_moved(dispenser: Dispenser) -> None:
+    """reported_volume_ul answers from the last position report without the line (the fill reads it once a vial
+    on the event loop); a command that may move the plunger drops it, so the next answer comes from the pump."""
+    dispenser.draw(500.0, rate_ul_s=400.0)
+    dispenser.dispense(200.0, rate_ul_s=300.0)  # the dispense reads the position afresh after the move
+    assert dispenser.reported_volume_ul() == pytest.approx(300.0, abs=2 * STEP_UL)
+    assert dispenser.reported_volume_ul() == pytest.approx(dispenser.volume_in_syringe_ul())
+    dispenser.terminate()
+    if isinstance(dispenser, CavroPump):
+        assert dispenser.reported_volume_ul() is None  # T was sent: the pump is asked again
+    assert dispenser.volume_in_syringe_ul() == pytest.approx(300.0, abs=2 * STEP_UL)

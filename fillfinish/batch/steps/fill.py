@@ -51,8 +51,12 @@ def _weigh(c: BatchController, n: int) -> bool:
 
 
 def judge(c: BatchController, n: int, status: str, reason: str = "", **data: Any) -> None:
-    """Record the vial's verdict and count consecutive rejects (too many hold the batch)."""
-    c.recorder.post("vial", vial=n, status=status, reason=reason, **data)
+    """Record the vial's verdict and count consecutive rejects (too many hold the batch).
+
+    The verdict is committed in order but synced by the next durable entry, which is always queued and awaited
+    before the line's next hardware action (that action's intent, or a hold's state change): a power loss in
+    between can turn the verdict into an "uncertain" vial, never an accepted one (decision 0019, third amendment)."""
+    c.recorder.post("vial", vial=n, status=status, reason=reason, durable_=False, **data)
     c.history.vials[n] = VialOutcome(n, status, reason)
     c.live.consecutive_rejects = 0 if status == "accepted" else c.live.consecutive_rejects + 1
 
@@ -63,7 +67,9 @@ async def fill_vial(c: BatchController, n: int) -> None:
     if c.live.consecutive_rejects >= c.r.check_weigh.consecutive_rejects_hold:
         raise DeviceFault(f"{c.live.consecutive_rejects} consecutive vials rejected")
     weigh = _weigh(c, n)
-    have_ul = await c.line.call(c.pump.volume_in_syringe_ul)  # a question to the pump: nothing moves
+    have_ul = c.pump.reported_volume_ul()  # the last dispense's fresh position report, when nothing moved since
+    if have_ul is None:
+        have_ul = await c.line.call(c.pump.volume_in_syringe_ul)  # a question to the pump: nothing moves
     enough = have_ul + 1e-6 >= f.fill_volume_ul
     async with c.recorder.action("position", vial=n) as act:
         await c.move(n)
