@@ -117,20 +117,49 @@ class Timeline:
                 raise ValueError(f"timeline rate and burst must be > 0, got {rate!r}, {burst!r}")
             self._store(time.time() if start is None else start, time.time(), burst, rate, burst, 0.0)
 
-    def _load(self) -> tuple[float, float, float, float, float, float]:
-        """(now, last_real, credit, rate, burst, wake_at), consistent even while another process writes."""
+    def _load(self, *, writer: bool = False) -> tuple[float, float, float, float, float, float]:
+        """(now, last_real, credit, rate, burst, wake_at), consistent even while another process writes.
+
+        `writer`: the caller holds the file lock, so no live writer is half-way and an odd counter was left by a
+        writer that died mid-write (a killed process): its values are taken as they are. A reader that keeps seeing
+        an odd counter checks whether both locks are free and, if so, writes the values back (so it cannot spin for
+        ever after a writer was killed)."""
+        spins = 0
         while True:
             seq, *values = struct.unpack_from(self.FORMAT, self._mm, 0)
-            if seq % 2 == 0 and struct.unpack_from("<Q", self._mm, 0)[0] == seq:
+            if (seq % 2 == 0 or writer) and struct.unpack_from("<Q", self._mm, 0)[0] == seq:
                 return values[0], values[1], values[2], values[3], values[4], values[5]
+            spins += 1
+            if spins % 1000 == 0:
+                self._repair_if_writer_died()
             time.sleep(0)  # a writer is half-way: let it finish (it may be a thread of this process)
 
+    def _repair_if_writer_died(self) -> None:
+        """With both locks free and the counter still odd, its writer died mid-write: write its values back under
+        the locks, which leaves the counter even (never waits for a lock: a live writer is simply let finish)."""
+        if not self._local.acquire(blocking=False):
+            return
+        try:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                if struct.unpack_from("<Q", self._mm, 0)[0] % 2 == 1:
+                    self._store(*self._load(writer=True))
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._local.release()
+
     def _store(self, *values: float) -> None:
-        """Write the state under the seqlock (odd while writing); caller holds the file lock or creates."""
+        """Write the state under the seqlock (odd while writing, even after; an odd counter a dead writer left is
+        stepped past); caller holds the file lock or creates."""
         seq = struct.unpack_from("<Q", self._mm, 0)[0]
-        struct.pack_into("<Q", self._mm, 0, seq + 1)
+        writing = seq + 1 if seq % 2 == 0 else seq + 2
+        struct.pack_into("<Q", self._mm, 0, writing)
         struct.pack_into("<dddddd", self._mm, 8, *values)
-        struct.pack_into("<Q", self._mm, 0, seq + 2)
+        struct.pack_into("<Q", self._mm, 0, writing + 1)
 
     @property
     def rate(self) -> float:
@@ -146,7 +175,7 @@ class Timeline:
         with self._local:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                state = change(self._load())
+                state = change(self._load(writer=True))
                 self._store(*state)
                 return state
             finally:

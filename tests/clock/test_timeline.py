@@ -105,3 +105,39 @@ def test_a_wake_up_in_the_past_is_ignored(timeline: Path) -> None:
 def test_wake_is_a_no_op_on_a_steady_clock() -> None:
     SimClock(100.0, epoch=0.0).wake(10.0)
     Clock(100.0, epoch=0.0).wake(10.0)
+
+
+@pytest.mark.parametrize("twin", ["sim", "fillfinish"])
+def test_a_writer_killed_mid_write_does_not_stop_the_timeline(timeline: Path, twin: str) -> None:
+    """A process killed between the seqlock's two counter writes leaves the counter odd. Readers must not spin for
+    ever and the next writer must not wait for ever: a reader that keeps seeing it odd with both locks free writes
+    the values back (even again), and a writer, holding the file lock, knows no live writer is half-way."""
+    import multiprocessing
+    import os
+    import struct
+
+    from fillfinish.clock import Timeline as ControllerTimeline
+
+    kind = Timeline if twin == "sim" else ControllerTimeline
+
+    def die_mid_write(path: str) -> None:
+        line = kind(path)
+        seq = struct.unpack_from("<Q", line._mm, 0)[0]  # noqa: SLF001 - the half-way state a SIGKILL leaves
+        struct.pack_into("<Q", line._mm, 0, seq + 1)
+        line._mm.flush()  # noqa: SLF001
+        os._exit(9)
+
+    for _ in range(2):  # first a reader meets the odd counter, then a writer
+        child = multiprocessing.get_context("fork").Process(target=die_mid_write, args=(str(timeline),))
+        child.start()
+        child.join(HANG_GUARD_S)
+        assert child.exitcode == 9
+        line = kind(timeline)
+        assert struct.unpack_from("<Q", line._mm, 0)[0] % 2 == 1  # noqa: SLF001 - left odd by the dead writer
+        if _ == 0:
+            assert line.now() == 1_000_000.0  # a reader: repaired, not spinning
+        else:
+            line.advance(5.0)  # a writer: steps past the odd counter
+            assert line.now() == pytest.approx(1_000_005.0)
+        assert struct.unpack_from("<Q", line._mm, 0)[0] % 2 == 0  # noqa: SLF001
+        line.close()
