@@ -29,7 +29,22 @@ def batch_cause(controller: Any) -> str:
     name = getattr(state, "name", str(state))
     alarms = "; ".join(f"{a.source}: {a.message}" for a in getattr(controller, "alarms", [])) or "none"
     return (f"state {name}, stop reason {getattr(controller, 'stop_reason', '') or 'none'!r}, alarms: {alarms}, "
-            f"last state entries: {_last_states(controller)}")
+            f"last state entries: {_last_states(controller)}, last pump exchanges: {_pump_wire_tail(controller)}")
+
+
+def _pump_wire_tail(controller: Any, n: int = 8) -> str:
+    """The controller's last `n` pump wire events (direction and text; t is the shared clock's simulated time), so a
+    pump that did not answer shows whether the request went out and what came back (stress run s8's silence)."""
+    log = getattr(getattr(controller, "line", None), "wire_log", None)
+    if log is None:
+        return "(no wire log)"
+    events = [e for e in list(log.events) if e.device == "pump"][-n:]
+    def text(data: str) -> str:
+        try:
+            return bytes.fromhex(data).decode("ascii", "backslashreplace")
+        except ValueError:
+            return data
+    return " | ".join(f"{e.t:.3f} {e.dir} {text(e.data)!r}" for e in events) or "(none)"
 
 
 def _last_states(controller: Any, n: int = 3) -> str:
