@@ -65,12 +65,9 @@ _ENTRY_COLUMNS = ("global_seq", "batch_id", "seq", "ts", "kind", "actor", "data"
 
 def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -> RangeScan:
     """Check ledger rows and entry rows with global_seq lo..hi in one pass; return the spans (see the module doc).
-
-    This loop runs once per ledger row and is most of verify's time, so its state lives in local variables (written
-    back when the line or batch changes) and the two row checks are written out in it rather than called: each is
-    the formula of its chain.py function (entry_hash_text, line_ledger_hash) and the site key's HMAC, and a row that
-    does not pass only ends its span's fast path (the full check names the problem)."""
-    inner_pad, outer_pad = key.pads if key is not None else (None, None)
+    This loop is most of verify's time, so its state lives in locals (written back when the line or batch changes);
+    a row that does not pass only ends its span's fast path (the full check names the problem)."""
+    pads = key.pads if key is not None else None
     fingerprint = key.fingerprint if key is not None else ""
     out = RangeScan()
     lines, batches, signatures = out.lines, out.batches, out.signatures
@@ -93,60 +90,71 @@ def scan_range(conn: Any, dialect: str, key: SiteKey | None, lo: int, hi: int) -
         if b_ok:
             if seq != b_exp or (seq == 0) != (pairing == NO_ENTRY):  # the header's row logs no entry, others do
                 b_ok = False
+            elif seq == 0 and b_rows != 1:  # a second header row
+                b_ok = False
             elif seq == 0:
-                if b_rows == 1:
-                    batch_span.header = b_prev = record_hash
-                    b_exp = 1
-                else:  # a second header row
-                    b_ok = False
+                batch_span.header, b_prev, b_exp = record_hash, record_hash, 1
             elif pairing != LOGGED or eprev != b_prev or type(b_exp) is not int:
                 b_ok = False
-            else:  # the entry's own hash (entry_hash_text) and canonical data
-                try:
-                    actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
-                    kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
-                    body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
-                            f'"seq":{b_exp},"ts":{json_string(ts)}}}')
-                    b_ok = sha256(body.encode()).hexdigest() == record_hash and canonical(kind, text)
-                except (TypeError, ValueError, AttributeError):
-                    b_ok = False
-                if b_ok:
-                    hex_record = True
-                    if kind == SIGNATURE_KIND:
-                        signatures.append((g, bid, seq, ts, kind, actor, text, eprev, record_hash))
-                    b_entries += 1
-                    b_prev, b_exp = record_hash, b_exp + 1
-        # ---- the line's chain (verify_scan.scan_ledger's checks, in the same order)
-        if line != l_cur:
+            elif _entry_hashes(eprev, actor, kind, ts, text, b_json, b_exp, record_hash, names, canonical):
+                hex_record = True
+                if kind == SIGNATURE_KIND:
+                    signatures.append((g, bid, seq, ts, kind, actor, text, eprev, record_hash))
+                b_entries += 1
+                b_prev, b_exp = record_hash, b_exp + 1
+            else:
+                b_ok = False
+        if line != l_cur:  # ---- the line's chain (verify_scan.scan_ledger's checks, in the same order)
             line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
             line_span = lines.get(line) or lines.setdefault(line, Span(line, line_seq, prev_hash, line_seq, prev_hash))
             l_cur, l_ok, l_exp, l_prev, l_rows = line, line_span.ok, line_span.expected, line_span.prev, line_span.rows
             l_json = _json_or_none(line)
             l_ok = l_ok and l_json is not None
         l_rows += 1
-        if not l_ok:
-            continue
-        if (line_seq != l_exp or prev_hash != l_prev or mac is None or b_json is None
-                or (inner_pad is not None and key_id != fingerprint)):
-            l_ok = False
-            continue
-        try:  # the row's hash (line_ledger_hash) and, with a site key, its HMAC-SHA256 from the key's pads
-            record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
-            body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
-                    f'"record_hash":{record_json},"seq":{int(seq)}}}')
-            l_ok = sha256(body.encode()).hexdigest() == digest
-            if l_ok and inner_pad is not None:
-                inner, outer = inner_pad.copy(), outer_pad.copy()
-                inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
-                outer.update(inner.digest())
-                l_ok = outer.hexdigest() == mac
-        except (TypeError, ValueError):
-            l_ok = False
         if l_ok:
-            l_exp, l_prev = line_seq + 1, digest
+            l_ok = (line_seq == l_exp and prev_hash == l_prev and mac is not None and b_json is not None
+                    and (pads is None or key_id == fingerprint)
+                    and _line_row_hashes(prev_hash, digest, line, line_seq, seq, record_hash, hex_record, key_id, mac,
+                                         b_json, l_json, pads))
+            if l_ok:
+                l_exp, l_prev = line_seq + 1, digest
     line_span.ok, line_span.expected, line_span.prev, line_span.rows = l_ok, l_exp, l_prev, l_rows
     _save_batch(batch_span, b_ok, b_exp, b_prev, b_rows, b_entries)
     return out
+
+
+def _entry_hashes(eprev: Any, actor: Any, kind: Any, ts: Any, text: Any, b_json: str, b_exp: int, record_hash: Any,
+                  names: dict[Any, str], canonical: Any) -> bool:
+    """True when the entry row hashes to the hash its ledger row logs (entry_hash_text's formula, the JSON strings of
+    actor and kind cached in `names`) and holds canonical data."""
+    try:
+        actor_json = names.get(actor) or names.setdefault(actor, json_string(actor))
+        kind_json = names.get(kind) or names.setdefault(kind, json_string(kind))
+        body = (f'{eprev}{{"actor":{actor_json},"batch_id":{b_json},"data":{text},"kind":{kind_json},'
+                f'"seq":{b_exp},"ts":{json_string(ts)}}}')
+        return bool(sha256(body.encode()).hexdigest() == record_hash and canonical(kind, text))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _line_row_hashes(prev_hash: Any, digest: Any, line: Any, line_seq: Any, seq: Any, record_hash: Any,
+                     hex_record: bool, key_id: Any, mac: Any, b_json: str, l_json: str, pads: Any) -> bool:
+    """True when a ledger row hashes to its digest (line_ledger_hash's formula) and, with a site key, its MAC is the
+    key's HMAC-SHA256 over the row (`pads`: the key's inner and outer SHA-256 states)."""
+    try:
+        record_json = f'"{record_hash}"' if hex_record else json_string(record_hash)
+        body = (f'{prev_hash}{{"batch_id":{b_json},"line_id":{l_json},"line_seq":{int(line_seq)},'
+                f'"record_hash":{record_json},"seq":{int(seq)}}}')
+        if sha256(body.encode()).hexdigest() != digest:
+            return False
+        if pads is None:
+            return True
+        inner, outer = pads[0].copy(), pads[1].copy()
+        inner.update(f"ledger/1\x1f{line}\x1f{line_seq}\x1f{digest}\x1f{key_id}".encode())
+        outer.update(inner.digest())
+        return bool(outer.hexdigest() == mac)
+    except (TypeError, ValueError):
+        return False
 
 
 def _save_batch(span: BatchSpan, ok: bool, expected: Any, prev: Any, rows: int, entries: int) -> None:
