@@ -100,26 +100,32 @@ def sim(
     faults: Annotated[Optional[Path], typer.Option(help="TOML fault script")] = None,
     db: Annotated[Optional[str], typer.Option(help="database URL to put in the site config")] = None,
     plc_port: Annotated[int, typer.Option(help="OPC UA port (0: any free port)")] = 0,
+    density_g_ml: Annotated[float, typer.Option(min=0.5, max=2.0, help="density of the simulated liquid (g/mL), "
+                                                "which the balance weighs")] = 1.0,
+    parent_pid: Annotated[Optional[int], typer.Option(hidden=True, help="stop when this process is gone (the "
+                                                      "demo's own simulator)")] = None,
 ) -> None:
     """Run the whole simulator standalone until Ctrl-C; print its endpoints and write the site config."""
     from fillfinish.cli_batch import _demo_speed
     from fillfinish.cli_common import db_url
+    from sim.world import WorldSettings
 
     rate, on_timeline = _demo_speed(speed)
     # the timeline file lies beside the config that names it, so a controller in another process finds it
     timeline = Path(config_out).with_name(Path(config_out).name + ".timeline") if on_timeline else None
     with reported():
-        simulator = _start_simulator(rate, Path(config_out), faults, db_url(db), plc_port, timeline)
+        simulator = _start_simulator(rate, Path(config_out), faults, db_url(db), plc_port, timeline,
+                                     WorldSettings(density_g_ml=density_g_ml))
     out.print(f"pump (Cavro DT, 9600 8N1)  {simulator.pump_path}")
     out.print(f"balance (MT-SICS)          {simulator.balance_path}")
     out.print(f"PLC (OPC UA)               {simulator.plc.endpoint}")
     out.print(f"speed                      {f'max (shared timeline {timeline})' if timeline else f'x{rate:g}'}")
     out.print(f"site config                {config_out}")
-    _serve_until_signal(simulator)
+    _serve_until_signal(simulator, parent_pid)
 
 
 def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, plc_port: int,
-                     timeline: Path | None = None) -> Any:
+                     timeline: Path | None = None, settings: Any = None) -> Any:
     """Start the simulator and write its site config to `target`; UserError naming the option when either fails."""
     from sim.runner import Simulator
 
@@ -127,7 +133,7 @@ def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, p
         why = "it is a folder" if target.is_dir() else f"folder {target.parent} does not exist"
         raise UserError(f"--config-out {target}: {why}; allowed: a file path in an existing folder")
     try:
-        simulator = Simulator(speed, faults_file=faults, plc_port=plc_port, timeline=timeline).start()
+        simulator = Simulator(speed, settings=settings, faults_file=faults, plc_port=plc_port, timeline=timeline).start()
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     try:
@@ -138,8 +144,10 @@ def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, p
     return simulator
 
 
-def _serve_until_signal(simulator: Any) -> None:
-    """Keep the simulator running until SIGTERM or SIGINT (also when started in the background), then stop it."""
+def _serve_until_signal(simulator: Any, parent_pid: int | None = None) -> None:
+    """Keep the simulator running until SIGTERM or SIGINT (also when started in the background), or until
+    `parent_pid` is no longer its parent (the demo that started it is gone), then stop it."""
+    import os
     import time
 
     stop = False
@@ -152,7 +160,7 @@ def _serve_until_signal(simulator: Any) -> None:
     signal.signal(signal.SIGINT, _stop)  # Ctrl-C, also when started in the background (SIGINT inherited ignored)
     out.print("Ctrl-C stops the simulator.")  # only once it does (a caller may wait for this line)
     try:
-        while not stop:
+        while not stop and (parent_pid is None or os.getppid() == parent_pid):
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

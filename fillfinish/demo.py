@@ -4,7 +4,6 @@ site's own master data apply, as for `run` (issue 6.6); a demo record gets demo.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import tempfile
 from dataclasses import dataclass
@@ -36,28 +35,21 @@ class DemoRequest:
 
 async def run_demo(request: DemoRequest, db_url: str, *, password: PasswordSource,
                    options: SessionOptions) -> BatchOutcome:
-    """Run a whole batch on a simulator started for it; `password` is asked only on a site's record."""
-    from sim.runner import Simulator
-    from sim.world import WorldSettings
+    """Run a whole batch on a simulator started for it in a child process (fillfinish/sim_child.py: it runs on the
+    other core, as a real line's devices are other machines); `password` is asked only on a site's record."""
+    from fillfinish.sim_child import simulator_child
 
-    settings = WorldSettings(density_g_ml=request.recipe.recipe.fill.density_g_ml)
+    speed = "max" if request.timeline else f"{request.rate:g}"
     with tempfile.TemporaryDirectory(prefix="fillfinish-demo-") as tmp:
-        timeline = Path(tmp) / "timeline" if request.timeline else None
-        try:
-            sim = Simulator(request.rate, settings=settings, faults_file=request.faults, timeline=timeline)
-            sim.start()
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
-        try:
-            config = load_config(sim.write_site_config(Path(tmp) / "site.toml", db_url))
+        with simulator_child(Path(tmp), speed=speed, database_url=db_url, faults=request.faults,
+                             density_g_ml=request.recipe.recipe.fill.density_g_ml) as site_toml:
+            config = load_config(site_toml)
             if options.notify is not None:
-                speed = "max (shared timeline)" if timeline else f"x{request.rate:g}"
-                options.notify(f"simulator: pump {sim.pump_path}, balance {sim.balance_path}, PLC "
-                               f"{sim.plc.endpoint}, speed {speed}")
+                shown = "max (shared timeline)" if request.timeline else f"x{request.rate:g}"
+                options.notify(f"simulator: pump {config.dispenser.port}, balance {config.balance.port}, PLC "
+                               f"{config.plc.endpoint}, speed {shown}")
             start = _demo_start(config, request, db_url, password)
             return await BatchService(config, db_url, options).start(start)
-        finally:
-            await asyncio.to_thread(sim.stop)
 
 
 def _demo_start(config: SiteConfig, request: DemoRequest, db_url: str, password: PasswordSource) -> StartRequest:
