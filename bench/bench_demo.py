@@ -1,7 +1,7 @@
 """`fillfinish demo --vials N --speed max` as a person runs it: whole-process wall time and time per vial beside the
 durable commits of the same batch's record entries on the same disk (raw sqlite3, WAL + FULL, same run).
 
-The demo runs in its own process (simulator and controller in it, as the CLI does), its record is a fresh SQLite file
+The demo runs in its own process (the controller; it starts its simulator as a child process, as the CLI does), its record is a fresh SQLite file
 in a temporary folder. Ours: wall time from start to exit (start-up, UV cycle, tip step, prime, fill, post-fill and
 the summary included), and the same divided by the vials. Raw baseline: the batch's entry count (read from its record
 afterwards) times one raw commit, i.e. the least the batch's record could cost with every entry committed on its own;
@@ -71,7 +71,8 @@ def main() -> None:
         entries, fill_sim = record_counts(work / "demo.db")
     raw = (raw_before + raw_after) / 2
     raw_batch_s = entries / raw
-    print(f"\nfillfinish demo --vials {args.vials} --speed max (one process: simulator and controller)")
+    print(f"\nfillfinish demo --vials {args.vials} --speed max (controller process and its simulator child; CPU of "
+          "both, peak RSS of the larger)")
     print_table(("measure", "value"), [
         ["whole process, wall", fmt(wall, "s")],
         ["whole process, wall per vial", fmt(wall / args.vials, "s")],
