@@ -54,8 +54,8 @@ def simulator_child(folder: Path, *, speed: str, database_url: str, faults: Path
         deadline = time.monotonic() + START_GUARD_S
         while READY not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace").strip().splitlines()[-12:]
-                raise UserError("the simulator did not start: " + (" / ".join(tail) or f"exit code {proc.poll()}"))
+                tail = [line.removeprefix("error: ") for line in log.read_text(errors="replace").strip().splitlines()]
+                raise UserError("the simulator did not start: " + (" / ".join(tail[-12:]) or f"exit {proc.poll()}"))
             time.sleep(0.02)
         yield config
     finally:

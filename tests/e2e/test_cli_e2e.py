@@ -111,3 +111,16 @@ def test_demo_refuses_a_speed_that_is_neither_a_number_nor_max(tmp_path: Path) -
     sim = subprocess.run([*FF, "sim", "--speed", "fast", "--config-out", str(tmp_path / "s.toml")],
                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=ENV)
     assert sim.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in sim.stdout + sim.stderr
+
+
+def test_demo_names_a_fault_script_its_simulator_cannot_read(tmp_path: Path) -> None:
+    """The demo's simulator runs as a child process; what stops it from starting reaches the person as one line
+    naming the file and what is wrong (exit 1, no traceback), and no simulator is left running."""
+    bad = tmp_path / "faults.toml"
+    bad.write_text('[[fault]]\nat_s = 10\nkind = "nope"\n', encoding="utf-8")
+    demo = subprocess.run([*FF, "demo", "--vials", "10", "--speed", "max", "--faults", str(bad), "--db",
+                           f"sqlite:///{tmp_path / 'demo.db'}"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=ENV)
+    assert demo.returncode == 1, demo.stdout + demo.stderr
+    assert "the simulator did not start" in demo.stderr and str(bad) in demo.stderr
+    assert "Traceback" not in demo.stdout + demo.stderr
