@@ -127,13 +127,17 @@ def sim(
 def _start_simulator(speed: float, target: Path, faults: Path | None, db: str, plc_port: int,
                      timeline: Path | None = None, settings: Any = None) -> Any:
     """Start the simulator and write its site config to `target`; UserError naming the option when either fails."""
+    import asyncio
+
+    from fillfinish.opcua_cache import standard_space_shelf
     from sim.runner import Simulator
 
     if target.is_dir() or not (target.parent if str(target.parent) else Path(".")).is_dir():
         why = "it is a folder" if target.is_dir() else f"folder {target.parent} does not exist"
         raise UserError(f"--config-out {target}: {why}; allowed: a file path in an existing folder")
     try:
-        simulator = Simulator(speed, settings=settings, faults_file=faults, plc_port=plc_port, timeline=timeline).start()
+        simulator = Simulator(speed, settings=settings, faults_file=faults, plc_port=plc_port, timeline=timeline,
+                              opcua_shelf=asyncio.run(standard_space_shelf())).start()
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     try:

@@ -19,6 +19,7 @@ import structlog
 from asyncua import Server, ua
 
 from fillfinish.control import ControllerView
+from fillfinish.opcua_cache import standard_space_shelf
 from fillfinish.server_address_space import build_address_space
 from fillfinish.server_methods import MethodHandlers
 from fillfinish.server_nodes import (  # noqa: F401 - re-exported: the address space's names
@@ -123,7 +124,7 @@ class ControllerServer:
         self.certificate = cert
         server = Server(user_manager=ControllerUserManager(sec.users, self.audit,
                                                            allow_anonymous_read=sec.allow_anonymous_read))
-        await server.init()
+        await server.init(await standard_space_shelf())  # None: built from asyncua's code, as before
         server.set_server_name("fillfinish controller")
         await server.set_application_uri(APPLICATION_URI)
         server.set_endpoint(self.endpoint)

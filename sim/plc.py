@@ -56,6 +56,7 @@ class PlcServer:
         tick_s: float = 0.02,
         analog_period_s: float = 1.0,
         watchdog_s: float | None = None,
+        shelf: Path | None = None,
     ) -> None:
         if security not in ("None", "Basic256Sha256_SignAndEncrypt"):
             raise ValueError(f"PLC security {security!r}; allowed: 'None', 'Basic256Sha256_SignAndEncrypt'")
@@ -68,6 +69,7 @@ class PlcServer:
         self.certificate = Path(certificate) if certificate else None
         self.private_key = Path(private_key) if private_key else None
         self.users = users
+        self.shelf = shelf  # asyncua's standard address space, written by an earlier start (read lazily: fast)
         self.tick_s = tick_s
         self.analog_period_s = analog_period_s  # simulated seconds between samples of the noisy analog values
         self._server: Server | None = None
@@ -99,11 +101,12 @@ class PlcServer:
 
     # -- start / stop ------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Build the address space and listen (takes about 2 s: asyncua loads the standard address space)."""
+        """Build the address space and listen (about 2 s while asyncua builds its standard address space; a fraction of
+        that from a ready `shelf`)."""
         if self.port == 0:
             self.port = _free_port(self.host)
         server = Server(user_manager=_PasswordUsers(self.users) if self.users is not None else None)
-        await server.init()
+        await server.init(self.shelf if self.shelf is not None and Path(self.shelf).exists() else None)
         server.set_endpoint(self.endpoint)
         server.set_server_name("fillfinish simulated PLC")
         await server.set_application_uri(APPLICATION_URI)

@@ -41,9 +41,11 @@ class Simulator:
         secure: bool = True,
         pki_dir: Path | None = None,
         timeline: Path | None = None,
+        opcua_shelf: Path | None = None,
     ) -> None:
         """`timeline`: a file for `--speed max` (docs/simulator.md): simulated time then stands still while the
-        software works and moves only when a wait on the machine asks, at most `speed` simulated s per real s."""
+        software works and moves only when a wait on the machine asks, at most `speed` simulated s per real s.
+        `opcua_shelf`: a ready copy of OPC UA's standard address space for the PLC's server (a fast start)."""
         if timeline is not None:
             Timeline(timeline, create=True, rate=speed).close()
         self.clock = SimClock(speed=speed, timeline=timeline)
@@ -53,7 +55,8 @@ class Simulator:
         self.pump_address = pump_address
         self.pump = PumpEmulator(self.world, address=pump_address, syringe_ul=syringe_ul, model=pump_model)
         self.balance = BalanceEmulator(self.world)
-        self.plc = PlcServer(self.world, port=plc_port)
+        self.opcua_shelf = opcua_shelf
+        self.plc = PlcServer(self.world, port=plc_port, shelf=opcua_shelf)
         self.plc_port = plc_port
         self.secure = secure
         self.pki: PlcPki | None = None
@@ -87,7 +90,8 @@ class Simulator:
         pki = self.run(make_plc_pki(self._pki_dir), timeout=60)
         self.pki = pki
         self.plc = PlcServer(self.world, port=self.plc_port, security="Basic256Sha256_SignAndEncrypt",
-                             certificate=pki.server_certificate, private_key=pki.server_key, users=pki.users)
+                             certificate=pki.server_certificate, private_key=pki.server_key, users=pki.users,
+                             shelf=self.opcua_shelf)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
         """Run a coroutine in the simulator's loop (the PLC server lives there) and wait for it."""

@@ -101,6 +101,32 @@ def client_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             os.environ["FILLFINISH_CLIENT_PKI"] = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def opcua_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The OPC UA address-space cache (fillfinish/opcua_cache.py) in this session's own folder
+    ($FILLFINISH_CACHE_DIR, inherited by CLI children), never in the home folder: each worker writes it once."""
+    path = tmp_path_factory.mktemp("opcua-cache")
+    before = os.environ.get("FILLFINISH_CACHE_DIR")
+    os.environ["FILLFINISH_CACHE_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("FILLFINISH_CACHE_DIR", None)
+        else:
+            os.environ["FILLFINISH_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def opcua_shelf(opcua_cache_dir: Any) -> Any:
+    """A ready copy of OPC UA's standard address space for the simulators the tests start (a fast server start)."""
+    import asyncio
+
+    from fillfinish.opcua_cache import standard_space_shelf
+
+    return asyncio.run(standard_space_shelf())
+
+
 @pytest.fixture
 def clock() -> StepClock:
     """The clock of a test (its record and users); a folder may define its own."""

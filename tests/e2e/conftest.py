@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
@@ -24,11 +24,11 @@ SPEED = 2000.0
 
 
 @pytest.fixture(scope="package")  # stopped after tests/e2e: its threads must not slow the later (real-time) tests
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+def simulator(tmp_path_factory: pytest.TempPathFactory, opcua_shelf: Any) -> Iterator[Simulator]:
     """The simulator on a shared timeline: simulated time moves only when the machine is waited on, so a stall of
     the loaded test process stalls simulated time too (no particle gap or late pump answer made of real time)."""
     timeline = tmp_path_factory.mktemp("timeline") / "timeline"
-    sim = Simulator(SPEED, timeline=timeline).start()  # its site config gives the pump a second to answer
+    sim = Simulator(SPEED, timeline=timeline, opcua_shelf=opcua_shelf).start()  # the pump gets a second to answer
     try:
         yield sim
     finally:

@@ -72,9 +72,9 @@ def sim_world() -> World:
 
 
 @pytest.fixture(scope="module")
-def sim_plc(sim_world: World) -> Iterator[PlcServer]:
+def sim_plc(sim_world: World, opcua_shelf: Any) -> Iterator[PlcServer]:
     """The simulated PLC, no security, shared by the tests of one module."""
-    runner = PlcServerThread(sim_world)
+    runner = PlcServerThread(sim_world, shelf=opcua_shelf)
     server = runner.start()
     try:
         yield server
