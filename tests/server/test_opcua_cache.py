@@ -13,6 +13,19 @@ from asyncua import Server, ua
 from fillfinish import opcua_cache
 
 
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder with a shelf written by standard_space_shelf (once for the module: writing takes seconds)."""
+    import asyncio
+
+    folder = tmp_path_factory.mktemp("opcua") / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(opcua_cache.CACHE_ENV, str(folder))
+        assert opcua_cache.ready_shelf() is None
+        assert asyncio.run(opcua_cache.standard_space_shelf()) is not None
+    return folder
+
+
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
@@ -20,12 +33,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-async def test_written_once_then_a_server_starts_from_it_with_the_standard_nodes(cache: Path) -> None:
-    assert opcua_cache.ready_shelf() is None
-    shelf = await opcua_cache.standard_space_shelf()
-    assert shelf is not None and shelf == opcua_cache.ready_shelf() and shelf.parent == cache
-    assert not [p for p in cache.iterdir() if ".build-" in p.name]  # moved into place, nothing half-written left
-    assert await opcua_cache.standard_space_shelf() == shelf  # the second call finds it ready
+async def test_written_once_then_a_server_starts_from_it_with_the_standard_nodes(
+        written: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(opcua_cache.CACHE_ENV, str(written))
+    shelf = opcua_cache.ready_shelf()
+    assert shelf is not None and shelf.parent == written
+    assert not [p for p in written.iterdir() if ".build-" in p.name]  # moved into place, nothing half-written left
+    assert await opcua_cache.standard_space_shelf() == shelf  # a later call finds it ready
     server = Server()
     await server.init(shelf)
     status = server.get_node(ua.NodeId(ua.ObjectIds.Server_ServerStatus_State))
@@ -34,9 +48,13 @@ async def test_written_once_then_a_server_starts_from_it_with_the_standard_nodes
     assert server.nodes.server in objects  # browsing follows references into the shelf
 
 
-async def test_a_shelf_others_may_write_is_not_used(cache: Path) -> None:
-    shelf = await opcua_cache.standard_space_shelf()
-    assert shelf is not None
+async def test_a_shelf_others_may_write_is_not_used(written: Path, cache: Path) -> None:
+    import shutil
+
+    shutil.copytree(written, cache)
+    os.chmod(cache, 0o700)
+    shelf = opcua_cache.ready_shelf()
+    assert shelf is not None and shelf.parent == cache
     part = next(p for p in cache.iterdir() if p.name.startswith(shelf.name) and p.stat().st_size > 0)
     os.chmod(part, 0o666)  # group and others may write it: a pickle anyone could replace
     assert opcua_cache.ready_shelf() is None
@@ -51,7 +69,6 @@ async def test_while_another_process_writes_it_the_server_is_built_as_before(cac
         assert await opcua_cache.standard_space_shelf() is None  # no waiting
     finally:
         os.close(lock)
-    assert await opcua_cache.standard_space_shelf() is not None
 
 
 async def test_a_cache_folder_that_cannot_be_written_means_no_cache(tmp_path: Path,
