@@ -100,14 +100,11 @@ async def _write(path: Path) -> None:
     from asyncua import Server
 
     build = path.with_name(f"{path.name}.build-{os.getpid()}")
-    old_umask = os.umask(0o077)
-    try:
-        await Server().init(build)
-    finally:
-        os.umask(old_umask)
+    await Server().init(build)
     for suffix in _SUFFIXES:
         part = build.with_name(build.name + suffix)
         if part.exists():
+            os.chmod(part, 0o600)  # the folder is private already; the files too, before they are published
             os.replace(part, path.with_name(path.name + suffix))
     if not path.exists() and not path.with_suffix(".db").exists():  # dbm.dumb: no file of the bare name
         path.touch(mode=0o600)
