@@ -15,7 +15,11 @@ from fillfinish.config import load_site_config
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 FF = [sys.executable, "-m", "fillfinish"]
-ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def _env() -> dict[str, str]:
+    """The children's environment, read when they start (the session's fixtures set their folders by then)."""
+    return {**os.environ, "COLUMNS": "200"}
 
 
 def test_demo_at_speed_max_runs_a_whole_batch_within_its_hold_times_and_the_record_verifies(tmp_path: Path) -> None:
@@ -23,12 +27,12 @@ def test_demo_at_speed_max_runs_a_whole_batch_within_its_hold_times_and_the_reco
     time (a fixed speed is run end to end by tests/e2e/test_safety_signals.py at x100)."""
     db = f"sqlite:///{tmp_path / 'max.db'}"
     demo = subprocess.run([*FF, "demo", "--vials", "10", "--speed", "max", "--db", db], capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path, env=ENV)
+                          text=True, timeout=300, cwd=tmp_path, env=_env())
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "speed max" in demo.stderr and "Complete" in demo.stdout and "Traceback" not in demo.stderr
     assert "suitable for cell therapy grade" in demo.stdout
     verify = subprocess.run([*FF, "record", "verify", "--db", db], capture_output=True, text=True, timeout=60,
-                            env=ENV)
+                            env=_env())
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
@@ -45,7 +49,7 @@ def wait_ready(proc: subprocess.Popen[str]) -> str:
 def test_sim_writes_a_valid_site_config_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     cfg = tmp_path / "site.toml"
     proc = subprocess.Popen([*FF, "sim", "--speed", "10", "--config-out", str(cfg)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=_env())
     try:
         wait_ready(proc)
         config = load_site_config(cfg)
@@ -68,7 +72,7 @@ def test_sim_at_speed_max_shares_its_timeline_with_a_controller_in_another_proce
 
     cfg = tmp_path / "site.toml"
     proc = subprocess.Popen([*FF, "sim", "--speed", "max", "--config-out", str(cfg)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=_env())
     try:
         shown = wait_ready(proc)
         config = load_site_config(cfg)
@@ -97,19 +101,19 @@ def test_run_refuses_bad_input_clearly(tmp_path: Path) -> None:
     bad.write_text("[clock]\nspeed = -1\n")
     res = subprocess.run([*FF, "run", "--config", str(bad), "--recipe", str(REPO / "recipes" / "fgf2.toml"),
                           "--lot", "L", "--vials", "10", "--operator", "op"], capture_output=True, text=True,
-                         timeout=60, env=ENV)
+                         timeout=60, env=_env())
     assert res.returncode == 1
     assert "site.toml" in res.stderr and "speed" in res.stderr and "Traceback" not in res.stderr
-    usage = subprocess.run([*FF, "run", "--vials", "ten"], capture_output=True, text=True, timeout=60, env=ENV)
+    usage = subprocess.run([*FF, "run", "--vials", "ten"], capture_output=True, text=True, timeout=60, env=_env())
     assert usage.returncode == 2
 
 
 def test_demo_refuses_a_speed_that_is_neither_a_number_nor_max(tmp_path: Path) -> None:
     demo = subprocess.run([*FF, "demo", "--speed", "fast"], capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path, env=ENV)
+                          cwd=tmp_path, env=_env())
     assert demo.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in demo.stdout + demo.stderr
     sim = subprocess.run([*FF, "sim", "--speed", "fast", "--config-out", str(tmp_path / "s.toml")],
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=ENV)
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_env())
     assert sim.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in sim.stdout + sim.stderr
 
 
@@ -120,7 +124,7 @@ def test_demo_names_a_fault_script_its_simulator_cannot_read(tmp_path: Path) -> 
     bad.write_text('[[fault]]\nat_s = 10\nkind = "nope"\n', encoding="utf-8")
     demo = subprocess.run([*FF, "demo", "--vials", "10", "--speed", "max", "--faults", str(bad), "--db",
                            f"sqlite:///{tmp_path / 'demo.db'}"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env=ENV)
+                          cwd=tmp_path, env=_env())
     assert demo.returncode == 1, demo.stdout + demo.stderr
     assert "the simulator did not start" in demo.stderr and str(bad) in demo.stderr
     assert "Traceback" not in demo.stdout + demo.stderr
