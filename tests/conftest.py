@@ -85,36 +85,32 @@ def site_key_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return path
 
 
-@pytest.fixture(scope="session", autouse=True)
-def client_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The console's client certificate in this session's own folder ($FILLFINISH_CLIENT_PKI, inherited by CLI
-    children), never in the home folder that other runs (and parallel workers) share."""
-    path = tmp_path_factory.mktemp("client-pki")
-    before = os.environ.get("FILLFINISH_CLIENT_PKI")
-    os.environ["FILLFINISH_CLIENT_PKI"] = str(path)
+def _session_folder(factory: pytest.TempPathFactory, name: str, variable: str) -> Iterator[Any]:
+    """A folder of this session named by environment `variable` (inherited by CLI children) while it lasts."""
+    path = factory.mktemp(name)
+    before = os.environ.get(variable)
+    os.environ[variable] = str(path)
     try:
         yield path
     finally:
         if before is None:
-            os.environ.pop("FILLFINISH_CLIENT_PKI", None)
+            os.environ.pop(variable, None)
         else:
-            os.environ["FILLFINISH_CLIENT_PKI"] = before
+            os.environ[variable] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The console's client certificate in this session's own folder ($FILLFINISH_CLIENT_PKI, inherited by CLI
+    children), never in the home folder that other runs (and parallel workers) share."""
+    yield from _session_folder(tmp_path_factory, "client-pki", "FILLFINISH_CLIENT_PKI")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def opcua_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The OPC UA address-space cache (fillfinish/opcua_cache.py) in this session's own folder
-    ($FILLFINISH_CACHE_DIR, inherited by CLI children), never in the home folder: each worker writes it once."""
-    path = tmp_path_factory.mktemp("opcua-cache")
-    before = os.environ.get("FILLFINISH_CACHE_DIR")
-    os.environ["FILLFINISH_CACHE_DIR"] = str(path)
-    try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop("FILLFINISH_CACHE_DIR", None)
-        else:
-            os.environ["FILLFINISH_CACHE_DIR"] = before
+    ($FILLFINISH_CACHE_DIR), never in the home folder: each worker writes it once."""
+    yield from _session_folder(tmp_path_factory, "opcua-cache", "FILLFINISH_CACHE_DIR")
 
 
 @pytest.fixture(scope="session")
