@@ -35,17 +35,10 @@ def cache_folder() -> Path:
 
 def shelf_path() -> Path:
     """Where the shelf of this asyncua and Python version lives (its name without a dbm suffix)."""
-    import asyncua
-
-    version = (getattr(asyncua, "__version__", None) or _distribution_version()).replace(".", "_")  # no suffix
-    return cache_folder() / f"opcua-standard-space-asyncua{version}-py{sys.version_info[0]}_{sys.version_info[1]}"
-
-
-def _distribution_version() -> str:
-    """asyncua's version from its distribution metadata."""
     from importlib.metadata import version
 
-    return version("asyncua")
+    tag = version("asyncua").replace(".", "_")  # no dots: a dbm suffix must not cut the name
+    return cache_folder() / f"opcua-standard-space-asyncua{tag}-py{sys.version_info[0]}_{sys.version_info[1]}"
 
 
 def ready_shelf() -> Path | None:
