@@ -193,7 +193,11 @@ class PhaseSequence:
             self._fire(trigger, target, facts=None, actor=actor, reason=reason)
 
     def restore(self, current: Phase | str | None, completed: list[Phase] | list[str]) -> None:
-        """Rebuild from the record after a restart (no on_change call); raise ValueError if the two disagree."""
+        """Rebuild from the record after a restart (no on_change call); raise ValueError if the two disagree.
+
+        `current` may itself be among `completed`: a stop between its "done" entry and the next phase's "start" (or,
+        for post_fill, before Completing ended) leaves that record. The sequence then stays in `current`, so its step
+        runs again after an unhold: the conservative reading, since the next phase's guards were never checked."""
         done = [parse_phase(p) for p in completed]
         if current is None:
             if done not in ([], list(PHASES)):
@@ -204,9 +208,10 @@ class PhaseSequence:
         else:
             phase = parse_phase(current)
             expected = list(PHASES[: PHASES.index(phase)])
-            if done != expected:
+            if done not in (expected, [*expected, phase]):
                 raise ValueError(
-                    f"restore: current phase {phase} needs completed = {phase_names(expected)}, got {phase_names(done)}"
+                    f"restore: current phase {phase} needs completed = {phase_names(expected)} (or with {phase} "
+                    f"itself done), got {phase_names(done)}"
                 )
             state = phase.value
         with self._lock:

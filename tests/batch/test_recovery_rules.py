@@ -89,6 +89,22 @@ def test_a_repeated_phase_restores_after_a_crash(store: RecordStore) -> None:
     assert seq.current == Phase.uv_cycle
 
 
+@pytest.mark.parametrize("last", ["line_checks", "prime", "post_fill"])
+def test_a_stop_right_after_a_phase_done_restores_into_that_phase(store: RecordStore, last: str) -> None:
+    """CI found it: a batch stopped in Completing after "post_fill done" (and, alike, between any phase's "done" and
+    the next one's "start") recovered to Held but could not be restored to abort or resume it."""
+    upto = FILLING.index(phase(last, "done")) + 1 if last != "post_fill" else len(FILLING)
+    tail = [phase("fill", "done"), phase("post_fill", "start"), state("Execute", "Completing"),
+            phase("post_fill", "done")] if last == "post_fill" else []
+    bid = batch(store, *FILLING[:upto], *tail)
+    assert recover(store, bid, now=store.last_entry(bid).ts.timestamp()).state_after == "Held"
+    h = BatchHistory.from_entries(store.entries(bid))
+    assert h.phase == last and h.phases_done[-1] == last
+    seq = PhaseSequence()
+    seq.restore(Phase(h.phase), [Phase(p) for p in h.phases_done])  # consistent: no ValueError
+    assert seq.current == Phase(last)
+
+
 def test_abort_in_the_record_only(store: RecordStore) -> None:
     bid = batch(store, *FILLING, state("Execute", "Holding"), state("Holding", "Held"))
     abort_without_devices(store, bid, "sup.bob", "line unpowered", "PLC unreachable")

@@ -269,11 +269,21 @@ def test_restore() -> None:
     assert seq.current == P.uv_cycle
 
 
+@pytest.mark.parametrize("current", list(PHASES))
+def test_restore_stays_in_a_phase_whose_done_entry_is_the_last_one(current: Phase) -> None:
+    """A stop between a phase's "done" and the next one's "start" (for post_fill: before Completing ended) leaves
+    it current, so its step runs again; the next phase's guards were never checked."""
+    seq = PhaseSequence()
+    seq.restore(current, list(PHASES[: PHASES.index(current) + 1]))
+    assert seq.current == current and not seq.finished
+
+
 @pytest.mark.parametrize(
     ("current", "completed", "fragment"),
     [
         (P.fill, [P.line_checks, P.prime], "needs completed = [line_checks, uv_cycle, tip_sterilisation, prime]"),
-        (P.line_checks, [P.line_checks], "needs completed = []"),
+        (P.line_checks, [P.uv_cycle], "needs completed = []"),
+        (P.prime, list(PHASES[:5]), "needs completed = [line_checks, uv_cycle, tip_sterilisation]"),
         (None, [P.line_checks], "empty or all phases"),
         ("filling", [], "unknown phase 'filling'"),
     ],
