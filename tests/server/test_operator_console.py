@@ -67,10 +67,14 @@ def console(server: ControllerServer, login: Any, **kw: Any) -> OperatorConsole:
 
 
 async def log_in(app: OperatorConsole, pilot: Pilot[Any], user: str, password: str) -> None:
-    """Type user id and password into the login screen and press Enter."""
-    await until(pilot, lambda: isinstance(app.screen, LoginScreen))
+    """Type user id and password into the login screen and press Enter. Waits for the screen's own first focus
+    (its on_mount): under load a new login screen mounts later, and that focus then moved away from the password
+    field the test had focused, so Enter only moved to the next field (stress run s11, 2026-12-01)."""
+    await until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.focused is not None
+                and app.focused.screen is app.screen)
     app.screen.query_one("#login-user", Input).value = user
     app.screen.query_one("#login-password", Input).focus()
+    await until(pilot, lambda: app.focused is not None and app.focused.id == "login-password")
     await submit(app, pilot, password)
     await app.workers.wait_for_complete()
     await pilot.pause()
