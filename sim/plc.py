@@ -165,7 +165,7 @@ class PlcServer:
             self._by_nodeid[nodeid] = signal
         await folders["Positioner"].add_method(
             ua.NodeId("Positioner.Move", idx), ua.QualifiedName("Move", idx), self._move,
-            [ua.VariantType.Int32], [ua.VariantType.Boolean],
+            [ua.VariantType.Int32], [ua.VariantType.Boolean, ua.VariantType.Boolean],
         )
 
     # -- world -> variables ------------------------------------------------------------------------------------
@@ -284,12 +284,25 @@ class PlcServer:
             await self._mirror_once()
 
     async def _move(self, parent: ua.NodeId, position: ua.Variant) -> list[ua.Variant]:
-        """Method Move(Int32 position) -> Boolean accepted."""
+        """Method Move(Int32 position) -> (Boolean accepted, Boolean in_position).
+
+        On a steady clock the move runs on after the call returns (in_position False unless already there), as on a
+        PLC whose move is a command. On a shared timeline (--speed max) the move is the machine's wait and takes no
+        real time: the method moves simulated time to the arrival it announced and returns in position, so the
+        client needs no pause and no read for it. A jammed positioner returns at once, not in position."""
         self.world.faults.notify_command("plc")
-        accepted = self.world.move_positioner(int(position.Value))
-        _log.info("PLC Move(%s) -> %s", position.Value, accepted)
+        target = int(position.Value)
+        accepted = self.world.move_positioner(target)
+        timeline = getattr(self.world.clock, "timeline", None)
+        if accepted and timeline is not None and not self.world.positioner_fault():
+            left = self.world.positioner.arrive_at - self.world.now()
+            if left > 0:
+                await timeline.aadvance(left, to_wake=True)
+        current, in_position = self.world.positioner_state()
+        arrived = bool(accepted and in_position and current == target)
+        _log.info("PLC Move(%s) -> %s (in position %s)", target, accepted, arrived)
         await self._mirror_once()
-        return [ua.Variant(accepted, ua.VariantType.Boolean)]
+        return [ua.Variant(accepted, ua.VariantType.Boolean), ua.Variant(arrived, ua.VariantType.Boolean)]
 
     # -- fault plc.server_stop ---------------------------------------------------------------------------------
     async def _fault_loop(self) -> None:

@@ -68,6 +68,15 @@ def _coerce(signal: str, value: Any) -> Any:
     raise PlcError(f"PLC signal {signal!r} gave {value!r} ({type(value).__name__}), expected {getattr(kind, '__name__', kind)}")
 
 
+def move_result(result: Any) -> tuple[Any, bool]:
+    """(accepted, in position) from the Move method's outputs: `Boolean accepted` alone (a PLC whose move runs on
+    after the call), or `[accepted, in_position]` (the simulator's Move; on a timeline it returns on arrival)."""
+    if isinstance(result, (list, tuple)):
+        accepted = result[0] if result else None
+        return accepted, len(result) > 1 and result[1] is True and accepted is True
+    return result, False
+
+
 class PlcDriver:
     """The machine's PLC over OPC UA: typed reads/writes of named signals, commands, positioner moves, snapshot."""
 
@@ -306,7 +315,8 @@ class PlcDriver:
 
     # -- positioner --------------------------------------------------------------------------------------------
     async def move_positioner(self, position: int, timeout_s: float = 10.0, *, clock_speed: float | None = None) -> None:
-        """Move the vial positioner to `position` and wait until it reports in position there.
+        """Move the vial positioner to `position` and wait until it reports in position there (at once when the
+        Move method's second output, in position, says so: `move_result`).
 
         `timeout_s` is in (simulated) machine seconds, divided by `clock_speed` (default: the driver's) for the
         real wait. PositionerFault if the positioner reports a fault, PositionerTimeout if it does not arrive,
@@ -317,11 +327,14 @@ class PlcDriver:
         speed = clock_speed or self.clock_speed
         obj, method = self.nodes["positioner_object"], self.nodes["positioner_move"]
         try:
-            accepted = await self._link.call(obj, method, ua.Variant(position, ua.VariantType.Int32))
+            result = await self._link.call(obj, method, ua.Variant(position, ua.VariantType.Int32))
         except LinkError as exc:
             raise self._map(exc, f"Move({position})", "positioner_move") from exc
+        accepted, arrived = move_result(result)
         if accepted is not True:
             raise PlcWriteRefused(f"PLC refused Move({position}) (accepted={accepted!r})")
+        if arrived:
+            return  # the PLC's Move completed the move (a timeline's simulator, or a PLC whose Move waits)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s / speed
         paused = 0.0  # with a pause hook, the timeout counts the pauses (simulated time), not the reads' real time

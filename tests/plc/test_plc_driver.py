@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hal.plc import PlcBadNode, PlcDriver, PlcError, PlcWriteRefused, PositionerFault, PositionerTimeout
+from hal.plc.driver import move_result
 from hal.plc.signals import SIGNALS, readable_signals, subscribed_signals
 from hal.transport.wirelog import WireLog
 from sim.plc import PlcServer
@@ -195,3 +198,15 @@ async def test_wire_log_records_every_call(plc: PlcDriver, wire_log: WireLog) ->
     assert calls[-1]["method"] == "ns=2;s=Positioner.Move" and calls[-1]["args"] == [3]
     results = [data for d, data in events if d == "result" and data.get("op") == "read"]
     assert any(r["value"] == [pytest.approx(r["value"][0])] for r in results)
+
+
+@given(st.one_of(st.booleans(), st.none(), st.integers(), st.lists(st.one_of(st.booleans(), st.none(), st.integers()),
+                                                                    max_size=3)))
+def test_move_result_reads_one_or_two_outputs(result: Any) -> None:
+    """A PLC's Move may return `accepted` alone or `[accepted, in_position]`; only a True pair means arrived."""
+    accepted, arrived = move_result(result)
+    if isinstance(result, list):
+        assert accepted == (result[0] if result else None)
+        assert arrived == (len(result) > 1 and result[0] is True and result[1] is True)
+    else:
+        assert (accepted, arrived) == (result, False)

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from hal.plc import PlcDriver
+from hal.plc import PlcDriver, PositionerFault
 from sim.clock import SimClock, Timeline
 from sim.world import World
 
@@ -77,9 +77,10 @@ async def test_a_read_sees_the_positioner_arrive_without_waiting_for_a_tick(time
         await driver.close()
 
 
-async def test_a_move_on_the_timeline_ends_at_the_announced_arrival_after_one_read(tmp_path: Path,
-                                                                                   timeline_world: World,
-                                                                                   timeline_plc: Any) -> None:
+async def test_a_move_on_the_timeline_ends_at_the_arrival_in_the_move_call(tmp_path: Path, timeline_world: World,
+                                                                           timeline_plc: Any) -> None:
+    """On a timeline the simulator's Move moves time to the arrival and returns in position: one round trip, no
+    pause and no read (decision 0019, fourth amendment)."""
     from fillfinish.clock import Clock
 
     sim_clock = timeline_world.clock
@@ -99,8 +100,14 @@ async def test_a_move_on_the_timeline_ends_at_the_announced_arrival_after_one_re
     try:
         start = ctl_clock.now()
         await asyncio.wait_for(driver.move_positioner(9, timeout_s=30.0), HANG_GUARD_S)
-        # the poll pause (2 simulated s at this rate) ended at the arrival the PLC announced: no time past it
+        # the Move moved time to the arrival it announced: no time past it, and nothing left to read
         assert ctl_clock.now() - start == pytest.approx(timeline_world.s.positioner_move_s)
+        assert reads == 0
+        assert timeline_world.positioner_state() == (9, True)
+        timeline_world.faults.inject("positioner.jam")  # a jammed positioner: Move returns at once, the driver
+        with pytest.raises(PositionerFault):            # reads and finds the fault
+            await asyncio.wait_for(driver.move_positioner(3, timeout_s=30.0), HANG_GUARD_S)
         assert reads == 1
+        timeline_world.faults.clear("positioner.jam")
     finally:
         await driver.close()
