@@ -35,11 +35,11 @@ class WireEvent:
     @property
     def data(self) -> str:
         """The event's text, made on first use."""
-        if self._data is None:
+        text = self._data
+        if text is None:  # two readers at once both make the same text (the raw value is kept, never cleared)
             raw = self._raw
-            self._data = raw.hex() if isinstance(raw, bytes) else json.dumps(raw, default=str, sort_keys=True)
-            self._raw = None
-        return self._data
+            text = self._data = raw.hex() if isinstance(raw, bytes) else json.dumps(raw, default=str, sort_keys=True)
+        return text
 
     def as_dict(self) -> dict[str, Any]:
         """The JSONL form: t, device, dir, data."""
