@@ -119,11 +119,18 @@ async def ready_plc(sim_plc: PlcServer, sim_world: World) -> PlcServer:
     return sim_plc
 
 
+LINK_TIMEOUT_S = 10.0
+"""The drivers' answer time in these tests: a hang guard, not a bound on speed. The server runs in a thread of the
+test process; under two CPU burners a request once took over 2 s (the default), so the link's own check declared the
+link lost while the fixture was still connecting (stress run s13, 2026-12-01). Losses the tests cause are seen at
+once (the server closes the socket), not by this timeout."""
+
+
 @pytest_asyncio.fixture
 async def plc(ready_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
     """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
     sim_plc = ready_plc
-    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=2.0, clock_speed=SPEED)
+    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=LINK_TIMEOUT_S, clock_speed=SPEED)
     await driver.connect()
     try:
         yield driver

@@ -13,6 +13,8 @@ from hal.plc.guard import LineClaimed, PlcLineGuard
 from sim.plc import PlcServer
 from sim.world import World
 
+LINK_TIMEOUT_S = 10.0  # as tests/plc/conftest.py (modules do not import conftest): a hang guard, not a speed bound
+
 WATCHDOG_S = 30.0  # simulated seconds (0.3 s real at the module's speed 100)
 
 
@@ -26,7 +28,7 @@ def guard_plc(ready_plc: PlcServer) -> PlcServer:
 
 
 async def _second_driver(server: PlcServer, speed: float) -> PlcDriver:
-    other = PlcDriver(server.endpoint, server.nodes, timeout_s=2.0, clock_speed=speed)
+    other = PlcDriver(server.endpoint, server.nodes, timeout_s=LINK_TIMEOUT_S, clock_speed=speed)
     await other.connect()
     return other
 
