@@ -120,17 +120,20 @@ async def ready_plc(sim_plc: PlcServer, sim_world: World) -> PlcServer:
 
 
 LINK_TIMEOUT_S = 10.0
-"""The drivers' answer time in these tests: a hang guard, not a bound on speed. The server runs in a thread of the
-test process; under two CPU burners a request once took over 2 s (the default), so the link's own check declared the
-link lost while the fixture was still connecting (stress run s13, 2026-12-01). Losses the tests cause are seen at
-once (the server closes the socket), not by this timeout."""
+LINK_CHECK_S = 5.0
+"""The test drivers' answer time and health-probe interval (the simulator's own site config, decision 0026): hang
+guards, not bounds on speed. The server runs in a thread of the test process; under two CPU burners asyncua's probe
+of a fresh connection (answer within the 0.5 s default) timed out while the fixture was still connecting, and the
+link was declared lost (stress run s13, 2026-12-01). Losses the tests cause are seen at once (the server closes the
+socket), not by these limits."""
 
 
 @pytest_asyncio.fixture
 async def plc(ready_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
     """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
     sim_plc = ready_plc
-    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=LINK_TIMEOUT_S, clock_speed=SPEED)
+    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=LINK_TIMEOUT_S,
+                       link_check_s=LINK_CHECK_S, clock_speed=SPEED)
     await driver.connect()
     try:
         yield driver

@@ -33,7 +33,8 @@ def timeline_plc(timeline_world: World, plc_server_thread: Any) -> Iterator[Any]
 
 async def test_every_sample_of_a_jump_arrives_in_order(timeline_world: World, timeline_plc: Any) -> None:
     clock = timeline_world.clock
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, clock_speed=clock.speed)
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+                       clock_speed=clock.speed)
     await driver.connect()
     try:
         seqs: list[tuple[int, float | None]] = []
@@ -65,7 +66,8 @@ async def test_every_sample_of_a_jump_arrives_in_order(timeline_world: World, ti
 async def test_a_read_sees_the_positioner_arrive_without_waiting_for_a_tick(timeline_world: World,
                                                                            timeline_plc: Any) -> None:
     clock = timeline_world.clock
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, clock_speed=clock.speed)
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+                       clock_speed=clock.speed)
     await driver.connect()
     try:
         timeline_world.move_positioner(7)  # arrives 0.8 s later in simulated time, which stands still
@@ -85,8 +87,8 @@ async def test_a_move_on_the_timeline_ends_at_the_arrival_in_the_move_call(tmp_p
 
     sim_clock = timeline_world.clock
     ctl_clock = Clock(timeline=sim_clock.timeline.path)  # the controller's side of the same timeline file
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, clock_speed=ctl_clock.speed,
-                       pause=ctl_clock.device_asleep)
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+                       clock_speed=ctl_clock.speed, pause=ctl_clock.device_asleep)
     await driver.connect()
     reads = 0
     read_many = driver.read_many

@@ -13,7 +13,7 @@ from hal.plc.guard import LineClaimed, PlcLineGuard
 from sim.plc import PlcServer
 from sim.world import World
 
-LINK_TIMEOUT_S = 10.0  # as tests/plc/conftest.py (modules do not import conftest): a hang guard, not a speed bound
+LINK_TIMEOUT_S, LINK_CHECK_S = 10.0, 5.0  # as tests/plc/conftest.py (modules do not import conftest): hang guards
 
 WATCHDOG_S = 30.0  # simulated seconds (0.3 s real at the module's speed 100)
 
@@ -28,7 +28,8 @@ def guard_plc(ready_plc: PlcServer) -> PlcServer:
 
 
 async def _second_driver(server: PlcServer, speed: float) -> PlcDriver:
-    other = PlcDriver(server.endpoint, server.nodes, timeout_s=LINK_TIMEOUT_S, clock_speed=speed)
+    other = PlcDriver(server.endpoint, server.nodes, timeout_s=LINK_TIMEOUT_S, link_check_s=LINK_CHECK_S,
+                      clock_speed=speed)
     await other.connect()
     return other
 
