@@ -110,6 +110,6 @@ async def test_a_move_on_the_timeline_ends_at_the_arrival_in_the_move_call(tmp_p
         with pytest.raises(PositionerFault):            # reads and finds the fault
             await asyncio.wait_for(driver.move_positioner(3, timeout_s=30.0), HANG_GUARD_S)
         assert reads == 1
-        timeline_world.faults.clear("positioner.jam")
     finally:
+        timeline_world.faults.clear("positioner.jam")
         await driver.close()
