@@ -46,6 +46,12 @@ from sim.runner import Simulator
 
 RECIPE = REPO / "recipes" / "fgf2.toml"
 PUBLISHING_INTERVAL_MS = 20.0  # the PlcDriver's subscription interval; the raw client uses the same
+PHASE = random.Random(20261201)
+"""The trigger write's random delay (0 to one publishing interval): the simulated PLC writes on a grid (its 20 ms
+mirror pass; particle samples every 30 real ms at speed 2,000), and against the two 20 ms publishing timers a grid
+locks each subscription to a few phases for a whole run, which made the floor a lottery (a particles floor p99 of
+13.5 ms, below the interval itself, 2026-12-01). Delayed by a uniform random time, each trial's write lands at any
+phase of both timers; the change is timed at the write, so the delay is in neither figure."""
 # trip name -> (fault injected in the world, trigger variable on the server, the monitor's alarm source)
 TRIPS: dict[str, tuple[str, str, str]] = {
     "door": ("door.open", "door_closed", "door"),
@@ -101,9 +107,10 @@ def instrument(sim: Simulator, marks: Marks, trip: dict[str, str], hepa_min_pa: 
         signal = by_node.get(nodeid)
         if signal == "particles_0_5um_per_m3":
             counts[signal] = datavalue.Value.Value
-        if signal is not None and signal == trip.get("trigger") and marks.change is None:
+        if signal is not None and signal == trip.get("trigger") and marks.change is None and marks.armed:
             burst = signal != "particle_sample_seq" or counts["particles_0_5um_per_m3"] >= action_0_5um
             if burst and is_bad(signal, datavalue.Value.Value, hepa_min_pa):
+                await asyncio.sleep(PHASE.uniform(0.0, PUBLISHING_INTERVAL_MS / 1000))  # any phase of the timers
                 marks.set("change")
         return await write(nodeid, datavalue, *args, **kw)
 
