@@ -111,7 +111,10 @@ class ControllerClient:
     acknowledge()."""
 
     def __init__(self, endpoint: str, *, user: str, password: str, pki_dir: Path | None = None,
-                 mode: str = "SignAndEncrypt", server_certificate: Path | None = None, timeout_s: float = 4.0) -> None:
+                 mode: str = "SignAndEncrypt", server_certificate: Path | None = None, timeout_s: float = 4.0,
+                 link_check_s: float = 1.0) -> None:
+        """A session not yet open. `timeout_s`: a request's answer time; `link_check_s`: real seconds between
+        asyncua's health probes of the session, each answered within it (asyncua's default, 1 s)."""
         if mode not in MODES:
             raise ValueError(f"security mode {mode!r}; allowed: {', '.join(MODES)}")
         self.endpoint = endpoint
@@ -121,6 +124,7 @@ class ControllerClient:
         self.mode = mode
         self.server_certificate = server_certificate
         self.timeout_s = timeout_s
+        self.link_check_s = link_check_s
         self._client: Client | None = None
         self._ns = 0
         self._object: Node | None = None
@@ -135,7 +139,7 @@ class ControllerClient:
         """Open the session and locate the FillFinish object; ControllerUnavailable if that fails."""
         if self._client is not None:
             return
-        client = Client(self.endpoint, timeout=self.timeout_s)
+        client = Client(self.endpoint, timeout=self.timeout_s, watchdog_intervall=self.link_check_s)
         client.session_timeout = 600_000
         client.application_uri = CLIENT_APPLICATION_URI
         try:

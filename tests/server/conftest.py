@@ -200,8 +200,11 @@ def login(client_pki: Path, passwords: dict[str, str]) -> Any:
     from fillfinish.hmi.client import ControllerClient
 
     def make(endpoint: str, user: str, password: str | None = None, **kw: Any) -> ControllerClient:
-        # a request may wait seconds on a busy 2-core machine: the tests say when they want a short time-out
+        # a request may wait seconds on a busy 2-core machine: the tests say when they want a short time-out. The
+        # health probe too: with asyncua's 1 s, a stall of the test process under two CPU burners dropped a console's
+        # session between its signature and its command, which then went out as "NOT SENT" (stress s15, 2026-12-01)
         kw.setdefault("timeout_s", 20.0)
+        kw.setdefault("link_check_s", 10.0)
         return ControllerClient(endpoint, user=user, password=passwords.get(user, "") if password is None else password,
                                 pki_dir=client_pki, **kw)
 
