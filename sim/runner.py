@@ -24,6 +24,11 @@ from sim.pki import PlcPki, make_plc_pki
 from sim.plc import PlcServer
 from sim.world import World, WorldSettings
 
+PLC_REQUEST_TIMEOUT_S = 10.0
+PLC_LINK_CHECK_S = 5.0
+"""The simulator's PLC link limits, written into its site config (decision 0026) and used by the tests' drivers:
+the emulated PLC is a thread of a shared PC, whose stalls are not the machine's (a real PLC keeps 2 s and 0.5 s)."""
+
 
 class Simulator:
     """Starts and stops every emulator on one World and SimClock."""
@@ -156,8 +161,8 @@ baudrate = 9600
 endpoint = {_q(self.plc.endpoint)}
 # the emulated PLC is a thread of a shared PC: a stall of that PC is not the machine's, so the simulator's config gives
 # it 10 s to answer an OPC UA request and 5 s to answer a link probe (a real PLC's config keeps the default 2 s and 0.5 s)
-request_timeout_s = 10.0
-link_check_s = 5.0
+request_timeout_s = {PLC_REQUEST_TIMEOUT_S!r}
+link_check_s = {PLC_LINK_CHECK_S!r}
 {self.pki.site_config_lines() if self.pki is not None else 'security = "None"'}
 
 [plc.nodes]

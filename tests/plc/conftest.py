@@ -16,6 +16,7 @@ from hal.transport.wirelog import WireLog
 from sim.clock import SimClock
 from sim.plc import PlcServer
 from sim.world import World
+from sim.runner import PLC_LINK_CHECK_S, PLC_REQUEST_TIMEOUT_S
 
 SPEED = 100.0  # simulated seconds per real second
 
@@ -119,21 +120,14 @@ async def ready_plc(sim_plc: PlcServer, sim_world: World) -> PlcServer:
     return sim_plc
 
 
-LINK_TIMEOUT_S = 10.0
-LINK_CHECK_S = 5.0
-"""The test drivers' answer time and health-probe interval (the simulator's own site config, decision 0026): hang
-guards, not bounds on speed. The server runs in a thread of the test process; under two CPU burners asyncua's probe
-of a fresh connection (answer within the 0.5 s default) timed out while the fixture was still connecting, and the
-link was declared lost (stress run s13, 2026-12-01). Losses the tests cause are seen at once (the server closes the
-socket), not by these limits."""
-
-
 @pytest_asyncio.fixture
 async def plc(ready_plc: PlcServer, sim_world: World, wire_log: WireLog) -> AsyncIterator[PlcDriver]:
     """A connected driver; the world's faults are cleared and lamp/door reset around each test."""
     sim_plc = ready_plc
-    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=LINK_TIMEOUT_S,
-                       link_check_s=LINK_CHECK_S, clock_speed=SPEED)
+    # the simulator's own link limits (decision 0026), hang guards, not speed bounds: under two CPU burners
+    # asyncua's 0.5 s default probe of the fresh connection timed out while the fixture connected (stress s13)
+    driver = PlcDriver(sim_plc.endpoint, sim_plc.nodes, wire_log=wire_log, timeout_s=PLC_REQUEST_TIMEOUT_S,
+                       link_check_s=PLC_LINK_CHECK_S, clock_speed=SPEED)
     await driver.connect()
     try:
         yield driver

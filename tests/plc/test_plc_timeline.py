@@ -11,6 +11,7 @@ import pytest
 
 from hal.plc import PlcDriver, PositionerFault
 from sim.clock import SimClock, Timeline
+from sim.runner import PLC_LINK_CHECK_S
 from sim.world import World
 
 HANG_GUARD_S = 30.0  # only so a broken link cannot hang the suite
@@ -33,7 +34,7 @@ def timeline_plc(timeline_world: World, plc_server_thread: Any) -> Iterator[Any]
 
 async def test_every_sample_of_a_jump_arrives_in_order(timeline_world: World, timeline_plc: Any) -> None:
     clock = timeline_world.clock
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=PLC_LINK_CHECK_S,
                        clock_speed=clock.speed)
     await driver.connect()
     try:
@@ -66,7 +67,7 @@ async def test_every_sample_of_a_jump_arrives_in_order(timeline_world: World, ti
 async def test_a_read_sees_the_positioner_arrive_without_waiting_for_a_tick(timeline_world: World,
                                                                            timeline_plc: Any) -> None:
     clock = timeline_world.clock
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=PLC_LINK_CHECK_S,
                        clock_speed=clock.speed)
     await driver.connect()
     try:
@@ -87,7 +88,7 @@ async def test_a_move_on_the_timeline_ends_at_the_arrival_in_the_move_call(tmp_p
 
     sim_clock = timeline_world.clock
     ctl_clock = Clock(timeline=sim_clock.timeline.path)  # the controller's side of the same timeline file
-    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=5.0,
+    driver = PlcDriver(timeline_plc.endpoint, timeline_plc.nodes, timeout_s=5.0, link_check_s=PLC_LINK_CHECK_S,
                        clock_speed=ctl_clock.speed, pause=ctl_clock.device_asleep)
     await driver.connect()
     reads = 0

@@ -11,9 +11,8 @@ import pytest
 from hal.plc import PlcDriver
 from hal.plc.guard import LineClaimed, PlcLineGuard
 from sim.plc import PlcServer
+from sim.runner import PLC_LINK_CHECK_S, PLC_REQUEST_TIMEOUT_S
 from sim.world import World
-
-LINK_TIMEOUT_S, LINK_CHECK_S = 10.0, 5.0  # as tests/plc/conftest.py (modules do not import conftest): hang guards
 
 WATCHDOG_S = 30.0  # simulated seconds (0.3 s real at the module's speed 100)
 
@@ -28,8 +27,8 @@ def guard_plc(ready_plc: PlcServer) -> PlcServer:
 
 
 async def _second_driver(server: PlcServer, speed: float) -> PlcDriver:
-    other = PlcDriver(server.endpoint, server.nodes, timeout_s=LINK_TIMEOUT_S, link_check_s=LINK_CHECK_S,
-                      clock_speed=speed)
+    other = PlcDriver(server.endpoint, server.nodes, timeout_s=PLC_REQUEST_TIMEOUT_S,
+                      link_check_s=PLC_LINK_CHECK_S, clock_speed=speed)
     await other.connect()
     return other
 
