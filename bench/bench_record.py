@@ -5,7 +5,8 @@ lines appending at once to one PostgreSQL database (issue 11 points 2, 3, 5).
   transaction per entry, WAL, synchronous=FULL), measured in alternating blocks so load changes hit both alike.
 - with --pg URL: the same on PostgreSQL (raw: one autocommitted INSERT per row, synchronous commit), and four
   writer processes, each its own line id, appending at once vs one writer alone (per-line rate); every chain and
-  ledger is verified afterwards and the entry counts checked (nothing lost or interleaved).
+  ledger is verified afterwards and the entry counts checked (nothing lost or interleaved). Beside it, four raw
+  psycopg committers at once vs one alone on the same server: the ceiling this machine puts on several lines.
 - `record verify`: bench/make_record.py builds N entries (default 1,000,000; --verify-entries for quick runs), then
   `fillfinish record verify` runs in its own process; wall time, entries/s and peak memory (the process and its
   workers) beside a raw read of every entry row with one SHA-256 each.
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import REPO, Figure, base_parser, positive_int, print_figures, print_table, quiet_logging, \
     write_figures
@@ -216,11 +218,49 @@ def _writer(url: str, key: str, line: str, n: int, start: multiprocessing.synchr
         store.close()
 
 
-def lines_at_once(url: str, key: str, lines: int, n: int) -> list[tuple[str, str, float]]:
-    """Start `lines` writer processes, release them together, collect (line, batch, entries/s)."""
+def _raw_writer(url: str, key: str, line: str, n: int, start: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
+                out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One raw committer, the baseline of a line: plain psycopg, n autocommitted INSERTs of an entry-sized row into the
+    shared raw table once `start` is set; puts (line, "raw", rate). `key` is unused (the same signature as _writer)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = [entry_sized_row(i) for i in range(n)]
+        for row in rows[:10]:  # psycopg prepares a statement on its fifth run: warm it like the store's first append
+            conn.execute("INSERT INTO bench_raw_lines (ts, data) VALUES (%s, %s)", row)
+        start.wait()
+        t0 = time.perf_counter()
+        for row in rows:
+            conn.execute("INSERT INTO bench_raw_lines (ts, data) VALUES (%s, %s)", row)
+        out.put((line, "raw", n / (time.perf_counter() - t0)))
+
+
+def raw_lines_at_once(url: str, lines: int, n: int) -> float:
+    """Mean per-committer rate of `lines` raw psycopg committers at once on one table of the same database: the
+    machine's own ceiling for several lines (two cores shared by the writers and their server backends)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_raw_lines (id BIGSERIAL PRIMARY KEY, ts TEXT, data TEXT)")
+    try:
+        results = lines_at_once(url, "", lines, n, writer=_raw_writer)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("DROP TABLE bench_raw_lines")
+    return sum(rate for _, _, rate in results) / len(results)
+
+
+def lines_at_once(url: str, key: str, lines: int, n: int, writer: Any = None) -> list[tuple[str, str, float]]:
+    """Start `lines` writer processes (default: RecordStore writers), release them together, collect
+    (line, batch, entries/s)."""
     context = multiprocessing.get_context("spawn")
     start, out = context.Event(), context.Queue()
-    procs = [context.Process(target=_writer, args=(url, key, f"line-{i + 1}", n, start, out)) for i in range(lines)]
+    target = writer or _writer
+    procs = [context.Process(target=target, args=(url, key, f"line-{i + 1}", n, start, out)) for i in range(lines)]
     for proc in procs:
         proc.start()
     time.sleep(2.0)  # let every writer open its store and create its batch before the start signal
@@ -232,7 +272,8 @@ def lines_at_once(url: str, key: str, lines: int, n: int) -> list[tuple[str, str
 
 
 def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure], list[list[str]]]:
-    """RecordStore.append vs raw psycopg, and four lines at once vs one alone, on one PostgreSQL database."""
+    """RecordStore.append vs raw psycopg, and four lines at once vs one alone beside four raw committers vs one, on one
+    PostgreSQL database."""
     key = str(folder / "pg.sitekey")
     schema, schema_url = fresh_pg_schema(url)
     try:
@@ -248,6 +289,8 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
             store.close()
         alone = lines_at_once(schema_url, key, 1, n)[0][2]
         together = lines_at_once(schema_url, key, 4, n)
+        raw_alone = raw_lines_at_once(schema_url, 1, n)
+        raw_together = raw_lines_at_once(schema_url, 4, n)
         check = RecordStore(schema_url, key=key, create=False)
         try:
             report = check.verify()
@@ -270,7 +313,11 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
             Figure("PostgreSQL commits per CPU-second, append vs raw", 1e6 / max(our_cpu.per_commit_us(), 1e-9),
                    1e6 / max(raw_cpu.per_commit_us(), 1e-9), "/s", "higher"),
             Figure("per-line append, 4 lines at once vs 1 line alone (PostgreSQL)", per_line, alone, "/s",
-                   "higher")], rows
+                   "higher"),
+            Figure("per-line raw commit, 4 committers at once vs 1 alone (PostgreSQL: this machine's ceiling)",
+                   raw_together, raw_alone, "/s", "higher"),
+            Figure("4-line scaling of append vs 4-line scaling of raw commits (PostgreSQL)", per_line / alone,
+                   raw_together / raw_alone, "x", "higher")], rows
 
 
 def cached_record(entries: int, cache_root: Path | None) -> tuple[Path, str, dict[str, object]]:
