@@ -39,6 +39,9 @@ async def run_demo(request: DemoRequest, db_url: str, *, password: PasswordSourc
     other core, as a real line's devices are other machines); `password` is asked only on a site's record."""
     from fillfinish.sim_child import simulator_child
 
+    refusal = request.recipe.recipe.fill.vials_refusal(request.vials)
+    if refusal is not None:  # before the simulator starts
+        raise UserError(f"--vials {refusal}")
     speed = "max" if request.timeline else f"{request.rate:g}"
     with tempfile.TemporaryDirectory(prefix="fillfinish-demo-") as tmp:
         with simulator_child(Path(tmp), speed=speed, database_url=db_url, faults=request.faults,

@@ -210,10 +210,9 @@ class BatchController:
                       authenticated: bool = False, master_data: dict[str, Any] | None = None) -> BatchOutcome:
         """Create the batch in the record and run it from Stopped to Complete (or wherever it ends); `master_data`
         (the checks before start: recipe approval, qualification, lots, cleaning, clearance, APS) is recorded."""
-        f = self.r.fill
-        if not f.vial_count_min <= vials <= f.vial_count_max:
-            raise ValueError(f"vials: {vials} outside the recipe's limits; allowed: {f.vial_count_min}-"
-                             f"{f.vial_count_max}")
+        refusal = self.r.fill.vials_refusal(vials)
+        if refusal is not None:
+            raise ValueError(f"vials: {refusal}")
         self.planned, self.operator, self.tip_lot = vials, operator, tip_lot
         self.batch_id = self.store.create_batch(
             product=self.r.recipe.product_name, product_code=self.r.recipe.product_code,

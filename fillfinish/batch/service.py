@@ -108,6 +108,9 @@ class BatchService:
         """Check the recipe fits, the person may start, no batch is unfinished and the master data allow it; then
         run the batch to its end (or to Held). After SIGTERM/SIGINT (when handled) raises ShutdownBySignal."""
         check_fit(request.recipe, self.config, request.source)
+        refusal = request.recipe.recipe.fill.vials_refusal(request.vials)
+        if refusal is not None:  # before a login or a device is touched
+            raise UserError(f"--vials {refusal}")
         signed = authorise(self.db_url, request.operator, START_ROLES, request.what, request.password)
         shutdown = _signal_shutdown() if self.options.handle_signals else None
         with _installed(shutdown), exclusive(self.db_url, "fillfinish run", self.line_id):

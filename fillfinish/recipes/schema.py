@@ -118,6 +118,12 @@ class Fill(_Section):
             raise RuleViolations(bad)
         return self
 
+    def vials_refusal(self, vials: int) -> str | None:
+        """Why a batch of `vials` is outside this recipe's batch size (None when it fits)."""
+        if self.vial_count_min <= vials <= self.vial_count_max:
+            return None
+        return f"{vials} is outside the recipe's batch size; allowed: {self.vial_count_min}-{self.vial_count_max} vials"
+
     @property
     def tolerance_abs_ul(self) -> float:
         """The +/- tolerance in microlitres, whichever way the recipe gives it."""

@@ -117,6 +117,17 @@ def test_demo_refuses_a_speed_that_is_neither_a_number_nor_max(tmp_path: Path) -
     assert sim.returncode == 2 and "'fast'; allowed: a number >= 0.001 or 'max'" in sim.stdout + sim.stderr
 
 
+def test_demo_refuses_vials_outside_the_recipe_before_its_simulator_starts(tmp_path: Path) -> None:
+    """A batch size the recipe does not allow is refused first: no simulator, no record, one line naming the limits."""
+    db = tmp_path / "demo.db"
+    demo = subprocess.run([*FF, "demo", "--vials", "3", "--db", f"sqlite:///{db}"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env=_env())
+    assert demo.returncode == 1, demo.stdout + demo.stderr
+    assert "--vials 3 is outside the recipe's batch size; allowed: 10-2000 vials" in demo.stderr
+    assert "simulator:" not in demo.stderr and "Traceback" not in demo.stdout + demo.stderr
+    assert not db.exists()
+
+
 def test_demo_names_a_fault_script_its_simulator_cannot_read(tmp_path: Path) -> None:
     """The demo's simulator runs as a child process; what stops it from starting reaches the person as one line
     naming the file and what is wrong (exit 1, no traceback), and no simulator is left running."""
