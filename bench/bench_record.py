@@ -16,6 +16,7 @@ Run: python -m bench.bench_record [--n 2000] [--pg URL] [--verify-entries 100000
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +49,67 @@ def raw_sqlite_connection(path: Path) -> sqlite3.Connection:
 
 
 def raw_sqlite_commits(conn: sqlite3.Connection, n: int) -> float:
-    """Commits/s of `n` small rows, one per BEGIN IMMEDIATE ... COMMIT."""
+    """Commits/s of `n` rows as large as an entry, one per BEGIN IMMEDIATE ... COMMIT."""
+    rows = [entry_sized_row(i) for i in range(n)]
     t0 = time.perf_counter()
-    for i in range(n):
+    for row in rows:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t (ts, data) VALUES (?, ?)", (f"{time.time():.6f}", f'{{"vial": {i}}}'))
+        conn.execute("INSERT INTO t (ts, data) VALUES (?, ?)", row)
         conn.execute("COMMIT")
     return n / (time.perf_counter() - t0)
+
+
+class RecordRowsSql:
+    """The record's own rows of one append (its ledger row and entry row, with the store's own statements and
+    pragmas) written by plain sqlite3 or psycopg with precomputed values: no Python of ours, no hashing. Beside the
+    raw one-row commit it shows what the record's schema alone costs; beside RecordStore.append, what our Python
+    adds (bench/README.md)."""
+
+    def __init__(self, batch_id: str, line_id: str) -> None:
+        """Rows for `batch_id` (created by a store, so its header and ledger row exist) on line `line_id`."""
+        self.batch_id, self.line_id, self.seq = batch_id, line_id, 0
+
+    def rows(self, n: int) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        """n (ledger values, entry values) for the next n sequence numbers (the entry's global_seq left out)."""
+        out = []
+        for _ in range(n):
+            self.seq += 1
+            ts = f"2026-12-01T12:00:00.{self.seq % 1_000_000:06d}Z"
+            data = json.dumps(dict(DATA, vial=self.seq), sort_keys=True, separators=(",", ":"))
+            digest = f"{self.seq:064x}"
+            ledger = (self.batch_id, self.seq, digest, "a" * 64, f"{self.seq:064d}", self.line_id, self.seq, "k" * 16,
+                      "m" * 64)
+            out.append((ledger, (self.batch_id, self.seq, ts, "vial", "system", data, "p" * 64, digest)))
+        return out
+
+    def sqlite_commits(self, conn: sqlite3.Connection, n: int) -> float:
+        """Commits/s: BEGIN IMMEDIATE, the ledger row, the entry row, COMMIT (the store's SQLite transaction)."""
+        from fillfinish.record.write_path import _LEDGER_INSERT, _SQLITE_ENTRY_INSERT
+
+        rows = self.rows(n)
+        t0 = time.perf_counter()
+        for ledger, entry in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            global_seq = conn.execute(_LEDGER_INSERT["sqlite"], ledger).fetchone()[0]
+            conn.execute(_SQLITE_ENTRY_INSERT, (*entry[:2], global_seq, *entry[2:]))
+            conn.execute("COMMIT")
+        return n / (time.perf_counter() - t0)
+
+    def pg_commits(self, pgconn: Any, n: int) -> float:
+        """Commits/s: the store's one append statement, prepared, in autocommit, through libpq as the store sends it."""
+        from fillfinish.record.write_path import _PG_APPEND_NUMBERED
+
+        rows = [[str(v).encode() for v in (*ledger, *entry[2:7])] for ledger, entry in self.rows(n)]
+        if not getattr(self, "_prepared", False):
+            result = pgconn.prepare(b"bench_rows", _PG_APPEND_NUMBERED)
+            assert result.status == 1, result.error_message  # COMMAND_OK
+            self._prepared = True
+        t0 = time.perf_counter()
+        for params in rows:
+            result = pgconn.exec_prepared(b"bench_rows", params)
+            if result.status != 2:  # TUPLES_OK
+                raise RuntimeError(f"record rows, SQL only: {result.error_message!r}")
+        return n / (time.perf_counter() - t0)
 
 
 def raw_sqlite_rate(path: Path, n: int) -> float:
@@ -161,22 +217,41 @@ def interleaved(raw: callable, ours: callable, rounds: int) -> tuple[float, floa
 
 
 def sqlite_figures(folder: Path, n: int, rounds: int) -> list[Figure]:
-    """RecordStore.append vs raw sqlite3 on the same disk."""
+    """RecordStore.append vs raw sqlite3 on the same disk, and the record's rows written by plain sqlite3 between."""
     store = RecordStore(f"sqlite:///{folder / 'append.db'}", key=str(folder / "bench.sitekey"))
     raw_conn = raw_sqlite_connection(folder / "raw.db")
+    rows_store = RecordStore(f"sqlite:///{folder / 'rows.db'}", key=str(folder / "bench.sitekey"))
+    rows_conn = None
     try:
         batch = store.create_batch(**BATCH)
-        # both warm: past their first WAL checkpoint (1,000 frames), so each WAL file has its steady size and commits
+        sql_rows = RecordRowsSql(rows_store.create_batch(**BATCH), "bench-sql")
+        rows_store.close()
+        rows_conn = sqlite3.connect(folder / "rows.db", isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):  # the store's (connect.py)
+            rows_conn.execute(f"PRAGMA {pragma}")
+        # all warm: past their first WAL checkpoint (1,000 frames), so each WAL file has its steady size and commits
         # overwrite it; a growing WAL costs more a commit (until 2026-12-01 the raw side reopened its connection each
         # block and so measured a partly growing WAL: about 10-20 % slower, which flattered the ratio)
         store_rate(store, batch, 250)
         raw_sqlite_commits(raw_conn, 1_100)
-        raw, ours = interleaved(lambda: raw_sqlite_commits(raw_conn, n), lambda: store_rate(store, batch, n), rounds)
+        sql_rows.sqlite_commits(rows_conn, 250)
+        raws, ourses, rowses = [], [], []
+        for _ in range(rounds):
+            raws.append(raw_sqlite_commits(raw_conn, n))
+            rowses.append(sql_rows.sqlite_commits(rows_conn, n))
+            ourses.append(store_rate(store, batch, n))
         assert store.verify(batch).ok
     finally:
         raw_conn.close()
+        if rows_conn is not None:
+            rows_conn.close()
         store.close()
-    return [Figure("RecordStore.append alone vs raw SQLite commit (WAL, FULL)", ours, raw, "/s", "higher")]
+    raw, ours, rows = (sum(x) / len(x) for x in (raws, ourses, rowses))
+    return [Figure("RecordStore.append alone vs raw SQLite commit (WAL, FULL)", ours, raw, "/s", "higher"),
+            Figure("record's two rows, SQL only, vs raw SQLite commit (the schema's ceiling)", rows, raw, "/s",
+                   "higher"),
+            Figure("RecordStore.append vs the record's two rows, SQL only (SQLite: our Python's share)", ours, rows,
+                   "/s", "higher")]
 
 
 def fresh_pg_schema(url: str) -> tuple[str, str]:
@@ -271,6 +346,29 @@ def lines_at_once(url: str, key: str, lines: int, n: int, writer: Any = None) ->
     return sorted(results)
 
 
+@contextlib.contextmanager
+def record_rows_pg(url: str) -> Iterator[tuple[RecordRowsSql, Any]]:
+    """A schema of its own (its rows carry no valid hashes, so they must not meet a verify) with the record's tables and
+    a batch, and an autocommit psycopg connection to it: the SQL-only side of the append figures."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema, schema_url = fresh_pg_schema(url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ff-bench-rows-") as tmp:
+            store = RecordStore(schema_url, key=str(Path(tmp) / "rows.sitekey"))
+            try:
+                sql_rows = RecordRowsSql(store.create_batch(**BATCH), "bench-sql")
+            finally:
+                store.close()
+        conninfo = make_url(schema_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            sql_rows.pg_commits(conn.pgconn, 50)
+            yield sql_rows, conn
+    finally:
+        drop_pg_schema(url, schema)
+
+
 def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure], list[list[str]]]:
     """RecordStore.append vs raw psycopg, and four lines at once vs one alone beside four raw committers vs one, on one
     PostgreSQL database."""
@@ -281,10 +379,15 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
         try:
             batch = store.create_batch(**BATCH)
             store_rate(store, batch, 50)
-            raw_cpu, our_cpu = CpuMeter(), CpuMeter()
+            raw_cpu, our_cpu, rows_cpu = CpuMeter(), CpuMeter(), CpuMeter()
             ours_conn = store._raw.driver_connection  # noqa: SLF001 - the write path's connection, for its backend
-            raw, ours = interleaved(lambda: raw_pg_rate(schema_url, n, raw_cpu),
-                                    lambda: our_cpu.measure(ours_conn, lambda: store_rate(store, batch, n), n), rounds)
+            with record_rows_pg(url) as (sql_rows, rows_conn):
+                raws, ourses, rowses = [], [], []
+                for _ in range(rounds):
+                    raws.append(raw_pg_rate(schema_url, n, raw_cpu))
+                    rowses.append(rows_cpu.measure(rows_conn, lambda: sql_rows.pg_commits(rows_conn.pgconn, n), n))
+                    ourses.append(our_cpu.measure(ours_conn, lambda: store_rate(store, batch, n), n))
+            raw, ours, sql_only = (sum(x) / len(x) for x in (raws, ourses, rowses))
         finally:
             store.close()
         alone = lines_at_once(schema_url, key, 1, n)[0][2]
@@ -307,9 +410,14 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
         raise SystemExit(f"four lines at once lost or broke entries: {report.lines()[-3:]} {counts}")
     where = "client + server backend" if raw_cpu.server_seen and our_cpu.server_seen else "client only"
     rows.append(["PostgreSQL server settings", "", pg_server_settings(url), ""])
-    rows.append(["PostgreSQL CPU per commit, raw / append", f"{raw_cpu.per_commit_us():.0f} / "
-                 f"{our_cpu.per_commit_us():.0f} us", where, f"load average {os.getloadavg()[0]:.1f}"])
+    rows.append(["PostgreSQL CPU per commit, raw / record rows SQL only / append",
+                 f"{raw_cpu.per_commit_us():.0f} / {rows_cpu.per_commit_us():.0f} / {our_cpu.per_commit_us():.0f} us",
+                 where, f"load average {os.getloadavg()[0]:.1f}"])
     return [Figure("RecordStore.append alone vs raw PostgreSQL commit", ours, raw, "/s", "higher"),
+            Figure("record's append statement, SQL only, vs raw PostgreSQL commit (the schema's ceiling)", sql_only,
+                   raw, "/s", "higher"),
+            Figure("RecordStore.append vs its statement, SQL only (PostgreSQL: our Python's share)", ours, sql_only,
+                   "/s", "higher"),
             Figure("PostgreSQL commits per CPU-second, append vs raw", 1e6 / max(our_cpu.per_commit_us(), 1e-9),
                    1e6 / max(raw_cpu.per_commit_us(), 1e-9), "/s", "higher"),
             Figure("per-line append, 4 lines at once vs 1 line alone (PostgreSQL)", per_line, alone, "/s",
