@@ -85,6 +85,19 @@ def test_run_refuses_a_recipe_that_does_not_fit_before_any_device(tmp_path: Path
     assert "device" not in result.stderr and not (tmp_path / "r.db").exists(), "refused before record or devices"
 
 
+def test_run_refuses_vials_outside_the_recipe_before_a_login_or_any_device(tmp_path: Path) -> None:
+    """No password is asked (stdin stays empty) and no record is made for a batch size the recipe does not allow."""
+    (tmp_path / "site.toml").write_text(site_text())
+    result = subprocess.run([sys.executable, "-m", "fillfinish", "run", "--config", str(tmp_path / "site.toml"),
+                             "--recipe", str(REPO / "recipes" / "fgf2.toml"), "--lot", "L", "--vials", "2500",
+                             "--operator", "op", "--password-stdin", "--db", str(tmp_path / "r.db")],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path, input="",
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--vials 2500 is outside the recipe's batch size; allowed: 10-2000 vials" in result.stderr
+    assert "password" not in result.stderr.lower() and not (tmp_path / "r.db").exists()
+
+
 def test_bracketed_names_survive_in_error_messages(tmp_path: Path) -> None:
     nodes = dict(DEFAULT_NODES)
     del nodes["lamp_hours"]
