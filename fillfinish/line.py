@@ -20,6 +20,7 @@ from hal.plc.driver import PlcDriver
 from hal.plc.guard import PlcAlarm, PlcLineGuard
 from hal.plc.security import PlcSecurity
 from hal.plc.signals import validate_nodes
+from hal.transport.tasks import run_in_own_thread
 from hal.transport.wirelog import WireLog
 
 T = TypeVar("T")
@@ -93,17 +94,32 @@ class Line:
         await self.guard.claim(batch)
 
     async def close(self) -> None:
+        """Close the serial ports, release the line on the PLC and close its session.
+
+        The ports are closed by a thread of their own, started before the first await: a cancel that lands while the
+        line closes (a task cancelled again during its clean-up, a second Ctrl-C) ends the wait, never the closing.
+        Closed from the event loop instead, such a cancel dropped the balance's close, or both when the worker thread
+        had not started yet, and the port stayed open and locked against the next controller (stress s17: `batch
+        recover` found the pump's port still locked and could not switch the lamp off)."""
+        ports = self._close_ports_in_thread()
         try:
             await self.guard.release()
             await self.plc.close()
         finally:
-            for dev in (self.pump, self.balance):
-                if dev is None:
-                    continue
+            await ports
+
+    def _close_ports_in_thread(self) -> asyncio.Future[None]:
+        """Start closing pump and balance in a thread of their own; the future is done when both are closed."""
+        devices = [dev for dev in (self.pump, self.balance) if dev is not None]
+
+        def close_all() -> None:
+            for dev in devices:
                 try:
-                    await asyncio.to_thread(dev.close)
+                    dev.close()
                 except Exception as exc:  # closing a port that is already gone must not hide the real outcome
                     log.warning("line.close_failed", device=type(dev).__name__, error=str(exc))
+
+        return run_in_own_thread(close_all, "line-close-ports")
 
     @staticmethod
     async def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -14,7 +13,7 @@ from fillfinish.line import Line
 from fillfinish.line_safety import record_plc_alarm
 from fillfinish.recipes.loader import LoadedRecipe
 from fillfinish.record.store import RecordStore
-from hal.transport.tasks import cancel_and_wait
+from hal.transport.tasks import cancel_and_wait, run_in_own_thread
 from hal.transport.wirelog import WireLog
 
 
@@ -49,7 +48,7 @@ async def controller_session(
     async with AsyncExitStack() as stack:  # whatever opened is closed, in reverse order, even if a later part fails
         store = RecordStore(database_url or config.database.url, now=clock.now, key_file=config.record.key_file,
                             line_id=config.record.line_id)
-        stack.push_async_callback(asyncio.to_thread, store.close)
+        stack.push_async_callback(run_in_own_thread, store.close, "record-close")  # even if the teardown is cancelled
         wire_log = WireLog(wire_log_path, now=clock.now) if wire_log_path else WireLog(now=clock.now)
         stack.callback(wire_log.close)
         line = Line(config, wire_log=wire_log, what=what)

@@ -18,6 +18,7 @@ from fillfinish.batch.recorder import BatchRecorder, RecordFailure
 from fillfinish.batch.run_state import RunState
 from hal.dispenser.base import Dispenser
 from hal.plc.base import Plc
+from hal.transport.tasks import run_in_own_thread
 
 log = structlog.get_logger("fillfinish.batch")
 
@@ -45,8 +46,9 @@ class SafeState:
             self.terminate_now(why)
 
     def terminate_now(self, why: str) -> None:
-        """The pump's T, submitted to a worker thread right now; recorded once it has been answered."""
-        future = asyncio.get_running_loop().run_in_executor(None, self._pump().terminate)
+        """The pump's T, sent from a thread of its own started right now (never queued behind other worker-thread
+        jobs, and sent even if the run is cancelled before it is answered); recorded once it has been answered."""
+        future = run_in_own_thread(self._pump().terminate, "pump-terminate")
         self.pending += 1
         self.spawn(self._terminated(future, why))
         log.warning("batch.terminate_dispense", reason=why)  # after the T has left for its worker thread
