@@ -131,10 +131,11 @@ class SafeState:
 
     # -------------------------------------------------------------------------------------------- awaited
     async def terminate(self, why: str) -> None:
-        """Inhibit and terminate, awaited (the run is being torn down)."""
+        """Inhibit and terminate, awaited (the run is being torn down: the T is sent from a thread of its own, so a
+        cancel of the tear-down ends the wait, never the terminate)."""
         self._live.inhibit.set()
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._pump().terminate)
+            await run_in_own_thread(self._pump().terminate, "pump-terminate")
         except Exception as exc:  # noqa: BLE001 - a safety action reports, never raises
             log.error("batch.terminate_failed", error=str(exc))
             self.record("terminate", why, ok=False, error=str(exc), dispensing=self._live.dispensing)
