@@ -98,9 +98,9 @@ class Line:
 
         The ports are closed by a thread of their own, started before the first await: a cancel that lands while the
         line closes (a task cancelled again during its clean-up, a second Ctrl-C) ends the wait, never the closing.
-        Closed from the event loop instead, such a cancel dropped the balance's close, or both when the worker thread
-        had not started yet, and the port stayed open and locked against the next controller (stress s17: `batch
-        recover` found the pump's port still locked and could not switch the lamp off)."""
+        Awaited one by one through `asyncio.to_thread` before, such a cancel skipped the balance's close, or dropped the
+        pump's too when no worker thread had started it yet: the port stayed open and locked against the next
+        controller (stress s17: `batch recover` found the pump's port locked and could not switch the lamp off)."""
         ports = self._close_ports_in_thread()
         try:
             await self.guard.release()
