@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class RecordRowsSql:
     def __init__(self, batch_id: str, line_id: str) -> None:
         """Rows for `batch_id` (created by a store, so its header and ledger row exist) on line `line_id`."""
         self.batch_id, self.line_id, self.seq = batch_id, line_id, 0
+        self._prepared = False  # pg_commits' statement, prepared on its first call
 
     def rows(self, n: int) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
         """n (ledger values, entry values) for the next n sequence numbers (the entry's global_seq left out)."""
@@ -100,7 +101,7 @@ class RecordRowsSql:
         from fillfinish.record.write_path import _PG_APPEND_NUMBERED
 
         rows = [[str(v).encode() for v in (*ledger, *entry[2:7])] for ledger, entry in self.rows(n)]
-        if not getattr(self, "_prepared", False):
+        if not self._prepared:
             result = pgconn.prepare(b"bench_rows", _PG_APPEND_NUMBERED)
             assert result.status == 1, result.error_message  # COMMAND_OK
             self._prepared = True
@@ -173,14 +174,19 @@ class CpuMeter:
         return self.seconds / max(self.count, 1) * 1e6
 
 
-def raw_pg_rate(url: str, n: int, meter: CpuMeter | None = None) -> float:
-    """Commits/s of plain psycopg on the same server: one autocommitted INSERT per row of an entry's size
-    (synchronous commit), into a table with one index (its primary key)."""
+def pg_connect(url: str) -> Any:
+    """An autocommit psycopg connection to the server of SQLAlchemy URL `url` (its search_path option kept)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                           autocommit=True)
+
+
+def raw_pg_rate(url: str, n: int, meter: CpuMeter | None = None) -> float:
+    """Commits/s of plain psycopg on the same server: one autocommitted INSERT per row of an entry's size
+    (synchronous commit), into a table with one index (its primary key)."""
+    with pg_connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id BIGSERIAL PRIMARY KEY, ts TEXT, data TEXT)")
         rows = [entry_sized_row(i) for i in range(n)]
 
@@ -197,23 +203,19 @@ def raw_pg_rate(url: str, n: int, meter: CpuMeter | None = None) -> float:
 
 def pg_server_settings(url: str) -> str:
     """The durability settings of the server (fsync, synchronous_commit, full_page_writes), as one note."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with pg_connect(url) as conn:
         values = [f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
                   for name in ("fsync", "synchronous_commit", "full_page_writes")]
     return ", ".join(values)
 
 
-def interleaved(raw: callable, ours: callable, rounds: int) -> tuple[float, float]:  # type: ignore[valid-type]
-    """Mean rates of raw and ours measured in alternating blocks."""
-    raws, ourses = [], []
+def interleaved(sides: Sequence[Callable[[], float]], rounds: int) -> list[float]:
+    """Mean rate of each side, measured in alternating blocks (so load changes hit every side alike)."""
+    rates: list[list[float]] = [[] for _ in sides]
     for _ in range(rounds):
-        raws.append(raw())
-        ourses.append(ours())
-    return sum(raws) / len(raws), sum(ourses) / len(ourses)
+        for side, measured in zip(sides, rates):
+            measured.append(side())
+    return [sum(measured) / len(measured) for measured in rates]
 
 
 def sqlite_figures(folder: Path, n: int, rounds: int) -> list[Figure]:
@@ -235,18 +237,15 @@ def sqlite_figures(folder: Path, n: int, rounds: int) -> list[Figure]:
         store_rate(store, batch, 250)
         raw_sqlite_commits(raw_conn, 1_100)
         sql_rows.sqlite_commits(rows_conn, 250)
-        raws, ourses, rowses = [], [], []
-        for _ in range(rounds):
-            raws.append(raw_sqlite_commits(raw_conn, n))
-            rowses.append(sql_rows.sqlite_commits(rows_conn, n))
-            ourses.append(store_rate(store, batch, n))
+        raw, rows, ours = interleaved([lambda: raw_sqlite_commits(raw_conn, n),
+                                       lambda: sql_rows.sqlite_commits(rows_conn, n),
+                                       lambda: store_rate(store, batch, n)], rounds)
         assert store.verify(batch).ok
     finally:
         raw_conn.close()
         if rows_conn is not None:
             rows_conn.close()
         store.close()
-    raw, ours, rows = (sum(x) / len(x) for x in (raws, ourses, rowses))
     return [Figure("RecordStore.append alone vs raw SQLite commit (WAL, FULL)", ours, raw, "/s", "higher"),
             Figure("record's two rows, SQL only, vs raw SQLite commit (the schema's ceiling)", rows, raw, "/s",
                    "higher"),
@@ -297,11 +296,7 @@ def _raw_writer(url: str, key: str, line: str, n: int, start: multiprocessing.sy
                 out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     """One raw committer, the baseline of a line: plain psycopg, n autocommitted INSERTs of an entry-sized row into the
     shared raw table once `start` is set; puts (line, "raw", rate). `key` is unused (the same signature as _writer)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with pg_connect(url) as conn:
         rows = [entry_sized_row(i) for i in range(n)]
         for row in rows[:10]:  # psycopg prepares a statement on its fifth run: warm it like the store's first append
             conn.execute("INSERT INTO bench_raw_lines (ts, data) VALUES (%s, %s)", row)
@@ -315,21 +310,18 @@ def _raw_writer(url: str, key: str, line: str, n: int, start: multiprocessing.sy
 def raw_lines_at_once(url: str, lines: int, n: int) -> float:
     """Mean per-committer rate of `lines` raw psycopg committers at once on one table of the same database: the
     machine's own ceiling for several lines (two cores shared by the writers and their server backends)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with pg_connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_raw_lines (id BIGSERIAL PRIMARY KEY, ts TEXT, data TEXT)")
     try:
         results = lines_at_once(url, "", lines, n, writer=_raw_writer)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with pg_connect(url) as conn:
             conn.execute("DROP TABLE bench_raw_lines")
     return sum(rate for _, _, rate in results) / len(results)
 
 
-def lines_at_once(url: str, key: str, lines: int, n: int, writer: Any = None) -> list[tuple[str, str, float]]:
+def lines_at_once(url: str, key: str, lines: int, n: int,
+                  writer: Callable[..., None] | None = None) -> list[tuple[str, str, float]]:
     """Start `lines` writer processes (default: RecordStore writers), release them together, collect
     (line, batch, entries/s)."""
     context = multiprocessing.get_context("spawn")
@@ -350,9 +342,6 @@ def lines_at_once(url: str, key: str, lines: int, n: int, writer: Any = None) ->
 def record_rows_pg(url: str) -> Iterator[tuple[RecordRowsSql, Any]]:
     """A schema of its own (its rows carry no valid hashes, so they must not meet a verify) with the record's tables and
     a batch, and an autocommit psycopg connection to it: the SQL-only side of the append figures."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
     schema, schema_url = fresh_pg_schema(url)
     try:
         with tempfile.TemporaryDirectory(prefix="ff-bench-rows-") as tmp:
@@ -361,8 +350,7 @@ def record_rows_pg(url: str) -> Iterator[tuple[RecordRowsSql, Any]]:
                 sql_rows = RecordRowsSql(store.create_batch(**BATCH), "bench-sql")
             finally:
                 store.close()
-        conninfo = make_url(schema_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with pg_connect(schema_url) as conn:
             sql_rows.pg_commits(conn.pgconn, 50)
             yield sql_rows, conn
     finally:
@@ -382,12 +370,10 @@ def pg_figures(url: str, folder: Path, n: int, rounds: int) -> tuple[list[Figure
             raw_cpu, our_cpu, rows_cpu = CpuMeter(), CpuMeter(), CpuMeter()
             ours_conn = store._raw.driver_connection  # noqa: SLF001 - the write path's connection, for its backend
             with record_rows_pg(url) as (sql_rows, rows_conn):
-                raws, ourses, rowses = [], [], []
-                for _ in range(rounds):
-                    raws.append(raw_pg_rate(schema_url, n, raw_cpu))
-                    rowses.append(rows_cpu.measure(rows_conn, lambda: sql_rows.pg_commits(rows_conn.pgconn, n), n))
-                    ourses.append(our_cpu.measure(ours_conn, lambda: store_rate(store, batch, n), n))
-            raw, ours, sql_only = (sum(x) / len(x) for x in (raws, ourses, rowses))
+                raw, sql_only, ours = interleaved(
+                    [lambda: raw_pg_rate(schema_url, n, raw_cpu),
+                     lambda: rows_cpu.measure(rows_conn, lambda: sql_rows.pg_commits(rows_conn.pgconn, n), n),
+                     lambda: our_cpu.measure(ours_conn, lambda: store_rate(store, batch, n), n)], rounds)
         finally:
             store.close()
         alone = lines_at_once(schema_url, key, 1, n)[0][2]
